@@ -1,0 +1,33 @@
+"""
+Test settings: the real PostgreSQL and Redis of the machine, never SQLite.
+
+tests/conftest.py checks both are reachable before any test runs and fails loudly if not.
+"""
+
+import os
+import uuid
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/advocate")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+from .settings import *  # noqa: E402,F403
+from .settings import DATABASES, STORAGES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise RuntimeError("The test suite runs on PostgreSQL only; DATABASE_URL must be postgres://")
+
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+WHITENOISE_USE_FINDERS = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+ALLOWED_HOSTS = ["*"]
+# A queue of this test run's own, so a stale message from another run is never consumed.
+CELERY_TASK_DEFAULT_QUEUE = f"advocate-test-{uuid.uuid4().hex[:8]}"
+CELERY_TASK_ACKS_LATE = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = False

@@ -1,0 +1,80 @@
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+
+from accounts.models import ReferralSource, SourceKind
+
+from .models import Channel, Conversion, Program
+
+
+class ProgramForm(forms.ModelForm):
+    allowed_source_kinds = forms.MultipleChoiceField(
+        choices=SourceKind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=list(SourceKind.values),
+        label="Who may refer",
+    )
+
+    class Meta:
+        model = Program
+        fields = [
+            "name",
+            "status",
+            "friend_offer",
+            "landing_headline",
+            "landing_text",
+            "landing_mode",
+            "destination_url",
+            "attribution_window_days",
+            "attribution_model",
+            "allowed_source_kinds",
+            "velocity_limit_per_hour",
+        ]
+        widgets = {"landing_text": forms.Textarea(attrs={"rows": 3})}
+
+
+class LinkForm(forms.Form):
+    source = forms.ModelChoiceField(queryset=ReferralSource.objects.none())
+
+    def __init__(self, *args, organization=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].queryset = ReferralSource.objects.for_organization(
+            organization
+        ).active()
+
+
+class LeadForm(forms.Form):
+    """What a friend leaves on the landing page."""
+
+    name = forms.CharField(max_length=200, label="Your name")
+    email = forms.EmailField(label="Your email")
+
+
+class IntroductionForm(forms.Form):
+    program = forms.ModelChoiceField(queryset=Program.objects.none())
+    source = forms.ModelChoiceField(queryset=ReferralSource.objects.none())
+    channel = forms.ChoiceField(
+        choices=[(c, label) for c, label in Channel.choices if c not in (Channel.LINK, Channel.API)]
+    )
+    friend_name = forms.CharField(max_length=200)
+    friend_email = forms.EmailField(required=False)
+    friend_phone = forms.CharField(max_length=40, required=False)
+
+    def __init__(self, *args, organization=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["program"].queryset = Program.objects.for_organization(organization).active()
+        self.fields["source"].queryset = ReferralSource.objects.for_organization(
+            organization
+        ).active()
+
+
+class ConversionForm(forms.Form):
+    kind = forms.ChoiceField(choices=Conversion.Kind.choices, initial=Conversion.Kind.PURCHASE)
+    external_id = forms.CharField(max_length=200, label="Order or event id")
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"), initial=0)
+    occurred_at = forms.DateTimeField(initial=timezone.now, label="When")
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(max_length=200)

@@ -1,0 +1,293 @@
+"""Programs, links, clicks, referrals and the conversions that are credited to them."""
+
+import secrets
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import (
+    CURRENCIES,
+    Customer,
+    Organization,
+    ReferralSource,
+    SourceKind,
+    TenantQuerySet,
+    User,
+)
+
+# Codes avoid look-alike characters (0/O, 1/l/I) so they can be read out over the phone.
+CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+CODE_LENGTH = 8  # 31**8 ≈ 8.5e11 codes: unguessable by enumeration at any sane rate
+
+
+def generate_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+vanity_code_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]{2,39}$",
+    "Use 3 to 40 lower-case letters, digits or hyphens, starting with a letter or digit.",
+)
+
+
+def all_source_kinds() -> list[str]:
+    return list(SourceKind.values)
+
+
+class ProgramQuerySet(TenantQuerySet):
+    def active(self):
+        return self.filter(status=Program.Status.ACTIVE)
+
+
+class Program(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        ENDED = "ended", "Ended"
+
+    class AttributionModel(models.TextChoices):
+        LAST_TOUCH = "last_touch", "Last touch"
+        FIRST_TOUCH = "first_touch", "First touch"
+
+    class LandingMode(models.TextChoices):
+        LANDING_PAGE = "landing", "Show the program's landing page"
+        REDIRECT = "redirect", "Redirect to the destination URL with the code"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="programs"
+    )
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    attribution_window_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(3650)]
+    )
+    attribution_model = models.CharField(
+        max_length=16, choices=AttributionModel.choices, default=AttributionModel.LAST_TOUCH
+    )
+    landing_mode = models.CharField(
+        max_length=16, choices=LandingMode.choices, default=LandingMode.LANDING_PAGE
+    )
+    destination_url = models.URLField(blank=True, default="")
+    landing_headline = models.CharField(max_length=200, blank=True, default="")
+    landing_text = models.TextField(blank=True, default="")
+    friend_offer = models.CharField(
+        max_length=200, blank=True, default="", help_text="What the friend gets, in one line."
+    )
+    allowed_source_kinds = models.JSONField(default=all_source_kinds)
+    velocity_limit_per_hour = models.PositiveIntegerField(
+        default=20,
+        help_text="Referrals from one source in one hour beyond this are held for review.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ProgramQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        unknown = set(self.allowed_source_kinds or []) - set(SourceKind.values)
+        if unknown:
+            raise ValidationError({"allowed_source_kinds": f"Unknown kinds: {sorted(unknown)}"})
+        if self.landing_mode == self.LandingMode.REDIRECT and not self.destination_url:
+            raise ValidationError(
+                {"destination_url": "A redirecting program needs a destination URL."}
+            )
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class ReferralLink(models.Model):
+    """A source's personal link into one program: /r/<code>."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="links")
+    source = models.ForeignKey(ReferralSource, on_delete=models.CASCADE, related_name="links")
+    code = models.CharField(max_length=16, unique=True, default=generate_code)
+    vanity_code = models.CharField(
+        max_length=40, unique=True, null=True, blank=True, validators=[vanity_code_validator]
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "source"], name="uniq_link_per_source_program"
+            )
+        ]
+
+    def __str__(self):
+        return self.public_code
+
+    @property
+    def public_code(self) -> str:
+        return self.vanity_code or self.code
+
+
+class Click(models.Model):
+    """One opening of a referral link. Written on the hot path: keep it small."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    link = models.ForeignKey(ReferralLink, on_delete=models.CASCADE, related_name="clicks")
+    at = models.DateTimeField(default=timezone.now)
+    ip_hash = models.CharField(max_length=64, blank=True, default="")
+    user_agent = models.CharField(max_length=400, blank=True, default="")
+    referer = models.CharField(max_length=400, blank=True, default="")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "at"]),
+            models.Index(fields=["link", "at"]),
+        ]
+
+    def __str__(self):
+        return f"Click on {self.link_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Channel(models.TextChoices):
+    LINK = "link", "Link"
+    EMAIL = "email", "Email introduction"
+    PHONE = "phone", "Phone introduction"
+    IN_PERSON = "in_person", "In person"
+    API = "api", "API"
+
+
+class ReferralQuerySet(TenantQuerySet):
+    def open(self):
+        return self.filter(status__in=[Referral.Status.LEAD, Referral.Status.SIGNED_UP])
+
+
+class Referral(models.Model):
+    """A friend introduced by a source, from lead to converted customer (or rejected)."""
+
+    class Status(models.TextChoices):
+        LEAD = "lead", "Lead"
+        SIGNED_UP = "signed_up", "Signed up"
+        CONVERTED = "converted", "Converted"
+        REJECTED = "rejected", "Rejected"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="referrals"
+    )
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="referrals")
+    source = models.ForeignKey(ReferralSource, on_delete=models.PROTECT, related_name="referrals")
+    link = models.ForeignKey(
+        ReferralLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals"
+    )
+    friend = models.ForeignKey(
+        Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals"
+    )
+    friend_email = models.EmailField(blank=True, default="")
+    friend_name = models.CharField(max_length=200, blank=True, default="")
+    friend_phone = models.CharField(max_length=40, blank=True, default="")
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.LINK)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEAD)
+    rejection_reason = models.CharField(max_length=200, blank=True, default="")
+    flagged = models.BooleanField(
+        default=False, help_text="Held for staff review by a fraud guard."
+    )
+    flag_reasons = models.JSONField(default=list, blank=True)
+    ip_hash = models.CharField(max_length=64, blank=True, default="")
+    user_agent = models.CharField(max_length=400, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    signed_up_at = models.DateTimeField(null=True, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReferralQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["organization", "status", "created_at"]),
+            models.Index(fields=["organization", "friend_email"]),
+            models.Index(fields=["source", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.friend_name or self.friend_email or 'friend'} via {self.source}"
+
+
+class ReferralEvent(models.Model):
+    """The history of a referral: each status change, by whom or what, and when."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16)
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=100, blank=True, default="")
+    note = models.CharField(max_length=300, blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.from_status or 'new'} -> {self.to_status} by {self.actor_label}"
+
+
+class Conversion(models.Model):
+    """An event from the business that moves a referral: signup, purchase, refund, advocacy.
+
+    ``external_id`` is the idempotency key: unique per organization, so the same event
+    delivered twice is recorded once.
+    """
+
+    class Kind(models.TextChoices):
+        SIGNUP = "signup", "Signup"
+        PURCHASE = "purchase", "Purchase"
+        REFUND = "refund", "Refund"
+        ADVOCACY = "advocacy", "Advocacy"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="conversions"
+    )
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="conversions")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversions"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    external_id = models.CharField(max_length=200)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    is_first_purchase = models.BooleanField(default=False)
+    refund_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "external_id"], name="uniq_conversion_external_id"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="conversion_amount_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "kind", "occurred_at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.external_id}"

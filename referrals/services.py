@@ -1,0 +1,365 @@
+"""
+Writes for programs, links, clicks, referrals and conversions.
+
+A conversion that may earn a reward is handed to the rewards app through the Celery task
+named ``rewards.issue_rewards_for_conversion``, sent after the transaction commits, so the
+worker always sees the row and a rolled-back conversion never earns anything.
+"""
+
+import hashlib
+import hmac
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Customer, Organization, ReferralSource, User
+from accounts.services import customer_get_or_create
+
+from .models import (
+    Channel,
+    Click,
+    Conversion,
+    Program,
+    Referral,
+    ReferralEvent,
+    ReferralLink,
+    generate_code,
+)
+
+REWARD_TASK = "rewards.issue_rewards_for_conversion"
+
+
+def hash_ip(ip: str) -> str:
+    if not ip:
+        return ""
+    return hmac.new(settings.IP_HASH_SALT.encode(), ip.encode(), hashlib.sha256).hexdigest()
+
+
+def _send_task(name: str, *args) -> None:
+    from config.celery import app
+
+    app.send_task(name, args=list(args))
+
+
+# Programs -------------------------------------------------------------------------------
+
+
+def program_create(*, organization: Organization, **fields) -> Program:
+    program = Program(organization=organization, **fields)
+    program.full_clean()
+    program.save()
+    return program
+
+
+def program_update(*, program: Program, **fields) -> Program:
+    for name, value in fields.items():
+        setattr(program, name, value)
+    program.full_clean()
+    program.save()
+    return program
+
+
+# Links and clicks -----------------------------------------------------------------------
+
+
+def link_get_or_create(*, program: Program, source: ReferralSource) -> ReferralLink:
+    """The source's personal link into the program, created on first use."""
+    if program.organization_id != source.organization_id:
+        raise ValidationError("The source and the program belong to different organizations.")
+    if source.kind not in (program.allowed_source_kinds or []):
+        raise ValidationError(
+            {"source": f"This program does not accept sources of kind {source.get_kind_display()}."}
+        )
+    existing = ReferralLink.objects.filter(program=program, source=source).first()
+    if existing is not None:
+        return existing
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                return ReferralLink.objects.create(
+                    organization_id=program.organization_id,
+                    program=program,
+                    source=source,
+                    code=generate_code(),
+                )
+        except IntegrityError:
+            existing = ReferralLink.objects.filter(program=program, source=source).first()
+            if existing is not None:
+                return existing
+    raise RuntimeError("Could not find a free referral code after 5 tries.")
+
+
+def link_resolve(code: str) -> ReferralLink | None:
+    """The live link for a code (or vanity code): active program, active source; else None."""
+    code = (code or "").strip().lower()
+    if not code or len(code) > 40:
+        return None
+    link = (
+        ReferralLink.objects.select_related("program", "source", "program__organization")
+        .filter(code=code)
+        .first()
+    ) or (
+        ReferralLink.objects.select_related("program", "source", "program__organization")
+        .filter(vanity_code=code)
+        .first()
+    )
+    if link is None or not link.program.is_live or not link.source.active:
+        return None
+    return link
+
+
+def cookie_name(program: Program) -> str:
+    """The first-party cookie that remembers which link brought a visitor to a program."""
+    return f"{settings.REFERRAL_COOKIE_PREFIX}{program.pk}"
+
+
+def click_record(*, link: ReferralLink, ip: str, user_agent: str, referer: str) -> Click:
+    return Click.objects.create(
+        organization_id=link.organization_id,
+        link=link,
+        ip_hash=hash_ip(ip),
+        user_agent=(user_agent or "")[:400],
+        referer=(referer or "")[:400],
+    )
+
+
+# Referrals ------------------------------------------------------------------------------
+
+
+def _log(referral: Referral, *, from_status: str, actor: User | None, label: str, note: str = ""):
+    ReferralEvent.objects.create(
+        organization_id=referral.organization_id,
+        referral=referral,
+        from_status=from_status,
+        to_status=referral.status,
+        actor=actor,
+        actor_label=label or (actor.email if actor else "system"),
+        note=note[:300],
+    )
+
+
+def fraud_checks(
+    *, program: Program, source: ReferralSource, email: str, ip_hash: str = "", user_agent: str = ""
+) -> list[str]:
+    """The reasons a new referral should wait for review; empty when it looks clean."""
+    reasons = []
+    email = (email or "").lower()
+    own_emails = {
+        e.lower() for e in [source.email, source.customer.email if source.customer else ""] if e
+    }
+    if email and email in own_emails:
+        reasons.append("self_referral_email")
+    if ip_hash:
+        since = timezone.now() - timedelta(days=1)
+        own_clicks = Referral.objects.filter(
+            source=source, ip_hash=ip_hash, user_agent=user_agent, created_at__gte=since
+        )
+        # The source's own device opening its own link and then referring "a friend".
+        if own_clicks.exclude(friend_email__iexact=email).exists():
+            reasons.append("same_device")
+    if email and (
+        Referral.objects.filter(program=program, friend_email__iexact=email)
+        .exclude(status=Referral.Status.REJECTED)
+        .exists()
+    ):
+        reasons.append("duplicate_friend")
+    hour_ago = timezone.now() - timedelta(hours=1)
+    recent = Referral.objects.filter(source=source, created_at__gte=hour_ago).count()
+    if recent >= program.velocity_limit_per_hour:
+        reasons.append("velocity")
+    return reasons
+
+
+@transaction.atomic
+def referral_create(
+    *,
+    program: Program,
+    source: ReferralSource,
+    channel: str,
+    friend_email: str = "",
+    friend_name: str = "",
+    friend_phone: str = "",
+    link: ReferralLink | None = None,
+    ip_hash: str = "",
+    user_agent: str = "",
+    actor: User | None = None,
+    actor_label: str = "",
+) -> Referral:
+    """Record a new lead from any channel, running the fraud guards first."""
+    friend_email = (friend_email or "").strip().lower()
+    if channel not in Channel.values:
+        raise ValidationError({"channel": "Unknown channel."})
+    if not friend_email and not friend_phone:
+        raise ValidationError({"friend_email": "Give the friend's email (or phone for a call)."})
+    if program.organization_id != source.organization_id:
+        raise ValidationError("The source and the program belong to different organizations.")
+    if not program.is_live:
+        raise ValidationError("This program is not taking referrals right now.")
+    # Serialize referrals of one source so the velocity guard counts correctly under races.
+    ReferralSource.objects.select_for_update().filter(pk=source.pk).first()
+    reasons = fraud_checks(
+        program=program, source=source, email=friend_email, ip_hash=ip_hash, user_agent=user_agent
+    )
+    referral = Referral.objects.create(
+        organization_id=program.organization_id,
+        program=program,
+        source=source,
+        link=link,
+        channel=channel,
+        friend_email=friend_email,
+        friend_name=friend_name.strip(),
+        friend_phone=friend_phone.strip(),
+        ip_hash=ip_hash,
+        user_agent=(user_agent or "")[:400],
+        flagged=bool(reasons),
+        flag_reasons=reasons,
+    )
+    _log(
+        referral,
+        from_status="",
+        actor=actor,
+        label=actor_label or channel,
+        note=("Held for review: " + ", ".join(reasons)) if reasons else "",
+    )
+    return referral
+
+
+@transaction.atomic
+def referral_reject(*, referral: Referral, reason: str, actor: User | None) -> Referral:
+    referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    if referral.status == Referral.Status.CONVERTED:
+        raise ValidationError(
+            "A converted referral cannot be rejected; refund its purchases instead."
+        )
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the referral is rejected."})
+    previous = referral.status
+    referral.status = Referral.Status.REJECTED
+    referral.rejection_reason = reason.strip()[:200]
+    referral.flagged = False
+    referral.save(update_fields=["status", "rejection_reason", "flagged"])
+    _log(referral, from_status=previous, actor=actor, label="", note=reason)
+    return referral
+
+
+@transaction.atomic
+def referral_approve(*, referral: Referral, actor: User | None) -> Referral:
+    """Clear a flagged referral. Purchases recorded while it waited now count."""
+    referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    if not referral.flagged:
+        return referral
+    referral.flagged = False
+    referral.save(update_fields=["flagged"])
+    _log(referral, from_status=referral.status, actor=actor, label="", note="Approved after review")
+    purchases = list(referral.conversions.order_by("occurred_at", "id"))
+    for conversion in purchases:
+        _apply_conversion(referral, conversion, actor=actor)
+    return referral
+
+
+def _apply_conversion(referral: Referral, conversion: Conversion, *, actor: User | None) -> None:
+    """Move the referral along for a conversion and, when it is clean, queue its rewards."""
+    if referral.flagged or referral.status == Referral.Status.REJECTED:
+        return
+    previous = referral.status
+    now = timezone.now()
+    if conversion.kind == Conversion.Kind.SIGNUP and referral.status == Referral.Status.LEAD:
+        referral.status = Referral.Status.SIGNED_UP
+        referral.signed_up_at = conversion.occurred_at or now
+    elif (
+        conversion.kind == Conversion.Kind.PURCHASE and referral.status != Referral.Status.CONVERTED
+    ):
+        referral.status = Referral.Status.CONVERTED
+        referral.converted_at = conversion.occurred_at or now
+        if referral.signed_up_at is None:
+            referral.signed_up_at = referral.converted_at
+    if referral.status != previous:
+        referral.save(update_fields=["status", "signed_up_at", "converted_at"])
+        _log(
+            referral,
+            from_status=previous,
+            actor=actor,
+            label="",
+            note=f"{conversion.get_kind_display()} {conversion.external_id}",
+        )
+    conversion_id = conversion.pk
+    transaction.on_commit(lambda: _send_task(REWARD_TASK, conversion_id))
+
+
+@transaction.atomic
+def conversion_record(
+    *,
+    referral: Referral,
+    kind: str,
+    external_id: str,
+    amount: Decimal = Decimal("0"),
+    currency: str = "",
+    occurred_at=None,
+    refund_of_external_id: str = "",
+    actor: User | None = None,
+) -> tuple[Conversion, bool]:
+    """Record a conversion once. The same external id again returns the first, unchanged."""
+    organization = referral.organization
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise ValidationError({"external_id": "Every event needs its own id (the order number)."})
+    existing = Conversion.objects.filter(organization=organization, external_id=external_id).first()
+    if existing is not None:
+        return existing, False
+    if kind not in Conversion.Kind.values:
+        raise ValidationError({"kind": "Unknown conversion kind."})
+    amount = Decimal(amount or 0)
+    if amount < 0:
+        raise ValidationError({"amount": "The amount cannot be negative."})
+    if kind in (Conversion.Kind.PURCHASE, Conversion.Kind.REFUND) and amount <= 0:
+        raise ValidationError({"amount": "A purchase or refund needs an amount above zero."})
+    currency = (currency or organization.currency).upper()
+    if currency != organization.currency:
+        raise ValidationError({"currency": f"This organization works in {organization.currency}."})
+    refund_of = None
+    if kind == Conversion.Kind.REFUND and refund_of_external_id:
+        refund_of = Conversion.objects.filter(
+            organization=organization,
+            external_id=refund_of_external_id,
+            kind=Conversion.Kind.PURCHASE,
+        ).first()
+        if refund_of is None:
+            raise ValidationError({"refund_of": "No purchase with that id."})
+
+    referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    if referral.friend_id is None and referral.friend_email:
+        # The friend becomes a known customer at their first event.
+        friend, _ = customer_get_or_create(
+            organization=organization, email=referral.friend_email, name=referral.friend_name
+        )
+        referral.friend = friend
+        referral.save(update_fields=["friend"])
+    if referral.friend_id and kind != Conversion.Kind.ADVOCACY:
+        Customer.objects.filter(pk=referral.friend_id, is_referred=False).update(is_referred=True)
+    is_first = (
+        kind == Conversion.Kind.PURCHASE
+        and not referral.conversions.filter(kind=Conversion.Kind.PURCHASE).exists()
+    )
+    try:
+        with transaction.atomic():
+            conversion = Conversion.objects.create(
+                organization=organization,
+                referral=referral,
+                customer_id=referral.friend_id,
+                kind=kind,
+                external_id=external_id,
+                amount=amount,
+                currency=currency,
+                is_first_purchase=is_first,
+                refund_of=refund_of,
+                occurred_at=occurred_at or timezone.now(),
+                recorded_by=actor,
+            )
+    except IntegrityError:
+        return Conversion.objects.get(organization=organization, external_id=external_id), False
+    _apply_conversion(referral, conversion, actor=actor)
+    return conversion, True

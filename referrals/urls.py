@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import views
+
+app_name = "referrals"
+urlpatterns = [
+    path("r/<str:code>", views.referral_link, name="link"),
+    path("app/programs/", views.program_list, name="program_list"),
+    path("app/programs/new/", views.program_create, name="program_create"),
+    path("app/programs/<int:pk>/", views.program_detail, name="program_detail"),
+    path("app/programs/<int:pk>/edit/", views.program_edit, name="program_edit"),
+    path("app/programs/<int:pk>/links/", views.link_create, name="link_create"),
+    path("app/referrals/", views.referral_list, name="referral_list"),
+    path("app/referrals/new/", views.introduction_create, name="introduction_create"),
+    path("app/referrals/review/", views.review_queue, name="review_queue"),
+    path("app/referrals/<int:pk>/", views.referral_detail, name="referral_detail"),
+    path("app/referrals/<int:pk>/conversions/", views.conversion_create, name="conversion_create"),
+    path("app/referrals/<int:pk>/reject/", views.referral_reject, name="referral_reject"),
+    path("app/referrals/<int:pk>/approve/", views.referral_approve, name="referral_approve"),
+]

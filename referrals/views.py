@@ -1,0 +1,288 @@
+from urllib.parse import urlencode, urlparse, urlunparse
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import Role
+from accounts.tenancy import org_member_required
+from accounts.views import add_form_errors
+
+from . import selectors, services
+from .forms import ConversionForm, IntroductionForm, LeadForm, LinkForm, ProgramForm, RejectForm
+from .models import Program, Referral
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+# Programs -------------------------------------------------------------------------------
+
+
+@org_member_required()
+def program_list(request):
+    programs = selectors.program_list(organization=request.organization)
+    return render(request, "referrals/program_list.html", {"programs": programs})
+
+
+@org_member_required(Role.MANAGER)
+def program_create(request):
+    form = ProgramForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            program = services.program_create(
+                organization=request.organization, **form.cleaned_data
+            )
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            messages.success(request, "Program created. Add a reward rule and share links.")
+            return redirect("referrals:program_detail", pk=program.pk)
+    return render(
+        request, "referrals/program_form.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+@org_member_required(Role.MANAGER)
+def program_edit(request, pk: int):
+    program = get_object_or_404(Program.objects.for_organization(request.organization), pk=pk)
+    form = ProgramForm(request.POST or None, instance=program)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.program_update(program=program, **form.cleaned_data)
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            messages.success(request, "Program saved.")
+            return redirect("referrals:program_detail", pk=program.pk)
+    return render(
+        request,
+        "referrals/program_form.html",
+        {"form": form, "program": program},
+        status=400 if form.errors else 200,
+    )
+
+
+@org_member_required()
+def program_detail(request, pk: int):
+    program = get_object_or_404(Program.objects.for_organization(request.organization), pk=pk)
+    context = {
+        "program": program,
+        "links": selectors.link_list(program=program),
+        "rules": program.reward_rules.all(),
+        "link_form": LinkForm(organization=request.organization),
+    }
+    return render(request, "referrals/program_detail.html", context)
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def link_create(request, pk: int):
+    program = get_object_or_404(Program.objects.for_organization(request.organization), pk=pk)
+    form = LinkForm(request.POST, organization=request.organization)
+    if form.is_valid():
+        try:
+            link = services.link_get_or_create(program=program, source=form.cleaned_data["source"])
+            messages.success(request, f"Link for {link.source.name}: /r/{link.public_code}")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+    else:
+        messages.error(request, "Choose a source.")
+    return redirect("referrals:program_detail", pk=program.pk)
+
+
+# The public referral link -----------------------------------------------------------------
+
+
+def _with_code(url: str, code: str) -> str:
+    parts = urlparse(url)
+    query = parts.query + ("&" if parts.query else "") + urlencode({"ref": code})
+    return urlunparse(parts._replace(query=query))
+
+
+def referral_link(request, code: str):
+    """/r/<code>: record the click, remember the referrer, show the offer (or redirect)."""
+    link = services.link_resolve(code)
+    if link is None:
+        return render(request, "referrals/link_not_found.html", status=404)
+    program = link.program
+    form = LeadForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.referral_create(
+                    program=program,
+                    source=link.source,
+                    link=link,
+                    channel="link",
+                    friend_email=form.cleaned_data["email"],
+                    friend_name=form.cleaned_data["name"],
+                    ip_hash=services.hash_ip(client_ip(request)),
+                    user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                    actor_label="landing page",
+                )
+            except ValidationError as error:
+                add_form_errors(form, error)
+            else:
+                return render(
+                    request, "referrals/landing_thanks.html", {"program": program, "link": link}
+                )
+        return render(
+            request,
+            "referrals/landing.html",
+            {"program": program, "link": link, "form": form},
+            status=400,
+        )
+    services.click_record(
+        link=link,
+        ip=client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        referer=request.META.get("HTTP_REFERER", ""),
+    )
+    if program.landing_mode == Program.LandingMode.REDIRECT:
+        response = HttpResponseRedirect(_with_code(program.destination_url, link.public_code))
+    else:
+        response = render(
+            request, "referrals/landing.html", {"program": program, "link": link, "form": form}
+        )
+    response.set_signed_cookie(
+        services.cookie_name(program),
+        link.public_code,
+        max_age=program.attribution_window_days * 86400,
+        samesite="Lax",
+        httponly=True,
+        secure=request.is_secure(),
+    )
+    return response
+
+
+# Referrals ------------------------------------------------------------------------------
+
+
+@org_member_required()
+def referral_list(request):
+    status = request.GET.get("status", "")
+    qs = selectors.referral_list(organization=request.organization, status=status)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "referrals/referral_list.html",
+        {"page": page, "status": status, "statuses": Referral.Status.choices},
+    )
+
+
+@org_member_required()
+def review_queue(request):
+    referrals = selectors.review_queue(organization=request.organization)[:200]
+    return render(request, "referrals/review_queue.html", {"referrals": referrals})
+
+
+@org_member_required(Role.MANAGER)
+def introduction_create(request):
+    form = IntroductionForm(request.POST or None, organization=request.organization)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            referral = services.referral_create(
+                program=data["program"],
+                source=data["source"],
+                channel=data["channel"],
+                friend_email=data["friend_email"],
+                friend_name=data["friend_name"],
+                friend_phone=data["friend_phone"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            messages.success(request, "Introduction recorded.")
+            return redirect("referrals:referral_detail", pk=referral.pk)
+    return render(
+        request,
+        "referrals/introduction_form.html",
+        {"form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def _referral_for(request, pk: int) -> Referral:
+    return get_object_or_404(
+        Referral.objects.for_organization(request.organization).select_related(
+            "program", "source", "friend", "link"
+        ),
+        pk=pk,
+    )
+
+
+@org_member_required()
+def referral_detail(request, pk: int, conversion_form=None, status=200):
+    referral = _referral_for(request, pk)
+    context = {
+        "referral": referral,
+        "events": referral.events.select_related("actor"),
+        "conversions": referral.conversions.prefetch_related("rewards"),
+        "conversion_form": conversion_form or ConversionForm(),
+        "reject_form": RejectForm(),
+    }
+    return render(request, "referrals/referral_detail.html", context, status=status)
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def conversion_create(request, pk: int):
+    """Staff record a signup, purchase, refund or advocacy for a referral."""
+    referral = _referral_for(request, pk)
+    form = ConversionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            conversion, created = services.conversion_record(
+                referral=referral,
+                kind=data["kind"],
+                external_id=data["external_id"],
+                amount=data["amount"],
+                occurred_at=data["occurred_at"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            if created:
+                messages.success(request, f"{conversion.get_kind_display()} recorded.")
+            else:
+                messages.info(request, f"Event {conversion.external_id} was already recorded.")
+            return redirect("referrals:referral_detail", pk=referral.pk)
+    return referral_detail(request, pk, conversion_form=form, status=400)
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def referral_reject(request, pk: int):
+    referral = _referral_for(request, pk)
+    form = RejectForm(request.POST)
+    if form.is_valid():
+        try:
+            services.referral_reject(
+                referral=referral, reason=form.cleaned_data["reason"], actor=request.user
+            )
+            messages.success(request, "Referral rejected.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+    else:
+        messages.error(request, "Say why the referral is rejected.")
+    if request.POST.get("from") == "queue":
+        return redirect("referrals:review_queue")
+    return redirect("referrals:referral_detail", pk=referral.pk)
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def referral_approve(request, pk: int):
+    referral = _referral_for(request, pk)
+    services.referral_approve(referral=referral, actor=request.user)
+    messages.success(request, "Referral approved.")
+    return redirect("referrals:review_queue")

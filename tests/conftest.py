@@ -1,0 +1,166 @@
+"""
+Shared fixtures: the real services, a cast of users, and a real Celery worker.
+
+The cast follows one pattern in every test: alice owns Acme, bob manages Acme, charlie is
+an analyst at Acme, and eve owns Globex (another tenant whose objects alice must never see).
+"""
+
+import socket
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+
+from accounts.models import Membership, Organization, ReferralSource, Role, User
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session):
+    missing = [
+        name
+        for name, port in (("PostgreSQL", 5432), ("Redis", 6379))
+        if not _reachable("127.0.0.1", port)
+    ]
+    if missing:
+        pytest.exit(
+            f"{' and '.join(missing)} not reachable on 127.0.0.1; run bin/services. "
+            "The suite never falls back to SQLite or an in-memory broker.",
+            returncode=3,
+        )
+
+
+PASSWORD = "correct-horse-battery"
+
+
+def make_user(email: str) -> User:
+    return User.objects.create_user(email=email, password=PASSWORD)
+
+
+@pytest.fixture
+def acme(db):
+    return Organization.objects.create(
+        name="Acme Bank", slug="acme", currency="EUR", timezone="Europe/Amsterdam"
+    )
+
+
+@pytest.fixture
+def globex(db):
+    return Organization.objects.create(
+        name="Globex", slug="globex", currency="USD", timezone="America/New_York"
+    )
+
+
+@pytest.fixture
+def alice(acme):
+    user = make_user("alice@example.com")
+    Membership.objects.create(user=user, organization=acme, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def bob(acme):
+    user = make_user("bob@example.com")
+    Membership.objects.create(user=user, organization=acme, role=Role.MANAGER)
+    return user
+
+
+@pytest.fixture
+def charlie(acme):
+    user = make_user("charlie@example.com")
+    Membership.objects.create(user=user, organization=acme, role=Role.ANALYST)
+    return user
+
+
+@pytest.fixture
+def eve(globex):
+    user = make_user("eve@example.com")
+    Membership.objects.create(user=user, organization=globex, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def program(acme):
+    from referrals.services import program_create
+
+    return program_create(
+        organization=acme,
+        name="Refer a friend",
+        friend_offer="€50 welcome bonus",
+        landing_headline="Bank with us",
+    )
+
+
+@pytest.fixture
+def source(acme):
+    return ReferralSource.objects.create(
+        organization=acme, kind="customer", name="Sam Source", email="sam@example.com"
+    )
+
+
+@pytest.fixture
+def link(program, source):
+    from referrals.services import link_get_or_create
+
+    return link_get_or_create(program=program, source=source)
+
+
+@pytest.fixture
+def fixed_rule(program):
+    from rewards.services import rule_create
+
+    return rule_create(
+        program=program,
+        beneficiary="referrer",
+        trigger="first_purchase",
+        formula="fixed",
+        amount=Decimal("25.00"),
+        reward_kind="credit",
+        credit_lifetime_days=365,
+    )
+
+
+@pytest.fixture
+def login(client):
+    def _login(user):
+        client.force_login(user)
+        return client
+
+    return _login
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session():
+    """A real Celery worker (solo pool, in a thread) consuming this run's own Redis queue."""
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    from config.celery import app
+
+    def close_worker_connections(**kwargs):
+        # The worker thread has its own connections; close them after each task so the
+        # test database can be flushed and dropped.
+        connections.close_all()
+
+    task_postrun.connect(close_worker_connections, weak=False)
+
+    assert app.conf.broker_url.startswith("redis://"), app.conf.broker_url
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING"
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(transactional_db, celery_worker_session):
+    """Use with tests whose rows the worker must see: they run in committed transactions."""
+    return celery_worker_session
