@@ -15,6 +15,7 @@ class ProgramForm(forms.ModelForm):
         initial=list(SourceKind.values),
         label="Who may refer",
     )
+    destination_url = forms.URLField(required=False, assume_scheme="https")
 
     class Meta:
         model = Program

@@ -1,0 +1,20 @@
+# The production image: one image for web, worker and beat (see docker-compose.yml).
+FROM node:20-bookworm-slim AS assets
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund \
+ && mkdir -p vendor \
+ && cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.js vendor/
+
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY requirements/base.lock requirements/base.lock
+RUN pip install --require-hashes -r requirements/base.lock
+COPY . .
+COPY --from=assets /app/vendor static/vendor
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input -v 0
+RUN useradd --create-home advocate && chown -R advocate /app
+USER advocate
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

@@ -1,0 +1,29 @@
+"""The production files stay consistent with the settings they feed."""
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_compose_runs_web_worker_and_beat_on_postgres_and_redis():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "web", "worker", "beat"} <= set(services)
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert env["REDIS_URL"].startswith("redis://redis:")
+        assert "SECRET_KEY" in env
+    assert "gunicorn config.wsgi:application" in services["web"]["command"]
+    assert services["worker"]["command"].startswith("celery -A config worker")
+    assert services["beat"]["command"].startswith("celery -A config beat")
+
+
+def test_readme_opens_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    first_block = readme.split("```sh", 1)[1].split("```", 1)[0]
+    assert "bin/dev" in first_block and "bin/test" in first_block
+    for script in ("bin/dev", "bin/test", ".ci/run"):
+        assert (ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"

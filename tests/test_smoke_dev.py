@@ -1,0 +1,133 @@
+"""
+The README's first command, for real: bin/dev on a free port with embedded defaults
+(SQLite, filesystem broker), no DATABASE_URL or REDIS_URL. It loads /, signs in as the demo
+owner, sees the demo organization, has the embedded worker issue a reward, and stops
+cleanly on Ctrl-C (SIGINT to the process group, as a terminal sends it).
+"""
+
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def embedded_env(var_dir: Path, port: int) -> dict:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SECRET_KEY",
+            "DJANGO_SETTINGS_MODULE",
+            "CELERY_BROKER_URL",
+        }
+    }
+    env.update(ADVOCATE_VAR_DIR=str(var_dir), PORT=str(port), DEMO_CUSTOMERS="60")
+    return env
+
+
+def wait_http(url: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                return response
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def run_in_app(env: dict, code: str) -> str:
+    return subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env={**env, "DJANGO_DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+
+
+@pytest.mark.slow
+def test_bin_dev_serves_signs_in_runs_tasks_and_stops(tmp_path):
+    port = free_port()
+    env = embedded_env(tmp_path, port)
+    log = open(tmp_path / "dev.log", "w+")  # noqa: SIM115 - read after the process ends
+    process = subprocess.Popen(
+        ["bash", str(ROOT / "bin/dev")],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_http(base + "/").status == 200
+
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        page = opener.open(base + "/accounts/login/").read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        data = urllib.parse.urlencode(
+            {
+                "csrfmiddlewaretoken": token,
+                "login": "demo@advocate.local",
+                "password": "advocate-demo",
+            }
+        ).encode()
+        request = urllib.request.Request(
+            base + "/accounts/login/", data=data, headers={"Referer": base + "/"}
+        )
+        dashboard = opener.open(request)
+        html = dashboard.read().decode()
+        assert dashboard.url.endswith("/app/"), dashboard.url
+        assert "Northbank" in html and 'data-stat="clicks"' in html
+
+        # The embedded worker consumes the filesystem broker: a new purchase earns a reward.
+        reward_count = "from rewards.models import Reward; print(Reward.objects.filter(conversion__external_id='smoke-1').count())"
+        assert run_in_app(env, reward_count) == "0"
+        run_in_app(
+            env,
+            "from referrals.models import Referral; from referrals.services import conversion_record;"
+            "from rewards.models import RewardRule;"
+            "r = Referral.objects.filter(program__reward_rules__trigger='first_purchase', status='lead',"
+            " flagged=False, program__status='active').first();"
+            "conversion_record(referral=r, kind='purchase', external_id='smoke-1', amount=100)",
+        )
+        deadline = time.monotonic() + 60
+        while run_in_app(env, reward_count) == "0":
+            assert time.monotonic() < deadline, "the embedded worker issued no reward"
+            time.sleep(1)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            code = process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+        log.seek(0)
+        output = log.read()
+    assert code == 0, output[-3000:]
+    assert "Stopped." in output
+    assert "ready." in output  # the worker announced it was ready
+    assert "beat: Starting" in output
