@@ -104,14 +104,17 @@ def test_bin_dev_serves_signs_in_runs_tasks_and_stops(tmp_path):
         assert "Northbank" in html and 'data-stat="clicks"' in html
 
         # The embedded worker consumes the filesystem broker: a new purchase earns a reward.
-        reward_count = "from rewards.models import Reward; print(Reward.objects.filter(conversion__external_id='smoke-1').count())"
+        reward_count = (
+            "from rewards.models import Reward;"
+            "print(Reward.objects.filter(conversion__external_id='smoke-1').count())"
+        )
         assert run_in_app(env, reward_count) == "0"
         run_in_app(
             env,
-            "from referrals.models import Referral; from referrals.services import conversion_record;"
-            "from rewards.models import RewardRule;"
-            "r = Referral.objects.filter(program__reward_rules__trigger='first_purchase', status='lead',"
-            " flagged=False, program__status='active').first();"
+            "from referrals.models import Referral;"
+            "from referrals.services import conversion_record;"
+            "r = Referral.objects.filter(program__reward_rules__trigger='first_purchase',"
+            " status='lead', flagged=False, program__status='active').first();"
             "conversion_record(referral=r, kind='purchase', external_id='smoke-1', amount=100)",
         )
         deadline = time.monotonic() + 60
