@@ -77,5 +77,29 @@ class ConversionForm(forms.Form):
     occurred_at = forms.DateTimeField(initial=timezone.now, label="When")
 
 
+class EventForm(forms.Form):
+    """An event about a customer, attributed to a referral by code or by the customer."""
+
+    kind = forms.ChoiceField(choices=Conversion.Kind.choices, initial=Conversion.Kind.PURCHASE)
+    external_id = forms.CharField(max_length=200, label="Order or event id")
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"), initial=0)
+    occurred_at = forms.DateTimeField(initial=timezone.now, label="When")
+    email = forms.EmailField(required=False, label="Customer's email")
+    customer_external_id = forms.CharField(max_length=120, required=False, label="Customer's id")
+    name = forms.CharField(max_length=200, required=False, label="Customer's name")
+    code = forms.CharField(
+        max_length=40,
+        required=False,
+        label="Referral code",
+        help_text="If the customer gave one; it wins over matching by email.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("email") and not data.get("customer_external_id"):
+            raise forms.ValidationError("Give the customer's email or id.")
+        return data
+
+
 class RejectForm(forms.Form):
     reason = forms.CharField(max_length=200)

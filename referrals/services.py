@@ -8,12 +8,14 @@ worker always sees the row and a rolled-back conversion never earns anything.
 
 import hashlib
 import hmac
+import re
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Customer, Organization, ReferralSource, User
@@ -28,9 +30,12 @@ from .models import (
     ReferralEvent,
     ReferralLink,
     generate_code,
+    vanity_code_validator,
 )
 
 REWARD_TASK = "rewards.issue_rewards_for_conversion"
+CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
+INTRODUCTION_TASK = "referrals.send_introduction_email"
 
 
 def hash_ip(ip: str) -> str:
@@ -93,18 +98,39 @@ def link_get_or_create(*, program: Program, source: ReferralSource) -> ReferralL
     raise RuntimeError("Could not find a free referral code after 5 tries.")
 
 
+def link_set_vanity_code(*, link: ReferralLink, vanity_code: str) -> ReferralLink:
+    """Give a link a memorable code (or clear it with ""). Codes share one namespace."""
+    vanity_code = (vanity_code or "").strip().lower()
+    if not vanity_code:
+        link.vanity_code = None
+        link.save(update_fields=["vanity_code"])
+        return link
+    try:
+        vanity_code_validator(vanity_code)
+    except ValidationError as error:
+        raise ValidationError({"vanity_code": error.messages}) from None
+    taken = ReferralLink.objects.filter(Q(code=vanity_code) | Q(vanity_code=vanity_code)).exclude(
+        pk=link.pk
+    )
+    if taken.exists():
+        raise ValidationError({"vanity_code": "This code is already taken."})
+    link.vanity_code = vanity_code
+    try:
+        with transaction.atomic():
+            link.save(update_fields=["vanity_code"])
+    except IntegrityError:
+        raise ValidationError({"vanity_code": "This code is already taken."}) from None
+    return link
+
+
 def link_resolve(code: str) -> ReferralLink | None:
     """The live link for a code (or vanity code): active program, active source; else None."""
     code = (code or "").strip().lower()
-    if not code or len(code) > 40:
-        return None
+    if not CODE_PATTERN.fullmatch(code):
+        return None  # never let a malformed code (or a NUL byte) reach the database
     link = (
         ReferralLink.objects.select_related("program", "source", "program__organization")
-        .filter(code=code)
-        .first()
-    ) or (
-        ReferralLink.objects.select_related("program", "source", "program__organization")
-        .filter(vanity_code=code)
+        .filter(Q(code=code) | Q(vanity_code=code))
         .first()
     )
     if link is None or not link.program.is_live or not link.source.active:
@@ -158,7 +184,8 @@ def fraud_checks(
         own_clicks = Referral.objects.filter(
             source=source, ip_hash=ip_hash, user_agent=user_agent, created_at__gte=since
         )
-        # The source's own device opening its own link and then referring "a friend".
+        # One device, within a day, leaving several different "friends" for one source:
+        # most likely the source inventing friends.
         if own_clicks.exclude(friend_email__iexact=email).exists():
             reasons.append("same_device")
     if email and (
@@ -199,6 +226,12 @@ def referral_create(
         raise ValidationError("The source and the program belong to different organizations.")
     if not program.is_live:
         raise ValidationError("This program is not taking referrals right now.")
+    if source.kind not in (program.allowed_source_kinds or []):
+        raise ValidationError(
+            {"source": f"This program does not accept sources of kind {source.get_kind_display()}."}
+        )
+    if not source.active:
+        raise ValidationError({"source": "This source is deactivated."})
     # Serialize referrals of one source so the velocity guard counts correctly under races.
     ReferralSource.objects.select_for_update().filter(pk=source.pk).first()
     reasons = fraud_checks(
@@ -222,9 +255,12 @@ def referral_create(
         referral,
         from_status="",
         actor=actor,
-        label=actor_label or channel,
+        label=actor_label or ("" if actor else channel),
         note=("Held for review: " + ", ".join(reasons)) if reasons else "",
     )
+    if channel == Channel.EMAIL and friend_email:
+        referral_id = referral.pk
+        transaction.on_commit(lambda: _send_task(INTRODUCTION_TASK, referral_id))
     return referral
 
 
@@ -300,6 +336,7 @@ def conversion_record(
     currency: str = "",
     occurred_at=None,
     refund_of_external_id: str = "",
+    customer: Customer | None = None,
     actor: User | None = None,
 ) -> tuple[Conversion, bool]:
     """Record a conversion once. The same external id again returns the first, unchanged."""
@@ -330,7 +367,14 @@ def conversion_record(
         if refund_of is None:
             raise ValidationError({"refund_of": "No purchase with that id."})
 
-    referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    referral = (
+        Referral.objects.select_for_update(of=("self",))
+        .select_related("source")
+        .get(pk=referral.pk)
+    )
+    if referral.friend_id is None and customer is not None:
+        referral.friend = customer
+        referral.save(update_fields=["friend"])
     if referral.friend_id is None and referral.friend_email:
         # The friend becomes a known customer at their first event.
         friend, _ = customer_get_or_create(
@@ -338,6 +382,22 @@ def conversion_record(
         )
         referral.friend = friend
         referral.save(update_fields=["friend"])
+    if (
+        referral.friend_id
+        and referral.friend_id == referral.source.customer_id
+        and "self_referral_customer" not in referral.flag_reasons
+    ):
+        # The friend turned out to be the referring customer: hold it for review.
+        referral.flagged = True
+        referral.flag_reasons = [*referral.flag_reasons, "self_referral_customer"]
+        referral.save(update_fields=["flagged", "flag_reasons"])
+        _log(
+            referral,
+            from_status=referral.status,
+            actor=None,
+            label="fraud guard",
+            note="Held for review: self_referral_customer",
+        )
     if referral.friend_id and kind != Conversion.Kind.ADVOCACY:
         Customer.objects.filter(pk=referral.friend_id, is_referred=False).update(is_referred=True)
     is_first = (
@@ -363,3 +423,145 @@ def conversion_record(
         return Conversion.objects.get(organization=organization, external_id=external_id), False
     _apply_conversion(referral, conversion, actor=actor)
     return conversion, True
+
+
+# Attribution ----------------------------------------------------------------------------
+
+
+def _live_link_in(organization: Organization, code: str) -> ReferralLink:
+    link = link_resolve(code)
+    if link is None or link.organization_id != organization.id:
+        # Another organization's code is as unknown here as a code that never existed.
+        raise ValidationError({"code": "Unknown or inactive referral code."})
+    return link
+
+
+def _in_window(referral: Referral, occurred_at) -> bool:
+    window = timedelta(days=referral.program.attribution_window_days)
+    return occurred_at - window <= referral.created_at <= occurred_at + timedelta(minutes=5)
+
+
+def attribute(
+    *,
+    organization: Organization,
+    customer: Customer | None,
+    email: str = "",
+    code: str = "",
+    cookie_code: str = "",
+    occurred_at=None,
+) -> Referral | None:
+    """The referral an event of this friend belongs to, or None.
+
+    A code given explicitly wins over the attribution cookie's; without either, the friend is
+    matched by email or customer to the open referrals whose program window covers the event,
+    taking the latest (last touch) or the earliest (first touch) as the program says.
+    """
+    occurred_at = occurred_at or timezone.now()
+    email = (email or (customer.email if customer else "")).strip().lower()
+    given = (code or cookie_code or "").strip()
+    candidates = Referral.objects.filter(organization=organization).exclude(
+        status=Referral.Status.REJECTED
+    )
+    who = Q()
+    if email:
+        who |= Q(friend_email__iexact=email)
+    if customer is not None:
+        who |= Q(friend=customer)
+    if given:
+        link = _live_link_in(organization, given)
+        if who:
+            existing = (
+                candidates.filter(who, program=link.program, source=link.source)
+                .order_by("-created_at")
+                .first()
+            )
+            if existing is not None:
+                return existing
+        if not email:
+            raise ValidationError({"email": "A referral by code needs the friend's email."})
+        return referral_create(
+            program=link.program,
+            source=link.source,
+            link=link,
+            channel=Channel.API if code else Channel.LINK,
+            friend_email=email,
+            friend_name=customer.name if customer else "",
+            actor_label="referral code",
+        )
+    if not who:
+        return None
+    matches = [
+        r
+        for r in candidates.filter(who).select_related("program").order_by("created_at", "id")
+        if _in_window(r, occurred_at)
+    ]
+    if not matches:
+        return None
+    latest = matches[-1]
+    if latest.program.attribution_model == Program.AttributionModel.FIRST_TOUCH:
+        return next(r for r in matches if r.program_id == latest.program_id)
+    return latest
+
+
+@transaction.atomic
+def event_record(
+    *,
+    organization: Organization,
+    kind: str,
+    external_id: str,
+    amount: Decimal = Decimal("0"),
+    currency: str = "",
+    occurred_at=None,
+    email: str = "",
+    customer_external_id: str = "",
+    name: str = "",
+    code: str = "",
+    cookie_code: str = "",
+    actor: User | None = None,
+) -> tuple[Conversion | None, bool]:
+    """An event from the business about one of its customers, attributed to its source.
+
+    Returns (conversion, created), or (None, False) when no referral covers the customer.
+    The event id is the idempotency key: the same id again returns the first conversion.
+    """
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise ValidationError({"external_id": "Every event needs its own id (the order number)."})
+    existing = Conversion.objects.filter(organization=organization, external_id=external_id).first()
+    if existing is not None:
+        return existing, False
+    occurred_at = occurred_at or timezone.now()
+    customer = None
+    if email or customer_external_id:
+        customer, _ = customer_get_or_create(
+            organization=organization, email=email, external_id=customer_external_id, name=name
+        )
+    referral = attribute(
+        organization=organization,
+        customer=customer,
+        email=email,
+        code=code,
+        cookie_code=cookie_code,
+        occurred_at=occurred_at,
+    )
+    if referral is None:
+        return None, False
+    if (
+        kind == Conversion.Kind.PURCHASE
+        and customer is not None
+        and customer.first_seen_at < referral.created_at
+        and not referral.conversions.exists()
+    ):
+        # A customer before the referral: no new-customer reward, but the source moved an
+        # existing customer to buy again, which is advocacy.
+        kind = Conversion.Kind.ADVOCACY
+    return conversion_record(
+        referral=referral,
+        kind=kind,
+        external_id=external_id,
+        amount=amount,
+        currency=currency,
+        occurred_at=occurred_at,
+        customer=customer,
+        actor=actor,
+    )

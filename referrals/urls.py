@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -10,6 +10,10 @@ urlpatterns = [
     path("app/programs/<int:pk>/", views.program_detail, name="program_detail"),
     path("app/programs/<int:pk>/edit/", views.program_edit, name="program_edit"),
     path("app/programs/<int:pk>/links/", views.link_create, name="link_create"),
+    re_path(r"^app/links/(?P<pk>[0-9]+)/qr\.(?P<fmt>svg|png)$", views.link_qr, name="link_qr"),
+    path("app/links/<int:pk>/card/", views.link_card, name="link_card"),
+    path("app/links/<int:pk>/vanity/", views.link_vanity, name="link_vanity"),
+    path("app/events/new/", views.event_create, name="event_create"),
     path("app/referrals/", views.referral_list, name="referral_list"),
     path("app/referrals/new/", views.introduction_create, name="introduction_create"),
     path("app/referrals/review/", views.review_queue, name="review_queue"),

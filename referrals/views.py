@@ -1,9 +1,11 @@
+import io
 from urllib.parse import urlencode, urlparse, urlunparse
 
+import segno
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -12,8 +14,16 @@ from accounts.tenancy import org_member_required
 from accounts.views import add_form_errors
 
 from . import selectors, services
-from .forms import ConversionForm, IntroductionForm, LeadForm, LinkForm, ProgramForm, RejectForm
-from .models import Program, Referral
+from .forms import (
+    ConversionForm,
+    EventForm,
+    IntroductionForm,
+    LeadForm,
+    LinkForm,
+    ProgramForm,
+    RejectForm,
+)
+from .models import Program, Referral, ReferralLink
 
 
 def client_ip(request) -> str:
@@ -93,6 +103,60 @@ def link_create(request, pk: int):
     else:
         messages.error(request, "Choose a source.")
     return redirect("referrals:program_detail", pk=program.pk)
+
+
+def _link_for(request, pk: int) -> ReferralLink:
+    return get_object_or_404(
+        ReferralLink.objects.for_organization(request.organization).select_related(
+            "program", "source"
+        ),
+        pk=pk,
+    )
+
+
+def _public_url(request, link: ReferralLink) -> str:
+    return request.build_absolute_uri(f"/r/{link.public_code}")
+
+
+@org_member_required()
+def link_qr(request, pk: int, fmt: str):
+    """The link's QR code, as SVG (for print) or PNG (for chat apps and documents)."""
+    link = _link_for(request, pk)
+    qr = segno.make(_public_url(request, link), error="m")
+    buffer = io.BytesIO()
+    if fmt == "svg":
+        qr.save(buffer, kind="svg", scale=8, border=2, xmldecl=False)
+        content_type = "image/svg+xml"
+    else:
+        qr.save(buffer, kind="png", scale=10, border=2)
+        content_type = "image/png"
+    response = HttpResponse(buffer.getvalue(), content_type=content_type)
+    if request.GET.get("download"):
+        filename = f"advocate-{link.public_code}.{fmt}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@org_member_required()
+def link_card(request, pk: int):
+    """A printable card: the source's QR code, link and the friend's offer."""
+    link = _link_for(request, pk)
+    return render(
+        request, "referrals/link_card.html", {"link": link, "url": _public_url(request, link)}
+    )
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def link_vanity(request, pk: int):
+    link = _link_for(request, pk)
+    try:
+        services.link_set_vanity_code(link=link, vanity_code=request.POST.get("vanity_code", ""))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"The link is now /r/{link.public_code}")
+    return redirect("referrals:program_detail", pk=link.program_id)
 
 
 # The public referral link -----------------------------------------------------------------
@@ -257,6 +321,38 @@ def conversion_create(request, pk: int):
                 messages.info(request, f"Event {conversion.external_id} was already recorded.")
             return redirect("referrals:referral_detail", pk=referral.pk)
     return referral_detail(request, pk, conversion_form=form, status=400)
+
+
+@org_member_required(Role.MANAGER)
+def event_create(request):
+    """Record a signup, purchase, refund or advocacy for a customer; attribution finds the
+    referral (the API uses the same service)."""
+    form = EventForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            conversion, created = services.event_record(
+                organization=request.organization, actor=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            if conversion is None:
+                messages.warning(
+                    request,
+                    "No referral covers this customer: no source is credited for this event.",
+                )
+                return redirect("referrals:event_create")
+            if created:
+                source_name = conversion.referral.source.name
+                messages.success(
+                    request, f"{conversion.get_kind_display()} credited to {source_name}."
+                )
+            else:
+                messages.info(request, f"Event {conversion.external_id} was already recorded.")
+            return redirect("referrals:referral_detail", pk=conversion.referral_id)
+    return render(
+        request, "referrals/event_form.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 @org_member_required(Role.MANAGER)

@@ -1,0 +1,37 @@
+"""Celery tasks of the referrals app."""
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from .models import Referral
+from .services import link_get_or_create
+
+
+@shared_task(name="referrals.send_introduction_email", bind=True, max_retries=5)
+def send_introduction_email(self, referral_id: int) -> bool:
+    """Email the friend an introduction naming the source, with the source's link."""
+    referral = (
+        Referral.objects.select_related("program__organization", "source")
+        .filter(pk=referral_id)
+        .first()
+    )
+    if referral is None or not referral.friend_email:
+        return False
+    link = link_get_or_create(program=referral.program, source=referral.source)
+    context = {
+        "referral": referral,
+        "organization": referral.program.organization,
+        "url": f"{settings.SITE_URL}/r/{link.public_code}",
+    }
+    try:
+        send_mail(
+            subject=f"{referral.source.name} introduced you to {context['organization'].name}",
+            message=render_to_string("emails/introduction.txt", context),
+            from_email=None,
+            recipient_list=[referral.friend_email],
+        )
+    except OSError as exc:
+        raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+    return True

@@ -1,0 +1,129 @@
+"""
+Fraud guards: a suspicious referral is held for staff review instead of converting, and
+earns nothing until approved. Each rule is tested on its own.
+"""
+
+from decimal import Decimal
+
+import pytest
+
+from accounts.models import Customer, ReferralSource
+from referrals.models import Referral
+from referrals.services import (
+    conversion_record,
+    hash_ip,
+    program_update,
+    referral_approve,
+    referral_create,
+    referral_reject,
+)
+
+
+def lead(program, source, email, **kwargs):
+    return referral_create(
+        program=program, source=source, channel="link", friend_email=email, **kwargs
+    )
+
+
+def test_a_clean_referral_is_not_held(program, source):
+    assert lead(program, source, "fay@example.com").flagged is False
+
+
+def test_it_holds_a_source_referring_its_own_email(program, source):
+    referral = lead(program, source, "SAM@example.com")
+    assert referral.flagged and referral.flag_reasons == ["self_referral_email"]
+
+
+def test_it_holds_a_customer_source_referring_its_customer_email(acme, program):
+    me = Customer.objects.create(organization=acme, email="me@example.com", external_id="C1")
+    source = ReferralSource.objects.create(
+        organization=acme, name="Me", kind="customer", customer=me
+    )
+    assert lead(program, source, "me@example.com").flag_reasons == ["self_referral_email"]
+
+
+def test_it_holds_a_referral_whose_friend_turns_out_to_be_the_referring_customer(acme, program):
+    me = Customer.objects.create(organization=acme, email="me@example.com", external_id="C1")
+    source = ReferralSource.objects.create(
+        organization=acme, name="Me", kind="customer", customer=me
+    )
+    referral = lead(program, source, "alias@example.com")
+    assert not referral.flagged
+    conversion_record(
+        referral=referral, kind="purchase", external_id="o1", amount=Decimal("9"), customer=me
+    )
+    referral.refresh_from_db()
+    assert referral.flagged and "self_referral_customer" in referral.flag_reasons
+    assert referral.status == "lead"
+
+
+def test_it_holds_one_device_inventing_several_friends(program, source):
+    device = {"ip_hash": hash_ip("10.0.0.9"), "user_agent": "UA/9"}
+    assert not lead(program, source, "one@example.com", **device).flagged
+    second = lead(program, source, "two@example.com", **device)
+    assert second.flag_reasons == ["same_device"]
+    other_device = lead(
+        program, source, "three@example.com", ip_hash=hash_ip("10.0.0.10"), user_agent="UA/9"
+    )
+    assert not other_device.flagged
+
+
+def test_it_holds_a_duplicate_friend(program, source, acme):
+    other = ReferralSource.objects.create(organization=acme, name="Other", kind="customer")
+    lead(program, source, "fay@example.com")
+    assert lead(program, other, "FAY@example.com").flag_reasons == ["duplicate_friend"]
+
+
+def test_a_rejected_referral_is_not_a_duplicate(program, source, acme):
+    first = lead(program, source, "fay@example.com")
+    referral_reject(referral=first, reason="Wrong person", actor=None)
+    other = ReferralSource.objects.create(organization=acme, name="Other", kind="customer")
+    assert not lead(program, other, "fay@example.com").flagged
+
+
+def test_it_holds_referrals_beyond_the_velocity_cap(program, source):
+    program_update(program=program, velocity_limit_per_hour=3)
+    results = [lead(program, source, f"f{n}@example.com").flagged for n in range(5)]
+    assert results == [False, False, False, True, True]
+    assert Referral.objects.get(friend_email="f3@example.com").flag_reasons == ["velocity"]
+
+
+def test_a_held_referral_does_not_convert_until_approved(
+    program, source, django_capture_on_commit_callbacks
+):
+    referral = lead(program, source, "sam@example.com")
+    with django_capture_on_commit_callbacks() as callbacks:
+        conversion_record(
+            referral=referral, kind="purchase", external_id="o1", amount=Decimal("50")
+        )
+    assert callbacks == []  # no reward task was queued
+    referral.refresh_from_db()
+    assert referral.status == "lead" and referral.flagged
+    with django_capture_on_commit_callbacks() as callbacks:
+        referral_approve(referral=referral, actor=None)
+    referral.refresh_from_db()
+    assert referral.status == "converted" and not referral.flagged
+    assert len(callbacks) == 1  # now the purchase's reward task is queued
+
+
+def test_staff_review_the_queue(login, bob, charlie, program, source):
+    held = lead(program, source, "sam@example.com")
+    clean = lead(program, source, "ok@example.com")
+    html = login(charlie).get("/app/referrals/review/").content.decode()
+    assert "sam@example.com" in html and "ok@example.com" not in html
+    assert login(charlie).post(f"/app/referrals/{held.pk}/approve/").status_code == 403
+    client = login(bob)
+    client.post(f"/app/referrals/{held.pk}/reject/", {"reason": "Own email", "from": "queue"})
+    held.refresh_from_db()
+    assert held.status == "rejected" and held.rejection_reason == "Own email"
+    assert list(held.events.values_list("to_status", flat=True)) == ["lead", "rejected"]
+    assert clean.status == "lead"
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_rejecting_needs_a_reason(program, source, reason):
+    from django.core.exceptions import ValidationError
+
+    referral = lead(program, source, "x@example.com")
+    with pytest.raises(ValidationError):
+        referral_reject(referral=referral, reason=reason, actor=None)
