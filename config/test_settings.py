@@ -28,6 +28,13 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["*"]
+# The cache in a Redis database of its own, so clearing it never touches the broker's queues.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/14",
+    }
+}
 # A queue of this test run's own, so a stale message from another run is never consumed.
 CELERY_TASK_DEFAULT_QUEUE = f"advocate-test-{uuid.uuid4().hex[:8]}"
 CELERY_TASK_ACKS_LATE = False

@@ -169,59 +169,66 @@ def _with_code(url: str, code: str) -> str:
 
 
 def referral_link(request, code: str):
-    """/r/<code>: record the click, remember the referrer, show the offer (or redirect)."""
-    link = services.link_resolve(code)
-    if link is None:
-        return render(request, "referrals/link_not_found.html", status=404)
-    program = link.program
-    form = LeadForm(request.POST or None)
+    """/r/<code>: record the click, remember the referrer, show the offer (or redirect).
+
+    The GET is the hot path: a cached snapshot of the link and one INSERT for the click.
+    """
     if request.method == "POST":
-        if form.is_valid():
-            try:
-                services.referral_create(
-                    program=program,
-                    source=link.source,
-                    link=link,
-                    channel="link",
-                    friend_email=form.cleaned_data["email"],
-                    friend_name=form.cleaned_data["name"],
-                    ip_hash=services.hash_ip(client_ip(request)),
-                    user_agent=request.META.get("HTTP_USER_AGENT", ""),
-                    actor_label="landing page",
-                )
-            except ValidationError as error:
-                add_form_errors(form, error)
-            else:
-                return render(
-                    request, "referrals/landing_thanks.html", {"program": program, "link": link}
-                )
-        return render(
-            request,
-            "referrals/landing.html",
-            {"program": program, "link": link, "form": form},
-            status=400,
-        )
-    services.click_record(
-        link=link,
+        return _leave_lead(request, code)
+    snapshot = services.link_snapshot(code)
+    if snapshot is None:
+        return render(request, "referrals/link_not_found.html", status=404)
+    services.click_insert(
+        snapshot=snapshot,
         ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         referer=request.META.get("HTTP_REFERER", ""),
     )
-    if program.landing_mode == Program.LandingMode.REDIRECT:
-        response = HttpResponseRedirect(_with_code(program.destination_url, link.public_code))
+    if snapshot.landing_mode == Program.LandingMode.REDIRECT:
+        response = HttpResponseRedirect(_with_code(snapshot.destination_url, snapshot.public_code))
     else:
-        response = render(
-            request, "referrals/landing.html", {"program": program, "link": link, "form": form}
+        link = get_object_or_404(
+            ReferralLink.objects.select_related("program__organization", "source"),
+            pk=snapshot.link_id,
         )
+        context = {"program": link.program, "link": link, "form": LeadForm()}
+        response = render(request, "referrals/landing.html", context)
     response.set_signed_cookie(
-        services.cookie_name(program),
-        link.public_code,
-        max_age=program.attribution_window_days * 86400,
+        services.cookie_name(snapshot.program_id),
+        snapshot.public_code,
+        max_age=snapshot.window_days * 86400,
         samesite="Lax",
         httponly=True,
         secure=request.is_secure(),
     )
     return response
+
+
+def _leave_lead(request, code: str):
+    """The friend leaves name and email on the landing page: a lead for the link's source."""
+    link = services.link_resolve(code)
+    if link is None:
+        return render(request, "referrals/link_not_found.html", status=404)
+    form = LeadForm(request.POST)
+    context = {"program": link.program, "link": link, "form": form}
+    if form.is_valid():
+        try:
+            services.referral_create(
+                program=link.program,
+                source=link.source,
+                link=link,
+                channel="link",
+                friend_email=form.cleaned_data["email"],
+                friend_name=form.cleaned_data["name"],
+                ip_hash=services.hash_ip(client_ip(request)),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                actor_label="landing page",
+            )
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            return render(request, "referrals/landing_thanks.html", context)
+    return render(request, "referrals/landing.html", context, status=400)
 
 
 # Referrals ------------------------------------------------------------------------------

@@ -39,6 +39,14 @@ def pytest_sessionstart(session):
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 def make_user(email: str) -> User:
     return User.objects.create_user(email=email, password=PASSWORD)
 

@@ -24,7 +24,7 @@ def test_it_records_the_click_and_shows_the_offer(client, link):
 
 def test_it_sets_the_attribution_cookie_for_the_window(client, link, program):
     response = client.get(f"/r/{link.code}")
-    cookie = response.cookies[cookie_name(program)]
+    cookie = response.cookies[cookie_name(program.pk)]
     assert cookie["max-age"] == program.attribution_window_days * 86400
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
     request = HttpRequest()
