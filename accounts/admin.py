@@ -1,7 +1,16 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import Customer, Invitation, Membership, Organization, ReferralSource, User
+from .models import (
+    CsvImport,
+    Customer,
+    InsiderContribution,
+    Invitation,
+    Membership,
+    Organization,
+    ReferralSource,
+    User,
+)
 
 
 @admin.register(User)
@@ -60,3 +69,18 @@ class ReferralSourceAdmin(TenantAdmin):
 @admin.register(Invitation)
 class InvitationAdmin(TenantAdmin):
     list_display = ["email", "organization", "role", "created_at", "accepted_at"]
+
+
+@admin.register(InsiderContribution)
+class InsiderContributionAdmin(TenantAdmin):
+    list_display = ["source", "organization", "occurred_on", "value", "currency", "created_by"]
+    raw_id_fields = ["source", "created_by"]
+    date_hierarchy = "occurred_on"
+
+
+@admin.register(CsvImport)
+class CsvImportAdmin(TenantAdmin):
+    list_display = ["filename", "organization", "kind", "row_count", "created_at", "confirmed_at"]
+    list_filter = ["organization", "kind"]
+    exclude = ["content"]
+    raw_id_fields = ["created_by"]

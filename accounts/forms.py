@@ -2,6 +2,7 @@ import zoneinfo
 
 from django import forms
 
+from .imports import MAX_BYTES
 from .models import CURRENCIES, Customer, ReferralSource, Role
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones())
@@ -39,3 +40,31 @@ class CustomerForm(forms.ModelForm):
     class Meta:
         model = Customer
         fields = ["name", "email", "external_id", "phone"]
+
+
+class ContributionForm(forms.Form):
+    occurred_on = forms.DateField(label="Day", widget=forms.DateInput(attrs={"type": "date"}))
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=4000,
+        help_text="What the source brought: a tip, an introduction, market knowledge.",
+    )
+    value = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_digits=14,
+        decimal_places=2,
+        help_text="Optional: what it was worth to the business.",
+    )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="CSV file")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into parts."
+            )
+        return upload

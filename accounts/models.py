@@ -263,3 +263,75 @@ class ReferralSource(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class InsiderContribution(models.Model):
+    """Knowledge a source brought: a tip, an introduction inside a firm, market news.
+
+    The third role of a good customer, next to referrer and advocate. Staff log it with a
+    date and a note, and may value it; the rewards app can reward it by hand.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="contributions"
+    )
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.PROTECT, related_name="contributions"
+    )
+    occurred_on = models.DateField()
+    note = models.TextField()
+    value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_on", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(value__isnull=True) | models.Q(value__gte=0),
+                name="contribution_value_not_negative",
+            )
+        ]
+        indexes = [models.Index(fields=["source", "occurred_on"])]
+
+    def __str__(self):
+        return f"Contribution of {self.source} on {self.occurred_on}"
+
+
+class CsvImport(models.Model):
+    """An uploaded CSV file of customers or sources, kept between preview and confirmation.
+
+    The text lives here rather than in the session (which is loaded on every request) or
+    on disk. Only the uploader's latest pending file of each kind is kept; a confirmed
+    import keeps its counts as a record and drops the text.
+    """
+
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customers", "Customers"
+        SOURCES = "sources", "Sources"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    filename = models.CharField(max_length=200, blank=True, default="")
+    content = models.TextField(blank=True, default="")
+    row_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Import of {self.kind} {self.filename!r} into {self.organization_id}"

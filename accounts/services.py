@@ -1,4 +1,10 @@
-"""Writes for organizations, members, customers and referral sources."""
+"""Writes for organizations, members, customers, referral sources and CSV imports."""
+
+import datetime
+import zoneinfo
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -9,8 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from . import imports
 from .models import (
+    CsvImport,
     Customer,
+    InsiderContribution,
     Invitation,
     Membership,
     Organization,
@@ -163,3 +172,133 @@ def source_update(*, source: ReferralSource, **fields) -> ReferralSource:
     source.full_clean()
     source.save()
     return source
+
+
+def source_deactivate(*, source: ReferralSource) -> ReferralSource:
+    """Stop a source: its links stop working; its history stays."""
+    if source.active:
+        source.active = False
+        source.save(update_fields=["active"])
+    return source
+
+
+def source_reactivate(*, source: ReferralSource) -> ReferralSource:
+    if not source.active:
+        source.active = True
+        source.save(update_fields=["active"])
+    return source
+
+
+# Insider contributions ------------------------------------------------------------------
+
+
+def organization_today(organization: Organization) -> datetime.date:
+    return timezone.localdate(timezone=zoneinfo.ZoneInfo(organization.timezone))
+
+
+def contribution_log(
+    *,
+    source: ReferralSource,
+    occurred_on: datetime.date,
+    note: str,
+    value: Decimal | None = None,
+    created_by: User | None,
+) -> InsiderContribution:
+    """Record knowledge a source brought, on the day it happened, optionally valued."""
+    organization = source.organization
+    note = (note or "").strip()
+    errors = {}
+    if not note:
+        errors["note"] = "Say what the source contributed."
+    if occurred_on is None:
+        errors["occurred_on"] = "Give the day of the contribution."
+    elif occurred_on > organization_today(organization):
+        errors["occurred_on"] = "The day cannot be in the future."
+    if value is not None and Decimal(value) < 0:
+        errors["value"] = "The value cannot be negative."
+    if errors:
+        raise ValidationError(errors)
+    contribution = InsiderContribution(
+        organization=organization,
+        source=source,
+        occurred_on=occurred_on,
+        note=note,
+        value=value,
+        currency=organization.currency,
+        created_by=created_by,
+    )
+    contribution.full_clean()
+    contribution.save()
+    return contribution
+
+
+# CSV imports ----------------------------------------------------------------------------
+
+IMPORT_LIFETIME = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+
+
+def csv_import_start(
+    *, organization: Organization, kind: str, data: bytes, filename: str, created_by: User
+) -> CsvImport:
+    """Keep an uploaded file for its preview. A file that cannot be read at all is refused.
+
+    Only the uploader's latest pending file of a kind is kept, and pending files of the
+    organization older than a day are dropped, so stored uploads stay bounded.
+    """
+    if kind not in CsvImport.Kind.values:
+        raise ValidationError("Unknown kind of import.")
+    text = imports.decode(data)
+    _, _, rows = imports.read(kind, text)
+    if not rows:
+        raise ValidationError("The file has a header but no rows.")
+    pending = CsvImport.objects.for_organization(organization).filter(confirmed_at__isnull=True)
+    pending.filter(created_at__lt=timezone.now() - IMPORT_LIFETIME).delete()
+    pending.filter(created_by=created_by, kind=kind).delete()
+    return CsvImport.objects.create(
+        organization=organization,
+        kind=kind,
+        filename=(filename or "")[:200],
+        content=text,
+        row_count=len(rows),
+        created_by=created_by,
+    )
+
+
+def csv_import_is_expired(csv_import: CsvImport) -> bool:
+    return csv_import.created_at < timezone.now() - IMPORT_LIFETIME
+
+
+def csv_import_confirm(*, csv_import: CsvImport) -> ImportResult:
+    """Import the whole file or nothing, checked again against the data as it is now."""
+    try:
+        with transaction.atomic():
+            locked = CsvImport.objects.select_for_update().get(pk=csv_import.pk)
+            if locked.confirmed_at is not None:
+                raise ValidationError("This file has already been imported.")
+            if csv_import_is_expired(locked):
+                raise ValidationError("This upload has expired; upload the file again.")
+            organization = locked.organization
+            result = imports.preview(
+                organization=organization, kind=locked.kind, text=locked.content, lock=True
+            )
+            if not result.is_valid:
+                raise ValidationError(
+                    f"{len(result.error_rows)} row(s) have errors; nothing was imported."
+                )
+            created, updated = imports.apply(organization=organization, result=result)
+            locked.confirmed_at = timezone.now()
+            locked.content = ""
+            locked.created_count, locked.updated_count = created, updated
+            locked.save(update_fields=["confirmed_at", "content", "created_count", "updated_count"])
+    except IntegrityError:
+        # Someone created a matching row between our checks and our writes.
+        raise ValidationError(
+            "The data changed while importing; nothing was imported. Upload the file again."
+        ) from None
+    return ImportResult(created=created, updated=updated)

@@ -1,13 +1,25 @@
+import csv
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .forms import InvitationForm, OrganizationForm, RoleForm, SourceForm
-from .models import Invitation, Membership, ReferralSource, Role, SourceKind
+from .forms import (
+    ContributionForm,
+    ImportForm,
+    InvitationForm,
+    OrganizationForm,
+    RoleForm,
+    SourceForm,
+)
+from .imports import COLUMNS, MAX_BYTES, MAX_ROWS, escape_cell
+from .models import CsvImport, Invitation, Membership, ReferralSource, Role, SourceKind
 from .tenancy import current_membership, org_member_required, switch_organization
 
 
@@ -129,16 +141,32 @@ def invitation_accept(request, token: str):
 # Sources --------------------------------------------------------------------------------
 
 
+ACTIVE_FILTER = {"yes": True, "no": False}
+
+
+def _source_filters(request) -> dict:
+    return {
+        "kind": request.GET.get("kind", ""),
+        "query": request.GET.get("q", "").strip(),
+        "active": ACTIVE_FILTER.get(request.GET.get("active", "")),
+    }
+
+
 @org_member_required()
 def source_list(request):
-    kind = request.GET.get("kind", "")
-    query = request.GET.get("q", "").strip()
-    qs = selectors.source_list(organization=request.organization, kind=kind, query=query)
+    filters = _source_filters(request)
+    qs = selectors.source_list(organization=request.organization, **filters)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "accounts/source_list.html",
-        {"page": page, "kinds": SourceKind.choices, "kind": kind, "q": query},
+        {
+            "page": page,
+            "kinds": SourceKind.choices,
+            "kind": filters["kind"],
+            "q": filters["query"],
+            "active": request.GET.get("active", ""),
+        },
     )
 
 
@@ -178,19 +206,64 @@ def source_edit(request, pk: int):
     )
 
 
-@org_member_required()
-def source_detail(request, pk: int):
-    source = get_object_or_404(
+def _source_for(request, pk: int) -> ReferralSource:
+    return get_object_or_404(
         ReferralSource.objects.for_organization(request.organization).select_related("customer"),
         pk=pk,
     )
-    links = source.links.select_related("program").order_by("program__name")
-    referrals = source.referrals.select_related("program").order_by("-created_at")[:50]
-    return render(
-        request,
-        "accounts/source_detail.html",
-        {"source": source, "links": links, "referrals": referrals},
-    )
+
+
+def _render_source_detail(request, source, contribution_form=None, status=200):
+    if contribution_form is None:
+        today = services.organization_today(request.organization)
+        contribution_form = ContributionForm(initial={"occurred_on": today})
+    context = {
+        "source": source,
+        "totals": selectors.source_totals(source=source),
+        "links": selectors.source_links(source=source),
+        "referrals": selectors.source_referrals(source=source)[:50],
+        "conversions": selectors.source_conversions(source=source)[:50],
+        "contributions": selectors.contribution_list(source=source)[:50],
+        "contribution_form": contribution_form,
+    }
+    return render(request, "accounts/source_detail.html", context, status=status)
+
+
+@org_member_required()
+def source_detail(request, pk: int):
+    return _render_source_detail(request, _source_for(request, pk))
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def source_deactivate(request, pk: int):
+    source = services.source_deactivate(source=_source_for(request, pk))
+    messages.success(request, f"{source.name} is inactive: its links no longer work.")
+    return redirect("accounts:source_detail", pk=source.pk)
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def source_reactivate(request, pk: int):
+    source = services.source_reactivate(source=_source_for(request, pk))
+    messages.success(request, f"{source.name} is active again.")
+    return redirect("accounts:source_detail", pk=source.pk)
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def contribution_create(request, pk: int):
+    source = _source_for(request, pk)
+    form = ContributionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.contribution_log(source=source, created_by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            messages.success(request, "Contribution logged.")
+            return redirect("accounts:source_detail", pk=source.pk)
+    return _render_source_detail(request, source, contribution_form=form, status=400)
 
 
 @org_member_required()
@@ -199,3 +272,168 @@ def customer_list(request):
     qs = selectors.customer_list(organization=request.organization, query=query)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(request, "accounts/customer_list.html", {"page": page, "q": query})
+
+
+# CSV export and import ------------------------------------------------------------------
+
+
+class _Echo:
+    """A file-like object whose ``write`` hands the line back, for streaming csv.writer."""
+
+    def write(self, value):
+        return value
+
+
+def _csv_response(rows, filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield "\ufeff"  # a byte order mark, so spreadsheets read the file as UTF-8
+        for row in rows:
+            yield writer.writerow([escape_cell(cell) for cell in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _export_name(request, what: str) -> str:
+    today = services.organization_today(request.organization)
+    return f"{request.organization.slug}-{what}-{today:%Y-%m-%d}.csv"
+
+
+@org_member_required()
+def customer_export(request):
+    rows = selectors.customer_export_rows(
+        organization=request.organization, query=request.GET.get("q", "").strip()
+    )
+    return _csv_response(rows, _export_name(request, "customers"))
+
+
+@org_member_required()
+def source_export(request):
+    rows = selectors.source_export_rows(
+        organization=request.organization, **_source_filters(request)
+    )
+    return _csv_response(rows, _export_name(request, "sources"))
+
+
+# Each kind of import: the prefix of its URL names, and what the pages call it.
+IMPORTS = {
+    CsvImport.Kind.CUSTOMERS: {"prefix": "accounts:customer", "title": "customers"},
+    CsvImport.Kind.SOURCES: {"prefix": "accounts:source", "title": "referral sources"},
+}
+
+
+def _import_context(kind: str) -> dict:
+    prefix = IMPORTS[kind]["prefix"]
+    return {
+        "kind": kind,
+        "title": IMPORTS[kind]["title"],
+        "list_url": reverse(f"{prefix}_list"),
+        "upload_url": reverse(f"{prefix}_import"),
+        "columns": ",".join(COLUMNS[kind]),
+        "max_mb": MAX_BYTES // (1024 * 1024),
+        "max_rows": MAX_ROWS,
+        "kinds": SourceKind.values,
+    }
+
+
+@org_member_required(Role.MANAGER)
+def csv_import_upload(request, kind: str):
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            csv_import = services.csv_import_start(
+                organization=request.organization,
+                kind=kind,
+                data=upload.read(),
+                filename=upload.name,
+                created_by=request.user,
+            )
+        except ValidationError as error:
+            form.add_error("file", error.messages)
+        else:
+            return redirect(f"{IMPORTS[kind]['prefix']}_import_preview", pk=csv_import.pk)
+    context = {**_import_context(kind), "form": form}
+    return render(
+        request, "accounts/import_upload.html", context, status=400 if form.errors else 200
+    )
+
+
+def _pending_import(request, kind: str, pk: int) -> CsvImport:
+    return get_object_or_404(
+        selectors.csv_import_pending(
+            organization=request.organization, user=request.user, kind=kind
+        ),
+        pk=pk,
+    )
+
+
+def _render_preview(request, csv_import: CsvImport, *, error: str = "", status: int = 200):
+    kind = csv_import.kind
+    try:
+        result = selectors.csv_import_preview(csv_import=csv_import)
+    except ValidationError as unreadable:
+        # Read fine at upload; only a change of the limits since then gets here.
+        messages.error(request, " ".join(unreadable.messages))
+        return redirect(f"{IMPORTS[kind]['prefix']}_import")
+    only_errors = request.GET.get("errors") == "1"
+    rows = result.error_rows if only_errors else result.rows
+    page = Paginator(rows, 200).get_page(request.GET.get("page"))
+    context = {
+        **_import_context(kind),
+        "csv_import": csv_import,
+        "result": result,
+        "page": page,
+        "table": [(row, [row.values[c] for c in result.columns]) for row in page],
+        "only_errors": only_errors,
+        "counts": {
+            "create": result.count("create"),
+            "update": result.count("update"),
+            "unchanged": result.count("unchanged"),
+            "errors": len(result.error_rows),
+        },
+        "confirm_url": reverse(
+            f"{IMPORTS[kind]['prefix']}_import_confirm", kwargs={"pk": csv_import.pk}
+        ),
+        "error": error,
+    }
+    return render(request, "accounts/import_preview.html", context, status=status)
+
+
+def _finished_import(request, csv_import: CsvImport):
+    """Where a confirmed or expired upload sends its visitor, or None when it is pending."""
+    if csv_import.confirmed_at is not None:
+        messages.info(request, "This file has already been imported.")
+        return redirect(f"{IMPORTS[csv_import.kind]['prefix']}_list")
+    if services.csv_import_is_expired(csv_import):
+        messages.error(request, "This upload has expired; upload the file again.")
+        return redirect(f"{IMPORTS[csv_import.kind]['prefix']}_import")
+    return None
+
+
+@org_member_required(Role.MANAGER)
+def csv_import_preview(request, kind: str, pk: int):
+    csv_import = _pending_import(request, kind, pk)
+    return _finished_import(request, csv_import) or _render_preview(request, csv_import)
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def csv_import_confirm(request, kind: str, pk: int):
+    csv_import = _pending_import(request, kind, pk)
+    finished = _finished_import(request, csv_import)
+    if finished is not None:
+        return finished
+    try:
+        result = services.csv_import_confirm(csv_import=csv_import)
+    except ValidationError as error:
+        csv_import.refresh_from_db()
+        return _render_preview(request, csv_import, error=" ".join(error.messages), status=400)
+    messages.success(
+        request,
+        f"Imported {result.created} new and updated {result.updated} {IMPORTS[kind]['title']}.",
+    )
+    return redirect(f"{IMPORTS[kind]['prefix']}_list")

@@ -1,0 +1,50 @@
+"""Creating and editing sources of every kind."""
+
+import pytest
+
+from accounts.models import Customer, ReferralSource
+
+
+@pytest.mark.parametrize("kind", ["customer", "agent", "intermediary", "partner", "employee"])
+def test_it_creates_a_source_of_every_kind(login, bob, acme, kind):
+    response = login(bob).post(
+        "/app/sources/new/", {"kind": kind, "name": f"A {kind}", "email": "", "active": "on"}
+    )
+    source = ReferralSource.objects.get(organization=acme, kind=kind)
+    assert response.status_code == 302 and response["Location"] == f"/app/sources/{source.pk}/"
+
+
+def test_it_edits_a_source(login, bob, source):
+    response = login(bob).post(
+        f"/app/sources/{source.pk}/edit/",
+        {"kind": "agent", "name": "Sam Agent", "email": "sam@agents.example", "company": "Firm"},
+    )
+    assert response.status_code == 302
+    source.refresh_from_db()
+    assert (source.kind, source.name, source.company) == ("agent", "Sam Agent", "Firm")
+
+
+def test_bad_input_is_a_form_error(login, bob, source):
+    response = login(bob).post(
+        f"/app/sources/{source.pk}/edit/", {"kind": "wizard", "name": "", "email": "nope"}
+    )
+    assert response.status_code == 400
+    source.refresh_from_db()
+    assert source.name == "Sam Source"
+
+
+def test_it_does_not_link_another_tenants_customer(login, bob, source, globex):
+    theirs = Customer.objects.create(organization=globex, external_id="g-1")
+    response = login(bob).post(
+        f"/app/sources/{source.pk}/edit/",
+        {"kind": "customer", "name": "Sam", "customer": theirs.pk},
+    )
+    assert response.status_code == 400
+    source.refresh_from_db()
+    assert source.customer is None
+
+
+def test_analyst_cannot_edit(login, charlie, source):
+    client = login(charlie)
+    assert client.get(f"/app/sources/{source.pk}/edit/").status_code == 403
+    assert client.post(f"/app/sources/{source.pk}/edit/", {"name": "X"}).status_code == 403
