@@ -1,15 +1,23 @@
 """Reads for programs, links and referrals."""
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from accounts.models import Organization
 
-from .models import Program, Referral, ReferralLink
+from .models import Click, Program, Referral, ReferralLink
+
+
+def _count_of(model, **outer):
+    """A correlated COUNT subquery: no join fan-out between two one-to-many relations."""
+    rows = model.objects.filter(**outer).order_by().values(*outer).annotate(n=Count("pk"))
+    return Coalesce(Subquery(rows.values("n")[:1]), 0)
 
 
 def program_list(*, organization: Organization) -> QuerySet[Program]:
     return Program.objects.for_organization(organization).annotate(
-        link_count=Count("links", distinct=True), referral_count=Count("referrals", distinct=True)
+        link_count=_count_of(ReferralLink, program=OuterRef("pk")),
+        referral_count=_count_of(Referral, program=OuterRef("pk")),
     )
 
 
@@ -17,7 +25,7 @@ def link_list(*, program: Program) -> QuerySet[ReferralLink]:
     return (
         ReferralLink.objects.filter(program=program)
         .select_related("source")
-        .annotate(click_count=Count("clicks"))
+        .annotate(click_count=_count_of(Click, link=OuterRef("pk")))
         .order_by("source__name")
     )
 

@@ -80,9 +80,14 @@ def program_edit(request, pk: int):
 @org_member_required()
 def program_detail(request, pk: int):
     program = get_object_or_404(Program.objects.for_organization(request.organization), pk=pk)
+    query = request.GET.get("q", "").strip()
+    links = selectors.link_list(program=program)
+    if query:
+        links = links.filter(source__name__icontains=query)
     context = {
         "program": program,
-        "links": selectors.link_list(program=program),
+        "page": Paginator(links, 50).get_page(request.GET.get("page")),
+        "q": query,
         "rules": program.reward_rules.all(),
         "link_form": LinkForm(organization=request.organization),
     }

@@ -1,0 +1,39 @@
+"""The program list and a program's page: right counts, and bounded at any size."""
+
+from accounts.models import ReferralSource
+from referrals.services import click_record, link_get_or_create, referral_create
+
+
+def test_the_list_counts_links_and_referrals_without_fan_out(login, charlie, program, acme):
+    for n in range(3):
+        source = ReferralSource.objects.create(organization=acme, name=f"S{n}", kind="customer")
+        link = link_get_or_create(program=program, source=source)
+        for m in range(2):
+            referral_create(
+                program=program,
+                source=source,
+                link=link,
+                channel="link",
+                friend_email=f"{n}-{m}@x.io",
+            )
+    response = login(charlie).get("/app/programs/")
+    row = next(p for p in response.context["programs"] if p.pk == program.pk)
+    assert (row.link_count, row.referral_count) == (3, 6)  # not 3 x 6 from a double join
+
+
+def test_the_program_page_pages_and_finds_links(
+    login, charlie, program, acme, django_assert_max_num_queries
+):
+    for n in range(60):
+        source = ReferralSource.objects.create(
+            organization=acme, name=f"Source {n:02}", kind="customer"
+        )
+        link = link_get_or_create(program=program, source=source)
+    click_record(link=link, ip="10.0.0.1", user_agent="UA", referer="")
+    client = login(charlie)
+    with django_assert_max_num_queries(12):
+        page = client.get(f"/app/programs/{program.pk}/").context["page"]
+    assert len(page) == 50 and page.paginator.count == 60
+    found = client.get(f"/app/programs/{program.pk}/?q=Source 59").context["page"]
+    assert [link.source.name for link in found] == ["Source 59"]
+    assert found[0].click_count == 1
