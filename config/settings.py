@@ -188,6 +188,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "release-held-rewards": {"task": "rewards.release_held_rewards", "schedule": 300.0},
+    "expire-credit-lots": {"task": "rewards.expire_credit_lots", "schedule": 3600.0},
+    "send-credit-expiry-reminders": {"task": "rewards.send_expiry_reminders", "schedule": 3600.0},
+    "process-payouts": {"task": "rewards.process_payouts", "schedule": 600.0},
 }
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -4,11 +4,16 @@ Test settings: the real PostgreSQL and Redis of the machine, never SQLite.
 tests/conftest.py checks both are reachable before any test runs and fails loudly if not.
 """
 
+import hashlib
 import os
 import uuid
+from pathlib import Path
 
+# A database name of this checkout's own (pytest-django adds "test_"), so two checkouts
+# can run their suites at once on one PostgreSQL without dropping each other's database.
+_checkout = hashlib.sha256(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:8]
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/advocate")
+os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/advocate_{_checkout}")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
 from .settings import *  # noqa: E402,F403
@@ -36,6 +41,9 @@ CACHES = {
     }
 }
 # A queue of this test run's own, so a stale message from another run is never consumed.
-CELERY_TASK_DEFAULT_QUEUE = f"advocate-test-{uuid.uuid4().hex[:8]}"
+# A worker a test starts in a subprocess joins the run's queue through ADVOCATE_TEST_QUEUE.
+CELERY_TASK_DEFAULT_QUEUE = (
+    os.environ.get("ADVOCATE_TEST_QUEUE") or f"advocate-test-{uuid.uuid4().hex[:8]}"
+)
 CELERY_TASK_ACKS_LATE = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = False

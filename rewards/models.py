@@ -1,11 +1,19 @@
 """
-Reward rules, the rewards they issue, and the credit ledger.
+Reward rules, the rewards they issue, the credit ledger, and payouts.
 
-The ledger is append-only: a balance is the sum of an account's entries, never a stored
-number alone. Grants open lots with an expiry date; redemptions and expiries consume lots.
+Both money ledgers are append-only: a balance is the sum of an account's entries, never a
+stored number alone, and a correction is a new entry, never an edit.
+
+- The credit ledger (``CreditLot`` + ``LedgerEntry``): credit a holder spends with the
+  business. Grants open lots with an expiry date; redemptions, expiries and clawbacks
+  consume lots, first to expire first. Never below zero.
+- The payout balance (``PayoutBalanceEntry``): money owed to a holder in cash or gift
+  cards. Approved cash rewards add to it, payouts take from it, and a clawback that cannot
+  be recovered from credit is written here as a debt (a negative entry), so it is deducted
+  from whatever the holder is given next: the next payout or the next credit grant.
 """
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -18,7 +26,30 @@ from referrals.models import Conversion, Program
 ZERO = Decimal("0")
 
 
+class TierBasis(models.TextChoices):
+    COUNT = "count", "Number of customers sent"
+    VALUE = "value", "Value of customers sent"
+
+
+TIER_KEY = {TierBasis.COUNT: "min_referrals", TierBasis.VALUE: "min_value"}
+PAID_OUT_KINDS = ("cash", "gift_card")  # reward kinds paid through payouts, not as credit
+
+
+def _decimal_or_none(value) -> Decimal | None:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+
+
 class RewardRule(models.Model):
+    """What a program pays, to whom, for which event.
+
+    Tiers: ``count`` counts the source's converted referrals in the program (the one being
+    rewarded included), ``value`` sums their purchases less refunds; the highest tier whose
+    threshold is reached replaces the rule's amount or percent.
+    """
+
     class Beneficiary(models.TextChoices):
         REFERRER = "referrer", "Referrer (the source)"
         FRIEND = "friend", "Friend (the new customer)"
@@ -56,7 +87,10 @@ class RewardRule(models.Model):
         max_digits=5,
         decimal_places=2,
         default=ZERO,
-        validators=[MinValueValidator(ZERO), MaxValueValidator(Decimal("100"))],
+        validators=[
+            MinValueValidator(ZERO, message="A percent cannot be negative."),
+            MaxValueValidator(Decimal("100"), message="A percent cannot be over 100."),
+        ],
         help_text="Percent of the purchase amount.",
     )
     cap = models.DecimalField(
@@ -72,12 +106,15 @@ class RewardRule(models.Model):
     tiers = models.JSONField(
         default=list,
         blank=True,
-        help_text='Rising rates, e.g. [{"min_referrals": 5, "amount": "30"}] or with "percent".',
+        help_text=(
+            'Rising rates, e.g. [{"min_referrals": 5, "amount": "30"}] (or "percent"); by value: '
+            '[{"min_value": "1000", "percent": "7"}]. The best tier reached applies.'
+        ),
     )
     tier_basis = models.CharField(
         max_length=16,
-        choices=[("count", "Number of customers sent"), ("value", "Value of customers sent")],
-        default="count",
+        choices=TierBasis.choices,
+        default=TierBasis.COUNT,
     )
     reward_kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CREDIT)
     currency = models.CharField(max_length=3, choices=CURRENCIES)
@@ -104,6 +141,10 @@ class RewardRule(models.Model):
                 condition=models.Q(cap__isnull=True) | models.Q(cap__gte=0),
                 name="rule_cap_not_negative",
             ),
+            models.CheckConstraint(
+                condition=models.Q(lifetime_cap__isnull=True) | models.Q(lifetime_cap__gte=0),
+                name="rule_lifetime_cap_not_negative",
+            ),
         ]
 
     def __str__(self):
@@ -113,34 +154,58 @@ class RewardRule(models.Model):
         errors = {}
         if self.amount is not None and self.amount < 0:
             errors["amount"] = "The amount cannot be negative."
-        if self.formula == self.Formula.FIXED and not self.amount:
+        elif self.formula == self.Formula.FIXED and not self.amount:
             errors["amount"] = "A fixed reward needs an amount above zero."
-        if self.formula == self.Formula.PERCENT and not self.percent:
-            errors["percent"] = "A percent reward needs a percent above zero."
+        if self.formula == self.Formula.PERCENT:
+            if not self.percent:
+                errors.setdefault("percent", "A percent reward needs a percent above zero.")
+            if self.trigger == self.Trigger.SIGNUP:
+                errors["trigger"] = (
+                    "A signup has no amount to take a percent of: use a fixed amount, "
+                    "or a purchase or advocacy trigger."
+                )
         if self.cap is not None and self.cap < 0:
             errors["cap"] = "The cap cannot be below zero."
         if self.lifetime_cap is not None and self.lifetime_cap < 0:
             errors["lifetime_cap"] = "The lifetime cap cannot be below zero."
-        if (
-            self.program_id
-            and self.currency
-            and self.currency != self.program.organization.currency
-        ):
+        if self.beneficiary == self.Beneficiary.FRIEND and self.reward_kind in PAID_OUT_KINDS:
+            errors["reward_kind"] = (
+                "A friend's reward is credit or a coupon; cash and gift cards are paid out "
+                "to sources."
+            )
+        if self.program_id and self.currency:
             currency = self.program.organization.currency
-            errors["currency"] = f"Rewards are paid in the organization's currency ({currency})."
-        if not isinstance(self.tiers, list):
-            errors["tiers"] = "Tiers are a list."
-        else:
-            for tier in self.tiers:
-                if (
-                    not isinstance(tier, dict)
-                    or "min_referrals" not in tier
-                    and "min_value" not in tier
-                ):
-                    errors["tiers"] = 'Each tier needs "min_referrals" (or "min_value") and a rate.'
-                    break
+            if self.currency != currency:
+                errors["currency"] = (
+                    f"Rewards are paid in the organization's currency ({currency}), "
+                    f"not {self.currency}."
+                )
+        tier_error = self._tier_error()
+        if tier_error:
+            errors["tiers"] = tier_error
         if errors:
             raise ValidationError(errors)
+
+    def _tier_error(self) -> str:
+        if not isinstance(self.tiers, list):
+            return "Tiers are a list of {threshold, rate} objects."
+        key = TIER_KEY.get(self.tier_basis, "min_referrals")
+        for tier in self.tiers:
+            if not isinstance(tier, dict) or key not in tier:
+                return f'Each tier of this basis needs "{key}" and an "amount" or a "percent".'
+            threshold = _decimal_or_none(tier[key])
+            if threshold is None or threshold < 0:
+                return f'"{key}" must be a number of zero or more.'
+            rate_key = "amount" if self.formula == self.Formula.FIXED else "percent"
+            if rate_key not in tier:
+                formula = self.get_formula_display().lower()
+                return f'Each tier of a {formula} rule needs "{rate_key}".'
+            rate = _decimal_or_none(tier[rate_key])
+            if rate is None or rate < 0:
+                return f'A tier\'s "{rate_key}" cannot be negative.'
+            if rate_key == "percent" and rate > 100:
+                return "A tier's percent cannot be over 100."
+        return ""
 
 
 class Reward(models.Model):
@@ -172,9 +237,22 @@ class Reward(models.Model):
     hold_until = models.DateTimeField(null=True, blank=True)
     note = models.CharField(max_length=300, blank=True, default="")
     void_reason = models.CharField(max_length=200, blank=True, default="")
+    coupon_code = models.CharField(max_length=32, blank=True, default="")
+    payout = models.ForeignKey(
+        "Payout",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rewards",
+        help_text="The payout that pays this cash or gift-card reward.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     approved_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the beneficiary was emailed about it."
+    )
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -198,14 +276,55 @@ class Reward(models.Model):
                 condition=models.Q(amount__gte=0), name="reward_amount_not_negative"
             ),
         ]
-        indexes = [models.Index(fields=["organization", "status", "created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "status", "created_at"]),
+            models.Index(
+                fields=["hold_until"],
+                condition=models.Q(status="pending"),
+                name="reward_pending_by_hold",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.amount} {self.currency} to {self.source or self.customer}"
 
+    @property
+    def beneficiary(self):
+        return self.source or self.customer
+
+    @property
+    def is_paid_out(self) -> bool:
+        """Cash and gift-card rewards are paid through payouts; credit and coupons are not."""
+        return self.reward_kind in PAID_OUT_KINDS
+
+
+class RewardEvent(models.Model):
+    """The history of a reward: every change of status, and who or what made it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16)
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=100, blank=True, default="")
+    note = models.CharField(max_length=300, blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.from_status or 'new'} -> {self.to_status} by {self.actor_label}"
+
 
 class CreditAccount(models.Model):
-    """The credit balance holder: one per source or customer."""
+    """A holder's account with the business: one per source or customer.
+
+    It carries both ledgers of the holder (credit lots and entries, and the payout
+    balance), and its row lock serializes every movement of the holder's money.
+    """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     source = models.OneToOneField(
@@ -289,9 +408,15 @@ class LedgerEntry(models.Model):
         CLAWBACK = "clawback", "Clawback"
         ADJUSTMENT = "adjustment", "Adjustment"
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # organization and lot lead the composite indexes below, (organization, kind, at) and
+    # the unique (lot, idempotency_key): an index of their own would only slow every write.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
-    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="entries")
+    lot = models.ForeignKey(
+        CreditLot, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     idempotency_key = models.CharField(max_length=200)
@@ -313,3 +438,142 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.amount}"
+
+
+class PayoutBalanceEntry(models.Model):
+    """One movement of the money owed to a holder outside credit (cash, gift cards).
+
+    The balance is the sum of the account's entries. Negative means the holder owes the
+    business (a clawback that credit could not cover): the next payout or credit grant
+    settles it first. ``idempotency_key`` makes every write replay-safe.
+    """
+
+    class Kind(models.TextChoices):
+        EARNED = "earned", "Reward earned"
+        VOID = "void", "Reward voided"
+        DEBT = "debt", "Debt (clawback not recovered)"
+        PAYOUT = "payout", "Payout"
+        SETTLEMENT = "settlement", "Debt settled from credit"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="balance_entries"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reward = models.ForeignKey(
+        Reward, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    payout = models.ForeignKey(
+        "Payout", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=200)
+    note = models.CharField(max_length=300, blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name_plural = "payout balance entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "idempotency_key"], name="uniq_balance_entry_key"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.amount}"
+
+
+class Payout(models.Model):
+    """Money paid to a source: requested -> processing -> paid | failed.
+
+    The idempotency key is unique per organization and is what the provider is called with,
+    so a payout retried after a crash is paid exactly once.
+    """
+
+    class Method(models.TextChoices):
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        GIFT_CARD = "gift_card", "Gift card (by email)"
+        CREDIT = "credit", "Account credit"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        PROCESSING = "processing", "Processing"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(ReferralSource, on_delete=models.PROTECT, related_name="payouts")
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="payouts")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    method = models.CharField(max_length=16, choices=Method.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    idempotency_key = models.CharField(max_length=200)
+    provider_reference = models.CharField(max_length=200, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    requested_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"], name="uniq_payout_idempotency_key"
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payout_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["organization", "status", "created_at"])]
+
+    def __str__(self):
+        return f"Payout {self.pk} of {self.amount} {self.currency} to {self.source}"
+
+
+class GiftCard(models.Model):
+    """A gift card sent by the email gift-card provider: its record of each payment.
+
+    The code is derived from the payout's idempotency key with an HMAC, so a retry sends
+    the same code; only its last four characters are stored.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    payout = models.OneToOneField(Payout, on_delete=models.PROTECT, related_name="gift_card")
+    code_last4 = models.CharField(max_length=4)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    email = models.EmailField()
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Gift card ...{self.code_last4} for payout {self.payout_id}"
+
+
+class CreditReminder(models.Model):
+    """A reminder that a lot expires soon, claimed before the email is sent: never twice."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    lot = models.ForeignKey(CreditLot, on_delete=models.CASCADE, related_name="reminders")
+    days_before = models.PositiveSmallIntegerField()
+    claimed_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lot", "days_before"], name="uniq_reminder_per_lot"),
+        ]
+
+    def __str__(self):
+        return f"{self.days_before}-day reminder for lot {self.lot_id}"

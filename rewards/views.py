@@ -1,7 +1,19 @@
+"""The rewards dashboard: rules, rewards and their history, balances, payouts.
+
+Every view takes the organization from ``org_member_required``: analysts read, managers and
+owners write (analysts get a 403 on a write), and another organization's object is a 404.
+"""
+
+import uuid
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.tenancy import org_member_required
@@ -9,8 +21,29 @@ from accounts.views import add_form_errors
 from referrals.models import Program
 
 from . import selectors, services
-from .forms import RewardRuleForm
-from .models import Reward
+from .forms import (
+    ManualRewardForm,
+    MarkPaidForm,
+    PayoutBatchForm,
+    PayoutRequestForm,
+    RewardRuleForm,
+    VoidForm,
+)
+from .models import CreditAccount, Payout, Reward
+from .payouts import get_provider
+
+PAGE_SIZE = 50
+
+
+def _back(request, default: str, **kwargs):
+    """Return to the page the action was taken from (a list or the detail), if it is ours."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default, **kwargs)
+
+
+# Rules ----------------------------------------------------------------------------------
 
 
 @org_member_required(Role.MANAGER)
@@ -18,7 +51,7 @@ def rule_create(request, program_pk: int):
     program = get_object_or_404(
         Program.objects.for_organization(request.organization), pk=program_pk
     )
-    form = RewardRuleForm(request.POST or None)
+    form = RewardRuleForm(request.POST or None, program=program)
     if request.method == "POST" and form.is_valid():
         try:
             services.rule_create(program=program, **form.cleaned_data)
@@ -35,13 +68,236 @@ def rule_create(request, program_pk: int):
     )
 
 
+# Rewards --------------------------------------------------------------------------------
+
+
 @org_member_required()
 def reward_list(request):
     status = request.GET.get("status", "")
     qs = selectors.reward_list(organization=request.organization, status=status)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "rewards/reward_list.html",
         {"page": page, "status": status, "statuses": Reward.Status.choices},
     )
+
+
+def _reward_or_404(request, pk: int) -> Reward:
+    reward = selectors.reward_get(organization=request.organization, pk=pk)
+    if reward is None:
+        raise Http404("No such reward.")
+    return reward
+
+
+def _render_reward_detail(request, reward: Reward, *, void_form=None, status: int = 200):
+    return render(
+        request,
+        "rewards/reward_detail.html",
+        {"reward": reward, "void_form": void_form or VoidForm()},
+        status=status,
+    )
+
+
+@org_member_required()
+def reward_detail(request, pk: int):
+    return _render_reward_detail(request, _reward_or_404(request, pk))
+
+
+@require_POST
+@org_member_required(Role.MANAGER)
+def reward_approve(request, pk: int):
+    reward = get_object_or_404(Reward.objects.for_organization(request.organization), pk=pk)
+    if reward.status != Reward.Status.PENDING:
+        messages.warning(request, "Only a pending reward can be approved.")
+    else:
+        services.reward_approve(reward=reward, actor=request.user)
+        messages.success(request, "Reward approved.")
+    return _back(request, "rewards:reward_detail", pk=reward.pk)
+
+
+@require_POST
+@org_member_required(Role.MANAGER)
+def reward_void(request, pk: int):
+    reward = get_object_or_404(Reward.objects.for_organization(request.organization), pk=pk)
+    form = VoidForm(request.POST)
+    if form.is_valid():
+        try:
+            services.reward_void(
+                reward=reward, reason=form.cleaned_data["reason"], actor=request.user
+            )
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            messages.success(request, "Reward voided.")
+            return _back(request, "rewards:reward_detail", pk=reward.pk)
+    return _render_reward_detail(request, _reward_or_404(request, pk), void_form=form, status=400)
+
+
+@org_member_required(Role.MANAGER)
+def reward_grant(request):
+    form = ManualRewardForm(request.POST or None, organization=request.organization)
+    if request.method == "POST" and form.is_valid():
+        try:
+            reward = services.reward_grant_manual(
+                organization=request.organization, actor=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            messages.success(request, "Reward granted.")
+            return redirect("rewards:reward_detail", pk=reward.pk)
+    return render(
+        request, "rewards/reward_grant.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+# Balances -------------------------------------------------------------------------------
+
+
+@org_member_required()
+def account_list(request):
+    holder = request.GET.get("holder", "")
+    qs = selectors.account_list(organization=request.organization, holder=holder)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "rewards/account_list.html", {"page": page, "holder": holder})
+
+
+def _render_account_detail(request, account: CreditAccount, *, form=None, status: int = 200):
+    return render(
+        request,
+        "rewards/account_detail.html",
+        {
+            "account": account,
+            "credit": selectors.credit_balance(account=account),
+            "available": selectors.credit_available(account=account),
+            "owed": selectors.payout_balance(account=account),
+            "lots": selectors.account_lots(account=account)[:200],
+            "entries": selectors.account_entries(account=account)[:100],
+            "balance_entries": selectors.account_balance_entries(account=account)[:100],
+            "payouts": account.payouts.all()[:20],
+            "payout_form": form or PayoutRequestForm(),
+            # One key per rendered form: a double submit requests one payout.
+            "payout_key": request.POST.get("idempotency_key") or f"dashboard:{uuid.uuid4().hex}",
+            "now": timezone.now(),
+        },
+        status=status,
+    )
+
+
+def _account_or_404(request, pk: int) -> CreditAccount:
+    account = selectors.account_get(organization=request.organization, pk=pk)
+    if account is None:
+        raise Http404("No such account.")
+    return account
+
+
+@org_member_required()
+def account_detail(request, pk: int):
+    return _render_account_detail(request, _account_or_404(request, pk))
+
+
+@require_POST
+@org_member_required(Role.MANAGER)
+def payout_request(request, pk: int):
+    """Staff request a payout on behalf of a source."""
+    account = _account_or_404(request, pk)
+    if account.source is None:
+        raise Http404("Only a source is paid out.")
+    form = PayoutRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            services.payout_request(
+                source=account.source,
+                method=form.cleaned_data["method"],
+                idempotency_key=request.POST.get("idempotency_key", ""),
+                actor=request.user,
+            )
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            messages.success(request, "Payout requested.")
+            return redirect("rewards:payout_list")
+    return _render_account_detail(request, account, form=form, status=400)
+
+
+# Payouts --------------------------------------------------------------------------------
+
+
+@org_member_required()
+def payout_list(request):
+    status = request.GET.get("status", "")
+    qs = selectors.payout_list(organization=request.organization, status=status)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "rewards/payout_list.html",
+        {
+            "page": page,
+            "status": status,
+            "statuses": Payout.Status.choices,
+            "batch_form": PayoutBatchForm(),
+            "awaiting_transfer": selectors.bank_transfers_awaiting(
+                organization=request.organization
+            ).count(),
+            "max_attempts": services.payout_max_attempts(),
+        },
+    )
+
+
+@require_POST
+@org_member_required(Role.MANAGER)
+def payout_batch(request):
+    """Start a payout for every source with money owed (in a Celery task)."""
+    form = PayoutBatchForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a valid payout method.")
+        return redirect("rewards:payout_list")
+    from config.celery import app
+
+    app.send_task(
+        "rewards.start_payout_batch",
+        args=[request.organization.pk, uuid.uuid4().hex, form.cleaned_data["method"]],
+        kwargs={"actor_id": request.user.pk},
+    )
+    messages.success(request, "Payout batch started: payouts appear here as they are requested.")
+    return redirect("rewards:payout_list")
+
+
+@require_POST
+@org_member_required(Role.MANAGER)
+def payout_retry(request, pk: int):
+    payout = get_object_or_404(Payout.objects.for_organization(request.organization), pk=pk)
+    try:
+        services.payout_retry(payout=payout, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Payout {payout.pk} will be tried again.")
+    return redirect("rewards:payout_list")
+
+
+@require_POST
+@org_member_required(Role.MANAGER)
+def payout_mark_paid(request, pk: int):
+    payout = get_object_or_404(Payout.objects.for_organization(request.organization), pk=pk)
+    form = MarkPaidForm(request.POST)
+    reference = form.cleaned_data["reference"] if form.is_valid() else ""
+    try:
+        services.payout_mark_paid(payout=payout, actor=request.user, reference=reference)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Payout {payout.pk} marked paid.")
+    return redirect("rewards:payout_list")
+
+
+@org_member_required()
+def bank_transfer_csv(request):
+    """The bank transfers waiting for the finance team, as CSV (dates in the org's zone)."""
+    payouts = selectors.bank_transfers_awaiting(organization=request.organization)
+    body = get_provider(Payout.Method.BANK_TRANSFER).csv(payouts)
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    filename = f"bank-transfers-{request.organization.slug}-{timezone.localdate():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

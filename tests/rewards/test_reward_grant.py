@@ -1,0 +1,52 @@
+"""Staff grant a reward by hand (e.g. for an insider's contribution) from the dashboard."""
+
+from accounts.models import ReferralSource
+from rewards.models import Reward
+
+URL = "/app/rewards/grant/"
+
+
+def form(source, **changes):
+    return {
+        "source": source.pk,
+        "amount": "50.00",
+        "reward_kind": "credit",
+        "credit_lifetime_days": 90,
+        "note": "Introduced the notary's office",
+        **changes,
+    }
+
+
+def test_a_manager_grants_a_reward(login, bob, source):
+    response = login(bob).post(URL, form(source))
+    reward = Reward.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/app/rewards/{reward.pk}/"
+    assert (reward.amount, reward.status, reward.created_by) == (50, "fulfilled", bob)
+    assert reward.note == "Introduced the notary's office"
+
+
+def test_a_cash_reward_waits_for_a_payout(login, bob, source):
+    login(bob).post(URL, form(source, reward_kind="cash"))
+    assert Reward.objects.get().status == "approved"
+
+
+def test_an_invalid_grant_is_a_400_and_nothing_is_saved(login, bob, source):
+    client = login(bob)
+    for changes in ({"amount": "0"}, {"note": ""}, {"reward_kind": "coupon"}):
+        response = client.post(URL, form(source, **changes))
+        assert response.status_code == 400, changes
+    assert not Reward.objects.exists()
+
+
+def test_another_organizations_source_cannot_be_chosen(login, bob, globex):
+    spy = ReferralSource.objects.create(organization=globex, name="Spy", kind="partner")
+    response = login(bob).post(URL, form(spy))
+    assert response.status_code == 400
+    assert "Select a valid choice." in response.content.decode()
+    assert "Spy" not in login(bob).get(URL).content.decode()
+
+
+def test_an_analyst_cannot_grant(login, charlie, source):
+    assert login(charlie).get(URL).status_code == 403
+    assert login(charlie).post(URL, form(source)).status_code == 403
+    assert not Reward.objects.exists()

@@ -1,0 +1,256 @@
+"""
+A reward's life: pending (while the refund hold lasts) -> approved -> fulfilled, or void.
+A refund inside the hold voids the pending reward; after fulfilment the credit is clawed
+back, and what was already spent becomes a debt. Every change is kept as a RewardEvent.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from rewards.models import LedgerEntry, PayoutBalanceEntry, Reward
+from rewards.selectors import credit_balance, payout_balance
+from rewards.services import (
+    credit_redeem,
+    release_held_rewards,
+    reward_approve,
+    reward_grant_manual,
+    reward_void,
+)
+from tests.rewards.conftest import convert, make_referral, refund
+
+
+def history(reward):
+    return [(e.from_status, e.to_status, e.actor_label) for e in reward.events.all()]
+
+
+def test_it_holds_a_reward_for_the_refund_window(make_rule, referral):
+    make_rule(hold_days=14)
+    [reward] = convert(referral, "order-1")
+    assert reward.status == "pending"
+    assert reward.hold_until - reward.created_at == timedelta(days=14)
+    assert not LedgerEntry.objects.exists()
+
+
+def test_it_releases_a_reward_when_its_hold_ends(make_rule, referral, source):
+    make_rule(hold_days=14)
+    [reward] = convert(referral, "order-1")
+    assert release_held_rewards(now=timezone.now() + timedelta(days=13)) == 0
+    assert release_held_rewards(now=timezone.now() + timedelta(days=14, seconds=1)) == 1
+    reward.refresh_from_db()
+    assert reward.status == "fulfilled"
+    assert credit_balance(account=source.credit_account) == Decimal("25.00")
+    assert history(reward)[1:] == [
+        ("pending", "approved", "hold ended"),
+        ("approved", "fulfilled", "system"),
+    ]
+    assert release_held_rewards(now=timezone.now() + timedelta(days=30)) == 0
+
+
+def test_staff_approve_a_held_reward_early(make_rule, referral, alice):
+    make_rule(hold_days=14)
+    [reward] = convert(referral, "order-1")
+    reward = reward_approve(reward=reward, actor=alice)
+    assert reward.status == "fulfilled"
+    assert ("pending", "approved", "alice@example.com") in history(reward)
+
+
+def test_approving_twice_grants_once(make_rule, referral, alice, source):
+    make_rule(hold_days=14)
+    [reward] = convert(referral, "order-1")
+    reward_approve(reward=reward, actor=alice)
+    reward_approve(reward=reward, actor=alice)
+    assert credit_balance(account=source.credit_account) == Decimal("25.00")
+
+
+def test_it_voids_a_pending_reward_on_refund(make_rule, referral):
+    make_rule(hold_days=14)
+    [reward] = convert(referral, "order-1")
+    refund(referral, "refund-1", of="order-1")
+    reward.refresh_from_db()
+    assert (reward.status, reward.void_reason) == ("void", "Refund refund-1")
+    assert history(reward)[-1] == ("pending", "void", "refund")
+    assert not LedgerEntry.objects.exists()
+    assert release_held_rewards(now=timezone.now() + timedelta(days=30)) == 0
+
+
+def test_a_refund_voids_only_the_rewards_of_the_purchase_it_names(make_rule, referral):
+    make_rule(trigger="every_purchase", hold_days=14)
+    [first] = convert(referral, "order-1")
+    [second] = convert(referral, "order-2")
+    refund(referral, "refund-1", of="order-2")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("pending", "void")
+
+
+def test_it_claws_back_unspent_credit_on_a_refund_after_fulfilment(make_rule, referral, source):
+    make_rule()
+    [reward] = convert(referral, "order-1")
+    refund(referral, "refund-1", of="order-1")
+    reward.refresh_from_db()
+    assert reward.status == "void"
+    account = source.credit_account
+    clawback = LedgerEntry.objects.get(account=account, kind="clawback")
+    assert clawback.amount == Decimal("-25.00")
+    assert credit_balance(account=account) == Decimal("0")
+    assert payout_balance(account=account) == Decimal("0")  # nothing was owed
+    # The grant is still there: the history of the ledger is never edited.
+    assert LedgerEntry.objects.get(account=account, kind="grant").amount == Decimal("25.00")
+
+
+def test_spent_credit_clawed_back_becomes_a_debt(make_rule, referral, source):
+    make_rule()
+    [reward] = convert(referral, "order-1")
+    account = source.credit_account
+    credit_redeem(account=account, amount=Decimal("20.00"), order_id="shop-1")
+    refund(referral, "refund-1", of="order-1")
+    assert credit_balance(account=account) == Decimal("0")
+    debt = PayoutBalanceEntry.objects.get(account=account, kind="debt")
+    assert debt.amount == Decimal("-20.00") and debt.reward_id == reward.pk
+    assert payout_balance(account=account) == Decimal("-20.00")
+    reward.refresh_from_db()
+    assert "debt: 20.00" in reward.events.last().note
+
+
+def test_spent_credit_is_first_recovered_from_other_credit(make_rule, referral, source, grant):
+    make_rule()
+    convert(referral, "order-1")
+    account = source.credit_account
+    grant("30.00", days=60)  # other credit, e.g. an earlier reward
+    credit_redeem(account=account, amount=Decimal("25.00"), order_id="shop-1")  # the reward's lot
+    refund(referral, "refund-1", of="order-1")
+    assert credit_balance(account=account) == Decimal("5.00")
+    assert payout_balance(account=account) == Decimal("0")
+
+
+def test_credit_that_expired_unused_is_not_a_debt(make_rule, referral, source):
+    from rewards.services import expire_credit_lots
+
+    make_rule(credit_lifetime_days=1)
+    [reward] = convert(referral, "order-1")
+    expire_credit_lots(now=timezone.now() + timedelta(days=2))
+    refund(referral, "refund-1", of="order-1")
+    reward.refresh_from_db()
+    assert reward.status == "void"
+    assert payout_balance(account=source.credit_account) == Decimal("0")
+
+
+def test_a_debt_is_settled_from_the_next_credit(make_rule, program, source):
+    make_rule(amount=Decimal("25"))
+    first = make_referral(program, source, "one@example.com")
+    convert(first, "order-1")
+    account = source.credit_account
+    credit_redeem(account=account, amount=Decimal("25.00"), order_id="shop-1")
+    refund(first, "refund-1", of="order-1")
+    assert payout_balance(account=account) == Decimal("-25.00")
+    second = make_referral(program, source, "two@example.com")
+    convert(second, "order-2")  # another 25 of credit: all of it settles the debt
+    assert payout_balance(account=account) == Decimal("0")
+    assert credit_balance(account=account) == Decimal("0")
+    third = make_referral(program, source, "three@example.com")
+    convert(third, "order-3")
+    assert credit_balance(account=account) == Decimal("25.00")
+
+
+def test_a_voided_cash_reward_that_was_paid_out_is_deducted_from_the_next_payout(
+    make_rule, program, source
+):
+    from rewards.services import payout_mark_paid, payout_process, payout_request
+
+    make_rule(reward_kind="cash", amount=Decimal("40"))
+    first = make_referral(program, source, "one@example.com")
+    [paid] = convert(first, "order-1")
+    payout = payout_request(source=source, method="bank_transfer")
+    payout_process(payout_id=payout.pk)
+    payout_mark_paid(payout=payout, actor=None)
+    paid.refresh_from_db()
+    assert paid.status == "fulfilled"
+    refund(first, "refund-1", of="order-1")
+    paid.refresh_from_db()
+    assert paid.status == "void" and "deducted from the next payout" in paid.events.last().note
+    assert payout_balance(account=source.credit_account) == Decimal("-40.00")
+    second = make_referral(program, source, "two@example.com")
+    convert(second, "order-2")  # 40 earned, 40 owed: nothing to pay
+    with pytest.raises(ValidationError, match="Nothing to pay"):
+        payout_request(source=source, method="bank_transfer")
+    third = make_referral(program, source, "three@example.com")
+    convert(third, "order-3")
+    assert payout_request(source=source, method="bank_transfer").amount == Decimal("40.00")
+
+
+def test_staff_void_with_a_reason(make_rule, referral, bob):
+    make_rule(hold_days=14)
+    [reward] = convert(referral, "order-1")
+    with pytest.raises(ValidationError) as caught:
+        reward_void(reward=reward, reason="  ", actor=bob)
+    assert caught.value.message_dict == {"reason": ["Say why the reward is voided."]}
+    reward = reward_void(reward=reward, reason="Duplicate account", actor=bob)
+    assert (reward.status, reward.void_reason) == ("void", "Duplicate account")
+    assert history(reward)[-1] == ("pending", "void", "bob@example.com")
+
+
+def test_voiding_twice_claws_back_once(make_rule, referral, bob, source):
+    make_rule()
+    [reward] = convert(referral, "order-1")
+    reward_void(reward=reward, reason="Fraud", actor=bob)
+    reward_void(reward=reward, reason="Fraud again", actor=bob)
+    assert LedgerEntry.objects.filter(kind="clawback").count() == 1
+    assert reward.events.filter(to_status="void").count() == 1
+
+
+def test_staff_grant_a_manual_reward_for_an_insiders_contribution(source, acme, alice):
+    reward = reward_grant_manual(
+        organization=acme,
+        source=source,
+        amount=Decimal("100"),
+        note="Introduced us to the branch manager",
+        actor=alice,
+        credit_lifetime_days=30,
+    )
+    assert (reward.status, reward.rule_id, reward.created_by) == ("fulfilled", None, alice)
+    assert credit_balance(account=source.credit_account) == Decimal("100.00")
+    assert (reward.lot.expires_at - reward.lot.granted_at).days in (29, 30)
+    assert [e.to_status for e in reward.events.all()] == ["pending", "approved", "fulfilled"]
+
+
+def test_a_manual_cash_reward_is_owed_until_paid_out(source, acme, alice):
+    reward = reward_grant_manual(
+        organization=acme,
+        source=source,
+        amount=Decimal("60"),
+        note="Market tip",
+        actor=alice,
+        reward_kind="cash",
+    )
+    assert reward.status == "approved"
+    assert payout_balance(account=source.credit_account) == Decimal("60.00")
+
+
+@pytest.mark.parametrize(
+    ("fields", "error_field"),
+    [
+        ({"amount": Decimal("0")}, "amount"),
+        ({"note": " "}, "note"),
+        ({"reward_kind": "coupon"}, "reward_kind"),
+        ({"credit_lifetime_days": 0}, "credit_lifetime_days"),
+    ],
+)
+def test_a_manual_reward_needs_an_amount_a_note_and_a_valid_kind(
+    source, acme, alice, fields, error_field
+):
+    values = {"amount": Decimal("10"), "note": "Tip", "reward_kind": "credit", **fields}
+    with pytest.raises(ValidationError) as caught:
+        reward_grant_manual(organization=acme, source=source, actor=alice, **values)
+    assert error_field in caught.value.message_dict
+    assert not Reward.objects.exists()
+
+
+def test_a_manual_reward_is_for_the_organizations_own_sources(source, globex, eve):
+    with pytest.raises(ValidationError):
+        reward_grant_manual(
+            organization=globex, source=source, amount=Decimal("10"), note="x", actor=eve
+        )
