@@ -40,13 +40,14 @@ def embedded_env(var_dir: Path, port: int) -> dict:
             "CELERY_BROKER_URL",
         }
     }
-    env.update(ADVOCATE_VAR_DIR=str(var_dir), PORT=str(port), DEMO_CUSTOMERS="60")
+    env.update(ADVOCATE_VAR_DIR=str(var_dir), PORT=str(port), DEMO_CUSTOMERS="100")
     return env
 
 
-def wait_http(url: str, timeout: float = 120):
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        assert process.poll() is None, f"bin/dev exited with {process.returncode}"
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
                 return response
@@ -57,7 +58,7 @@ def wait_http(url: str, timeout: float = 120):
 
 def run_in_app(env: dict, code: str) -> str:
     return subprocess.run(
-        [str(ROOT / ".venv/bin/python"), "manage.py", "shell", "-c", code],
+        [str(ROOT / ".venv/bin/python"), "manage.py", "shell", "-v", "0", "-c", code],
         cwd=ROOT,
         env={**env, "DJANGO_DEBUG": "1"},
         capture_output=True,
@@ -82,7 +83,7 @@ def test_bin_dev_serves_signs_in_runs_tasks_and_stops(tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        assert wait_http(base + "/").status == 200
+        assert wait_http(base + "/", process).status == 200
 
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
