@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("referrals.urls")),
     path("", include("rewards.urls")),
     path("", include("analytics.urls")),
+    path("me/", include("rewards.portal_urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -8,11 +8,13 @@ worker always sees the row and a rolled-back conversion never earns anything.
 
 import hashlib
 import hmac
+import io
 import re
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+import segno
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -140,6 +142,17 @@ def link_resolve(code: str) -> ReferralLink | None:
     if link is None or not link.program.is_live or not link.source.active:
         return None
     return link
+
+
+def qr_image(url: str, fmt: str) -> tuple[bytes, str]:
+    """A QR code of ``url`` as SVG (for print) or PNG (for chat apps and documents)."""
+    qr = segno.make(url, error="m")
+    buffer = io.BytesIO()
+    if fmt == "svg":
+        qr.save(buffer, kind="svg", scale=8, border=2, xmldecl=False)
+        return buffer.getvalue(), "image/svg+xml"
+    qr.save(buffer, kind="png", scale=10, border=2)
+    return buffer.getvalue(), "image/png"
 
 
 def cookie_name(program_id: int) -> str:

@@ -1,7 +1,5 @@
-import io
 from urllib.parse import urlencode, urlparse, urlunparse
 
-import segno
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -127,15 +125,8 @@ def _public_url(request, link: ReferralLink) -> str:
 def link_qr(request, pk: int, fmt: str):
     """The link's QR code, as SVG (for print) or PNG (for chat apps and documents)."""
     link = _link_for(request, pk)
-    qr = segno.make(_public_url(request, link), error="m")
-    buffer = io.BytesIO()
-    if fmt == "svg":
-        qr.save(buffer, kind="svg", scale=8, border=2, xmldecl=False)
-        content_type = "image/svg+xml"
-    else:
-        qr.save(buffer, kind="png", scale=10, border=2)
-        content_type = "image/png"
-    response = HttpResponse(buffer.getvalue(), content_type=content_type)
+    body, content_type = services.qr_image(_public_url(request, link), fmt)
+    response = HttpResponse(body, content_type=content_type)
     if request.GET.get("download"):
         filename = f"advocate-{link.public_code}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
