@@ -106,6 +106,31 @@ class TenantQuerySet(models.QuerySet):
         return self.filter(organization=organization)
 
 
+class StatusEvent(models.Model):
+    """One change of an object's status: from what, to what, by whom or what, and when.
+
+    Referrals and rewards keep their history in subclasses that add the foreign key to
+    the object they describe.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16)
+    actor = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=100, blank=True, default="")
+    note = models.CharField(max_length=300, blank=True, default="")
+    at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.from_status or 'new'} -> {self.to_status} by {self.actor_label}"
+
+
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
     MANAGER = "manager", "Manager"

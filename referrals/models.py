@@ -13,6 +13,7 @@ from accounts.models import (
     Organization,
     ReferralSource,
     SourceKind,
+    StatusEvent,
     TenantQuerySet,
     User,
 )
@@ -220,25 +221,10 @@ class Referral(models.Model):
         return f"{self.friend_name or self.friend_email or 'friend'} via {self.source}"
 
 
-class ReferralEvent(models.Model):
+class ReferralEvent(StatusEvent):
     """The history of a referral: each status change, by whom or what, and when."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=16, blank=True, default="")
-    to_status = models.CharField(max_length=16)
-    actor = models.ForeignKey(
-        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    actor_label = models.CharField(max_length=100, blank=True, default="")
-    note = models.CharField(max_length=300, blank=True, default="")
-    at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["at", "id"]
-
-    def __str__(self):
-        return f"{self.from_status or 'new'} -> {self.to_status} by {self.actor_label}"
 
 
 class Conversion(models.Model):

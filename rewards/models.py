@@ -20,7 +20,15 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import CURRENCIES, Customer, Organization, ReferralSource, TenantQuerySet, User
+from accounts.models import (
+    CURRENCIES,
+    Customer,
+    Organization,
+    ReferralSource,
+    StatusEvent,
+    TenantQuerySet,
+    User,
+)
 from referrals.models import Conversion, Program
 
 ZERO = Decimal("0")
@@ -298,25 +306,10 @@ class Reward(models.Model):
         return self.reward_kind in PAID_OUT_KINDS
 
 
-class RewardEvent(models.Model):
+class RewardEvent(StatusEvent):
     """The history of a reward: every change of status, and who or what made it."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=16, blank=True, default="")
-    to_status = models.CharField(max_length=16)
-    actor = models.ForeignKey(
-        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    actor_label = models.CharField(max_length=100, blank=True, default="")
-    note = models.CharField(max_length=300, blank=True, default="")
-    at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["at", "id"]
-
-    def __str__(self):
-        return f"{self.from_status or 'new'} -> {self.to_status} by {self.actor_label}"
 
 
 class CreditAccount(models.Model):
