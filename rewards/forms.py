@@ -87,6 +87,13 @@ class ManualRewardForm(forms.Form):
 METHOD_CHOICES = [("", "As the rewards were promised")] + list(Payout.Method.choices)
 
 
+class AdjustmentForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=12, decimal_places=2, help_text="Positive adds credit, negative takes it away."
+    )
+    note = forms.CharField(max_length=200, label="Reason")
+
+
 class PayoutRequestForm(forms.Form):
     method = forms.ChoiceField(choices=METHOD_CHOICES, required=False)
 

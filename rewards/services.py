@@ -644,6 +644,73 @@ def credit_redeem(*, account: CreditAccount, amount: Decimal, order_id: str) -> 
     )
 
 
+@transaction.atomic
+def credit_adjust(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    note: str,
+    idempotency_key: str,
+    actor: User | None,
+    lifetime_days: int = 365,
+) -> Decimal:
+    """A staff correction: add credit (a lot of its own) or take some away, with a reason.
+
+    Written as ``adjustment`` entries, never as an edit; a negative adjustment takes the
+    lots first to expire first and cannot take the balance below zero. The same key again
+    changes nothing. Returns the amount moved (negative when taken).
+    """
+    amount = _money(amount)
+    note = (note or "").strip()
+    if not amount:
+        raise ValidationError({"amount": "An adjustment is above or below zero."})
+    if not note:
+        raise ValidationError({"note": "Say why the credit is adjusted."})
+    key = f"adjust:{(idempotency_key or '').strip()[:150]}"
+    if not idempotency_key:
+        raise ValidationError("An adjustment needs an idempotency key.")
+    account = _lock_account(account.pk)
+    done = LedgerEntry.objects.filter(account=account, idempotency_key=key).aggregate(
+        total=Sum("amount")
+    )["total"]
+    if done is not None:
+        return done
+    reference = f"{actor.email if actor else 'system'}: {note}"[:200]
+    if amount > 0:
+        lot = CreditLot.objects.create(
+            organization_id=account.organization_id,
+            account=account,
+            amount=amount,
+            remaining=amount,
+            expires_at=timezone.now() + timedelta(days=lifetime_days),
+        )
+        LedgerEntry.objects.create(
+            organization_id=account.organization_id,
+            account=account,
+            lot=lot,
+            kind=LedgerEntry.Kind.ADJUSTMENT,
+            amount=amount,
+            idempotency_key=key,
+            reference=reference,
+        )
+        return amount
+    lots = _open_lots_for_update(account)
+    available = sum((lot.remaining for lot in lots), ZERO)
+    if -amount > available:
+        raise ValidationError(
+            {"amount": f"Only {available} {account.currency} of credit can be taken away."}
+        )
+    taken = _consume(
+        account=account,
+        amount=-amount,
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        idempotency_key=key,
+        reference=reference,
+        lots=lots,
+    )
+    return -taken
+
+
 def _clawback_credit(account: CreditAccount, reward: Reward) -> Clawback:
     """Take a credit reward back. The caller holds the account lock.
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("app/balances/", views.account_list, name="account_list"),
     path("app/balances/<int:pk>/", views.account_detail, name="account_detail"),
     path("app/balances/<int:pk>/payout/", views.payout_request, name="payout_request"),
+    path("app/balances/<int:pk>/adjust/", views.credit_adjust, name="credit_adjust"),
     path("app/payouts/", views.payout_list, name="payout_list"),
     path("app/payouts/batch/", views.payout_batch, name="payout_batch"),
     path("app/payouts/bank-transfers.csv", views.bank_transfer_csv, name="bank_transfer_csv"),

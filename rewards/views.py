@@ -22,6 +22,7 @@ from referrals.models import Program
 
 from . import selectors, services
 from .forms import (
+    AdjustmentForm,
     ManualRewardForm,
     MarkPaidForm,
     PayoutBatchForm,
@@ -163,7 +164,9 @@ def account_list(request):
     return render(request, "rewards/account_list.html", {"page": page, "holder": holder})
 
 
-def _render_account_detail(request, account: CreditAccount, *, form=None, status: int = 200):
+def _render_account_detail(
+    request, account: CreditAccount, *, form=None, adjust_form=None, status: int = 200
+):
     return render(
         request,
         "rewards/account_detail.html",
@@ -177,6 +180,8 @@ def _render_account_detail(request, account: CreditAccount, *, form=None, status
             "balance_entries": selectors.account_balance_entries(account=account)[:100],
             "payouts": account.payouts.all()[:20],
             "payout_form": form or PayoutRequestForm(),
+            "adjust_form": adjust_form or AdjustmentForm(),
+            "adjust_key": request.POST.get("adjust_key") or uuid.uuid4().hex,
             # One key per rendered form: a double submit requests one payout.
             "payout_key": request.POST.get("idempotency_key") or f"dashboard:{uuid.uuid4().hex}",
             "now": timezone.now(),
@@ -219,6 +224,29 @@ def payout_request(request, pk: int):
             messages.success(request, "Payout requested.")
             return redirect("rewards:payout_list")
     return _render_account_detail(request, account, form=form, status=400)
+
+
+@require_POST
+@org_member_required(Role.MANAGER)
+def credit_adjust(request, pk: int):
+    """Staff add or take away credit with a reason: an adjustment entry, never an edit."""
+    account = _account_or_404(request, pk)
+    form = AdjustmentForm(request.POST)
+    if form.is_valid():
+        try:
+            services.credit_adjust(
+                account=account,
+                amount=form.cleaned_data["amount"],
+                note=form.cleaned_data["note"],
+                idempotency_key=request.POST.get("adjust_key", ""),
+                actor=request.user,
+            )
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            messages.success(request, "Credit adjusted.")
+            return redirect("rewards:account_detail", pk=account.pk)
+    return _render_account_detail(request, account, adjust_form=form, status=400)
 
 
 # Payouts --------------------------------------------------------------------------------
