@@ -8,6 +8,7 @@ Every tenant-owned row carries its organization, and every manager here has
 import secrets
 import zoneinfo
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -86,6 +87,12 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     currency = models.CharField(max_length=3, choices=CURRENCIES, default="EUR")
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    language = models.CharField(
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text="The language of emails to its customers and sources.",
+    )
     discount_rate = models.DecimalField(
         max_digits=5,
         decimal_places=4,

@@ -10,7 +10,7 @@ with a timestamp first, so a task delivered twice sends it once.
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Organization
 
@@ -18,9 +18,9 @@ from .models import CreditAccount, CreditLot, GiftCard, Payout, Reward
 
 
 def render_email(name: str, *, organization: Organization, **context) -> tuple[str, str]:
-    """(subject, body) of an email, rendered in the organization's time zone."""
+    """(subject, body) of an email, in the organization's language and time zone."""
     context = {"organization": organization, "site_url": settings.SITE_URL, **context}
-    with timezone.override(organization.timezone):
+    with timezone.override(organization.timezone), translation.override(organization.language):
         subject = render_to_string(f"emails/{name}_subject.txt", context)
         body = render_to_string(f"emails/{name}.txt", context)
     return " ".join(subject.split()), body
