@@ -131,7 +131,8 @@ def source_referrals(*, source: ReferralSource) -> QuerySet:
 
 
 def contribution_list(*, source: ReferralSource) -> QuerySet[InsiderContribution]:
-    return source.contributions.select_related("created_by")
+    # "reward" is the rewards app's one-to-one back to the contribution (rewarded or not).
+    return source.contributions.select_related("created_by", "reward")
 
 
 # CSV exports ----------------------------------------------------------------------------

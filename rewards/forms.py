@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django import forms
 
-from accounts.models import Organization, ReferralSource
+from accounts.models import InsiderContribution, Organization, ReferralSource
 from referrals.models import Program
 
 from .models import Payout, RewardRule, TierBasis
@@ -76,12 +76,22 @@ class ManualRewardForm(forms.Form):
     note = forms.CharField(
         max_length=300, help_text="What it is for, e.g. the insider's contribution."
     )
+    contribution = forms.ModelChoiceField(
+        queryset=InsiderContribution.objects.none(),
+        required=False,
+        help_text="The insider's contribution this thanks, if any.",
+    )
 
     def __init__(self, *args, organization: Organization, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["source"].queryset = ReferralSource.objects.for_organization(
             organization
         ).order_by("name")
+        self.fields["contribution"].queryset = (
+            InsiderContribution.objects.for_organization(organization)
+            .filter(reward__isnull=True)
+            .select_related("source")
+        )
 
 
 METHOD_CHOICES = [("", "As the rewards were promised")] + list(Payout.Method.choices)

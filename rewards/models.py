@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.models import (
     CURRENCIES,
     Customer,
+    InsiderContribution,
     Organization,
     ReferralSource,
     StatusEvent,
@@ -263,6 +264,14 @@ class Reward(models.Model):
     )
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    contribution = models.OneToOneField(
+        InsiderContribution,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reward",
+        help_text="The insider's contribution this manual reward thanks: rewarded once.",
     )
 
     objects = TenantQuerySet.as_manager()

@@ -27,7 +27,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from accounts.models import Customer, Organization, ReferralSource, User
+from accounts.models import Customer, InsiderContribution, Organization, ReferralSource, User
 from referrals.models import Conversion, Program, Referral
 
 from .models import (
@@ -442,11 +442,17 @@ def reward_grant_manual(
     actor: User | None,
     reward_kind: str = RewardRule.Kind.CREDIT,
     credit_lifetime_days: int = 365,
+    contribution: InsiderContribution | None = None,
 ) -> Reward:
     """A reward given by hand, e.g. for an insider's contribution; approved at once."""
     errors = {}
     if source.organization_id != organization.id:
         errors["source"] = "Unknown source."
+    if contribution is not None:
+        if contribution.source_id != source.pk or contribution.organization_id != organization.id:
+            errors["contribution"] = "This contribution is not the chosen source's."
+        elif Reward.objects.filter(contribution=contribution).exists():
+            errors["contribution"] = "This contribution has been rewarded already."
     amount = Decimal(amount)
     if amount <= 0:
         errors["amount"] = "The amount must be above zero."
@@ -467,6 +473,7 @@ def reward_grant_manual(
             reward_kind=reward_kind,
             note=note.strip()[:300],
             created_by=actor,
+            contribution=contribution,
         )
         _log(reward, from_status="", actor=actor, label="", note=f"Manual: {reward.note}")
         reward = reward_approve(

@@ -137,7 +137,10 @@ def reward_void(request, pk: int):
 
 @org_member_required(Role.MANAGER)
 def reward_grant(request):
-    form = ManualRewardForm(request.POST or None, organization=request.organization)
+    initial = {k: request.GET[k] for k in ("source", "contribution", "note") if k in request.GET}
+    form = ManualRewardForm(
+        request.POST or None, initial=initial, organization=request.organization
+    )
     if request.method == "POST" and form.is_valid():
         try:
             reward = services.reward_grant_manual(

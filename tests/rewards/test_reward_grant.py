@@ -50,3 +50,39 @@ def test_an_analyst_cannot_grant(login, charlie, source):
     assert login(charlie).get(URL).status_code == 403
     assert login(charlie).post(URL, form(source)).status_code == 403
     assert not Reward.objects.exists()
+
+
+def _contribution(source, note="Tipped us off about a new housing project"):
+    import datetime
+
+    from accounts.models import InsiderContribution
+
+    return InsiderContribution.objects.create(
+        organization=source.organization,
+        source=source,
+        occurred_on=datetime.date(2026, 11, 1),
+        note=note,
+        currency="EUR",
+    )
+
+
+def test_a_contribution_is_rewarded_once(login, bob, source):
+    contribution = _contribution(source)
+    client = login(bob)
+    page = client.get(f"/app/sources/{source.pk}/").content.decode()
+    assert f"contribution={contribution.pk}" in page  # the "Reward" link on the source page
+    assert client.post(URL, form(source, contribution=contribution.pk)).status_code == 302
+    assert Reward.objects.get().contribution == contribution
+    assert "rewarded" in client.get(f"/app/sources/{source.pk}/").content.decode()
+    response = client.post(URL, form(source, contribution=contribution.pk))
+    assert response.status_code == 400
+    assert Reward.objects.count() == 1
+
+
+def test_a_contribution_must_be_the_chosen_sources(login, bob, source, acme):
+    other = ReferralSource.objects.create(organization=acme, name="Olga", kind="intermediary")
+    contribution = _contribution(other)
+    response = login(bob).post(URL, form(source, contribution=contribution.pk))
+    assert response.status_code == 400
+    assert "not the chosen source" in response.content.decode()
+    assert not Reward.objects.exists()
