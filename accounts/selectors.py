@@ -19,6 +19,7 @@ from .models import (
     ReferralSource,
     User,
 )
+from .money import cents
 
 ZERO = Decimal("0.00")
 
@@ -110,11 +111,11 @@ def source_totals(*, source: ReferralSource) -> SourceTotals:
         referrals=referrals["total"],
         customers_won=referrals["won"],
         purchases=money["purchases"],
-        revenue=(money["revenue"] or ZERO) - (money["refunds"] or ZERO),
+        revenue=cents(money["revenue"]) - cents(money["refunds"]),
         advocacy_conversions=money["advocacy"],
-        advocacy_revenue=money["advocacy_revenue"] or ZERO,
+        advocacy_revenue=cents(money["advocacy_revenue"]),
         contributions=contributions["total"],
-        contribution_value=contributions["value"] or ZERO,
+        contribution_value=cents(contributions["value"]),
     )
 
 

@@ -12,6 +12,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 
 from accounts.models import Organization, ReferralSource
+from accounts.money import cents
 from referrals.models import Click, Conversion, Referral
 from rewards.models import LedgerEntry, Reward
 
@@ -89,9 +90,9 @@ def overview(
         signups=referral_counts["signups"],
         converted=referral_counts["converted"],
         purchases=money["purchases"],
-        revenue=(money["revenue"] or ZERO) - (money["refunds"] or ZERO),
-        reward_cost=reward_cost or ZERO,
-        credits_issued=credits or ZERO,
+        revenue=cents(money["revenue"]) - cents(money["refunds"]),
+        reward_cost=cents(reward_cost),
+        credits_issued=cents(credits),
         pending_review=referral_counts["review"],
     )
 
@@ -144,7 +145,7 @@ def by_source_kind(*, organization: Organization) -> list[dict]:
                 "label": labels.get(kind, kind),
                 "referrals": row["referrals"],
                 "converted": row["converted"],
-                "revenue": revenue.get(kind) or ZERO,
+                "revenue": cents(revenue.get(kind)),
             }
         )
     return sorted(result, key=lambda r: r["revenue"], reverse=True)

@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Organization
+from accounts.money import cents
 
 from .models import (
     CreditAccount,
@@ -26,20 +27,20 @@ MONEY = DecimalField(max_digits=14, decimal_places=2)
 def credit_balance(*, account: CreditAccount) -> Decimal:
     """The balance: the sum of the account's ledger entries."""
     total = LedgerEntry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"]
-    return total or ZERO
+    return cents(total)
 
 
 def credit_available(*, account: CreditAccount) -> Decimal:
     """What can be spent now: the balance less lots past their date the expiry task has not
     closed yet."""
     total = open_lots(account=account).aggregate(total=Sum("remaining"))["total"]
-    return total or ZERO
+    return cents(total)
 
 
 def payout_balance(*, account: CreditAccount) -> Decimal:
     """Money owed to the holder outside credit; negative when the holder owes a debt."""
     total = PayoutBalanceEntry.objects.filter(account=account).aggregate(total=Sum("amount"))
-    return total["total"] or ZERO
+    return cents(total["total"])
 
 
 def open_lots(*, account: CreditAccount) -> QuerySet[CreditLot]:
@@ -154,4 +155,4 @@ def credits_issued_total(*, organization: Organization) -> Decimal:
     total = LedgerEntry.objects.filter(
         organization=organization, kind=LedgerEntry.Kind.GRANT
     ).aggregate(total=Sum("amount"))["total"]
-    return total or ZERO
+    return cents(total)

@@ -17,7 +17,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from itertools import groupby
 
 from django.conf import settings
@@ -28,6 +28,7 @@ from django.db.models.functions import Round
 from django.utils import timezone
 
 from accounts.models import Customer, InsiderContribution, Organization, ReferralSource, User
+from accounts.money import cents as _money
 from referrals.models import Conversion, Program, Referral
 
 from .models import (
@@ -46,7 +47,6 @@ from .models import (
 
 log = logging.getLogger(__name__)
 
-CENT = Decimal("0.01")
 ZERO = Decimal("0")
 REMINDER_DAYS = (7, 1)  # expiry reminders, in days before a lot expires
 
@@ -58,10 +58,6 @@ TRIGGERS_FOR_KIND = {
     },
     Conversion.Kind.ADVOCACY: {RewardRule.Trigger.ADVOCACY},
 }
-
-
-def _money(value) -> Decimal:
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _send_task_on_commit(name: str, *args) -> None:

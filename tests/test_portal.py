@@ -35,7 +35,7 @@ def test_it_shows_links_qr_referrals_and_credit(client, program, source, link):
     html = client.get(url(source)).content.decode()
     assert f"http://testserver/r/{link.code}" in html
     assert "Fay" in html and "Lead" in html
-    assert "25.00 EUR" in html
+    assert "€25.00" in html
     qr = client.get(url(source, f"qr/{link.pk}.svg"))
     assert qr.status_code == 200 and qr["Content-Type"] == "image/svg+xml"
 
