@@ -535,6 +535,30 @@ def credit_grant(
     ).first()
     if existing is not None:
         return existing
+    lot = _open_lot(
+        account,
+        amount=amount,
+        expires_at=expires_at,
+        kind=LedgerEntry.Kind.GRANT,
+        idempotency_key=idempotency_key,
+        reference=f"reward {reward.pk}" if reward else idempotency_key[:200],
+        reward=reward,
+    )
+    _settle_debt_from_lot(account, lot)
+    return lot
+
+
+def _open_lot(
+    account: CreditAccount,
+    *,
+    amount: Decimal,
+    expires_at,
+    kind: str,
+    idempotency_key: str,
+    reference: str,
+    reward: Reward | None = None,
+) -> CreditLot:
+    """A new lot and the positive entry that opens it. The caller holds the account lock."""
     lot = CreditLot.objects.create(
         organization_id=account.organization_id,
         account=account,
@@ -547,12 +571,11 @@ def credit_grant(
         organization_id=account.organization_id,
         account=account,
         lot=lot,
-        kind=LedgerEntry.Kind.GRANT,
+        kind=kind,
         amount=amount,
         idempotency_key=idempotency_key,
-        reference=f"reward {reward.pk}" if reward else idempotency_key[:200],
+        reference=reference,
     )
-    _settle_debt_from_lot(account, lot)
     return lot
 
 
@@ -680,19 +703,11 @@ def credit_adjust(
         return done
     reference = f"{actor.email if actor else 'system'}: {note}"[:200]
     if amount > 0:
-        lot = CreditLot.objects.create(
-            organization_id=account.organization_id,
-            account=account,
+        _open_lot(
+            account,
             amount=amount,
-            remaining=amount,
             expires_at=timezone.now() + timedelta(days=lifetime_days),
-        )
-        LedgerEntry.objects.create(
-            organization_id=account.organization_id,
-            account=account,
-            lot=lot,
             kind=LedgerEntry.Kind.ADJUSTMENT,
-            amount=amount,
             idempotency_key=key,
             reference=reference,
         )
