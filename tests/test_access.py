@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from referrals.services import conversion_record, referral_create
+from tests.helpers import form_datetime
 
 READ_PAGES = [
     "/app/",
@@ -75,7 +76,12 @@ def test_it_hides_another_tenants_objects_from_writes(login, eve, program, sourc
     )
     response = client.post(
         f"/app/referrals/{referral.pk}/conversions/",
-        {"kind": "purchase", "external_id": "x", "amount": "5", "occurred_at": "2026-01-01 10:00"},
+        {
+            "kind": "purchase",
+            "external_id": "x",
+            "amount": "5",
+            "occurred_at": form_datetime(days_ago=0.01, tz="Europe/Amsterdam"),
+        },
     )
     assert response.status_code == 404
     assert client.post(f"/app/referrals/{referral.pk}/reject/", {"reason": "x"}).status_code == 404
@@ -109,7 +115,12 @@ def test_analyst_cannot_write(login, charlie, program, source, referral):
     )
     response = client.post(
         f"/app/referrals/{referral.pk}/conversions/",
-        {"kind": "purchase", "external_id": "x", "amount": "5", "occurred_at": "2026-01-01 10:00"},
+        {
+            "kind": "purchase",
+            "external_id": "x",
+            "amount": "5",
+            "occurred_at": form_datetime(days_ago=0.01, tz="Europe/Amsterdam"),
+        },
     )
     assert response.status_code == 403
     assert not referral.conversions.exists()
@@ -180,7 +191,7 @@ def test_bad_purchase_input_is_a_form_error_and_changes_nothing(login, bob, refe
             "kind": "purchase",
             "external_id": "o-1",
             "amount": "-5",
-            "occurred_at": "2026-01-01 10:00",
+            "occurred_at": form_datetime(days_ago=0.01, tz="Europe/Amsterdam"),
         },
     )
     assert response.status_code == 400
@@ -190,7 +201,7 @@ def test_bad_purchase_input_is_a_form_error_and_changes_nothing(login, bob, refe
             "kind": "purchase",
             "external_id": "o-1",
             "amount": "0",
-            "occurred_at": "2026-01-01 10:00",
+            "occurred_at": form_datetime(days_ago=0.01, tz="Europe/Amsterdam"),
         },
     )
     assert response.status_code == 400

@@ -16,7 +16,7 @@ from accounts.models import Membership, Organization, ReferralSource
 from referrals.models import Click, Referral
 from rewards.models import LedgerEntry, Reward
 from rewards.selectors import credit_balance
-from tests.helpers import wait_for
+from tests.helpers import form_datetime, wait_for
 
 
 def stat(html: str, name: str) -> str:
@@ -143,7 +143,7 @@ def test_business_signs_up_and_a_referral_earns_a_credit(celery_worker):
             "kind": "purchase",
             "external_id": "order-1001",
             "amount": "42.50",
-            "occurred_at": "2026-11-20 10:00",
+            "occurred_at": form_datetime(days_ago=0.01, tz="Europe/Amsterdam"),
         },
     )
     assert response.status_code == 302, response.content
@@ -160,7 +160,7 @@ def test_business_signs_up_and_a_referral_earns_a_credit(celery_worker):
             "kind": "purchase",
             "external_id": "order-1001",
             "amount": "42.50",
-            "occurred_at": "2026-11-20 10:00",
+            "occurred_at": form_datetime(days_ago=0.01, tz="Europe/Amsterdam"),
         },
     )
     after = owner.get("/app/").content.decode()

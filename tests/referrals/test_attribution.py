@@ -23,6 +23,7 @@ from referrals.services import (
     program_update,
     referral_create,
 )
+from tests.helpers import form_datetime
 
 
 @pytest.fixture
@@ -182,7 +183,7 @@ def test_staff_record_an_event_from_the_dashboard(login, bob, program, source):
             "kind": "purchase",
             "external_id": "o-9",
             "amount": "80",
-            "occurred_at": "2026-11-22 10:00",
+            "occurred_at": form_datetime(days_ago=0.01, tz="Europe/Amsterdam"),
             "email": "fay@example.com",
         },
     )
@@ -193,7 +194,7 @@ def test_staff_record_an_event_from_the_dashboard(login, bob, program, source):
             "kind": "purchase",
             "external_id": "o-10",
             "amount": "80",
-            "occurred_at": "2026-11-22 10:00",
+            "occurred_at": form_datetime(days_ago=0.01, tz="Europe/Amsterdam"),
             "code": "zzzzzzzz",
             "email": "x@example.com",
         },
@@ -208,7 +209,7 @@ def test_staff_record_an_event_from_the_dashboard(login, bob, program, source):
             "kind": "purchase",
             "external_id": "o-11",
             "amount": "1",
-            "occurred_at": "2026-11-22 10:00",
+            "occurred_at": form_datetime(days_ago=0.01, tz="Europe/Amsterdam"),
         },
     )
     assert response.status_code == 400 and "customer" in response.content.decode()
