@@ -137,6 +137,26 @@ class StatusEvent(models.Model):
     def __str__(self):
         return f"{self.from_status or 'new'} -> {self.to_status} by {self.actor_label}"
 
+    #: The name of the subclass's foreign key to the object whose history it keeps.
+    subject_field = ""
+
+    @classmethod
+    def record(cls, subject, *, from_status: str, actor=None, label: str = "", note: str = ""):
+        """Write down that ``subject`` moved from ``from_status`` to its current status.
+
+        Who did it: an explicit ``label`` ("hold released", "portal") wins, then the
+        actor's email, then "system".
+        """
+        return cls.objects.create(
+            organization_id=subject.organization_id,
+            **{cls.subject_field: subject},
+            from_status=from_status,
+            to_status=subject.status,
+            actor=actor,
+            actor_label=(label or (actor.email if actor else "") or "system")[:100],
+            note=(note or "")[:300],
+        )
+
 
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"

@@ -9,6 +9,8 @@ from django.apps import apps
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
+from core.money import cents
+
 from . import imports
 from .models import (
     CsvImport,
@@ -19,7 +21,6 @@ from .models import (
     ReferralSource,
     User,
 )
-from .money import cents
 
 ZERO = Decimal("0.00")
 

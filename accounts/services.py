@@ -8,12 +8,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
+
+from core.email import send_templated_email
 
 from . import imports
 from .models import (
@@ -69,12 +69,14 @@ def invitation_create(
     except IntegrityError:
         raise ValidationError({"email": "An invitation to this address is already open."}) from None
     url = settings.SITE_URL + reverse("accounts:invitation_accept", args=[invitation.token])
-    context = {"invitation": invitation, "url": url}
-    send_mail(
-        subject=f"You are invited to {organization.name} on Advocate",
-        message=render_to_string("emails/invitation.txt", context),
-        from_email=None,
-        recipient_list=[email],
+    send_templated_email(
+        "invitation",
+        to=email,
+        timezone_name=organization.timezone,
+        language=organization.language,
+        organization=organization,
+        invitation=invitation,
+        url=url,
     )
     return invitation
 

@@ -12,7 +12,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 
 from accounts.models import Organization, ReferralSource
-from accounts.money import cents
+from core.money import cents
 from referrals.models import Click, Conversion, Referral
 from rewards.models import LedgerEntry, Reward
 

@@ -224,6 +224,8 @@ class Referral(models.Model):
 class ReferralEvent(StatusEvent):
     """The history of a referral: each status change, by whom or what, and when."""
 
+    subject_field = "referral"
+
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="events")
 
 

@@ -6,8 +6,6 @@ named ``rewards.issue_rewards_for_conversion``, sent after the transaction commi
 worker always sees the row and a rolled-back conversion never earns anything.
 """
 
-import hashlib
-import hmac
 import io
 import re
 from dataclasses import asdict, dataclass
@@ -24,6 +22,8 @@ from django.utils import timezone
 
 from accounts.models import Customer, Organization, ReferralSource, User
 from accounts.services import customer_get_or_create
+from core.signing import digest
+from core.tasks import enqueue_on_commit
 
 from .models import (
     Channel,
@@ -45,13 +45,7 @@ INTRODUCTION_TASK = "referrals.send_introduction_email"
 def hash_ip(ip: str) -> str:
     if not ip:
         return ""
-    return hmac.new(settings.IP_HASH_SALT.encode(), ip.encode(), hashlib.sha256).hexdigest()
-
-
-def _send_task(name: str, *args) -> None:
-    from config.celery import app
-
-    app.send_task(name, args=list(args))
+    return digest("ip", ip, secret=settings.IP_HASH_SALT)
 
 
 # Programs -------------------------------------------------------------------------------
@@ -250,18 +244,6 @@ def click_record(*, link: ReferralLink, ip: str, user_agent: str, referer: str) 
 # Referrals ------------------------------------------------------------------------------
 
 
-def _log(referral: Referral, *, from_status: str, actor: User | None, label: str, note: str = ""):
-    ReferralEvent.objects.create(
-        organization_id=referral.organization_id,
-        referral=referral,
-        from_status=from_status,
-        to_status=referral.status,
-        actor=actor,
-        actor_label=label or (actor.email if actor else "system"),
-        note=note[:300],
-    )
-
-
 def fraud_checks(
     *, program: Program, source: ReferralSource, email: str, ip_hash: str = "", user_agent: str = ""
 ) -> list[str]:
@@ -345,7 +327,7 @@ def referral_create(
         flagged=bool(reasons),
         flag_reasons=reasons,
     )
-    _log(
+    ReferralEvent.record(
         referral,
         from_status="",
         actor=actor,
@@ -353,8 +335,7 @@ def referral_create(
         note=("Held for review: " + ", ".join(reasons)) if reasons else "",
     )
     if channel == Channel.EMAIL and friend_email:
-        referral_id = referral.pk
-        transaction.on_commit(lambda: _send_task(INTRODUCTION_TASK, referral_id))
+        enqueue_on_commit(INTRODUCTION_TASK, referral.pk)
     return referral
 
 
@@ -372,7 +353,7 @@ def referral_reject(*, referral: Referral, reason: str, actor: User | None) -> R
     referral.rejection_reason = reason.strip()[:200]
     referral.flagged = False
     referral.save(update_fields=["status", "rejection_reason", "flagged"])
-    _log(referral, from_status=previous, actor=actor, label="", note=reason)
+    ReferralEvent.record(referral, from_status=previous, actor=actor, label="", note=reason)
     return referral
 
 
@@ -384,7 +365,9 @@ def referral_approve(*, referral: Referral, actor: User | None) -> Referral:
         return referral
     referral.flagged = False
     referral.save(update_fields=["flagged"])
-    _log(referral, from_status=referral.status, actor=actor, label="", note="Approved after review")
+    ReferralEvent.record(
+        referral, from_status=referral.status, actor=actor, label="", note="Approved after review"
+    )
     purchases = list(referral.conversions.order_by("occurred_at", "id"))
     for conversion in purchases:
         _apply_conversion(referral, conversion, actor=actor)
@@ -409,15 +392,14 @@ def _apply_conversion(referral: Referral, conversion: Conversion, *, actor: User
             referral.signed_up_at = referral.converted_at
     if referral.status != previous:
         referral.save(update_fields=["status", "signed_up_at", "converted_at"])
-        _log(
+        ReferralEvent.record(
             referral,
             from_status=previous,
             actor=actor,
             label="",
             note=f"{conversion.get_kind_display()} {conversion.external_id}",
         )
-    conversion_id = conversion.pk
-    transaction.on_commit(lambda: _send_task(REWARD_TASK, conversion_id))
+    enqueue_on_commit(REWARD_TASK, conversion.pk)
 
 
 @transaction.atomic
@@ -485,7 +467,7 @@ def conversion_record(
         referral.flagged = True
         referral.flag_reasons = [*referral.flag_reasons, "self_referral_customer"]
         referral.save(update_fields=["flagged", "flag_reasons"])
-        _log(
+        ReferralEvent.record(
             referral,
             from_status=referral.status,
             actor=None,

@@ -2,8 +2,8 @@
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
+
+from core.email import send_templated_email
 
 from .models import Referral
 from .services import link_get_or_create
@@ -20,17 +20,16 @@ def send_introduction_email(self, referral_id: int) -> bool:
     if referral is None or not referral.friend_email:
         return False
     link = link_get_or_create(program=referral.program, source=referral.source)
-    context = {
-        "referral": referral,
-        "organization": referral.program.organization,
-        "url": f"{settings.SITE_URL}/r/{link.public_code}",
-    }
+    organization = referral.program.organization
     try:
-        send_mail(
-            subject=f"{referral.source.name} introduced you to {context['organization'].name}",
-            message=render_to_string("emails/introduction.txt", context),
-            from_email=None,
-            recipient_list=[referral.friend_email],
+        send_templated_email(
+            "introduction",
+            to=referral.friend_email,
+            timezone_name=organization.timezone,
+            language=organization.language,
+            referral=referral,
+            organization=organization,
+            url=f"{settings.SITE_URL}/r/{link.public_code}",
         )
     except OSError as exc:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc

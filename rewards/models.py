@@ -318,6 +318,8 @@ class Reward(models.Model):
 class RewardEvent(StatusEvent):
     """The history of a reward: every change of status, and who or what made it."""
 
+    subject_field = "reward"
+
     reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="events")
 
 

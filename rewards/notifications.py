@@ -9,21 +9,23 @@ with a timestamp first, so a task delivered twice sends it once.
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from accounts.models import Organization
+from core.email import render_email as render_templated_email
 
 from .models import CreditAccount, CreditLot, GiftCard, Payout, Reward
 
 
 def render_email(name: str, *, organization: Organization, **context) -> tuple[str, str]:
     """(subject, body) of an email, in the organization's language and time zone."""
-    context = {"organization": organization, "site_url": settings.SITE_URL, **context}
-    with timezone.override(organization.timezone), translation.override(organization.language):
-        subject = render_to_string(f"emails/{name}_subject.txt", context)
-        body = render_to_string(f"emails/{name}.txt", context)
-    return " ".join(subject.split()), body
+    return render_templated_email(
+        name,
+        timezone_name=organization.timezone,
+        language=organization.language,
+        organization=organization,
+        **context,
+    )
 
 
 def _send(to: str, subject: str, body: str) -> None:

@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Organization
-from accounts.money import cents
+from core.money import cents
 
 from .models import (
     CreditAccount,

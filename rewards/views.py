@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role
 from accounts.tenancy import org_member_required
 from accounts.views import add_form_errors
+from core.tasks import send_task
 from referrals.models import Program
 
 from . import selectors, services
@@ -31,7 +32,7 @@ from .forms import (
     VoidForm,
 )
 from .models import CreditAccount, Payout, Reward
-from .payouts import get_provider
+from .providers import get_provider
 
 PAGE_SIZE = 50
 
@@ -284,12 +285,12 @@ def payout_batch(request):
     if not form.is_valid():
         messages.error(request, "Choose a valid payout method.")
         return redirect("rewards:payout_list")
-    from config.celery import app
-
-    app.send_task(
+    send_task(
         "rewards.start_payout_batch",
-        args=[request.organization.pk, uuid.uuid4().hex, form.cleaned_data["method"]],
-        kwargs={"actor_id": request.user.pk},
+        request.organization.pk,
+        uuid.uuid4().hex,
+        form.cleaned_data["method"],
+        actor_id=request.user.pk,
     )
     messages.success(request, "Payout batch started: payouts appear here as they are requested.")
     return redirect("rewards:payout_list")

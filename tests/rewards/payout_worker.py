@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from config.celery import app
-from rewards import payouts
+from rewards import providers as payouts
 
 QUEUE = os.environ["ADVOCATE_TEST_QUEUE"]
 PAUSE_FILE = os.environ.get("ADVOCATE_TEST_PAUSE_FILE", "")

@@ -26,7 +26,7 @@ from django.db import connection
 from config.celery import app
 from rewards import services
 from rewards.models import GiftCard, Payout, Reward
-from rewards.payouts import gift_card_code
+from rewards.providers import gift_card_code
 from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -94,7 +94,7 @@ def test_a_worker_killed_after_sending_a_gift_card_pays_it_exactly_once(
     acme, alice, source, tmp_path, monkeypatch
 ):
     # The payout is requested as staff would, but its task goes to this test's own queue.
-    monkeypatch.setattr(services, "_send_task_on_commit", lambda *args: None)
+    monkeypatch.setattr(services.payouts, "enqueue_on_commit", lambda *args: None)
     services.reward_grant_manual(
         organization=acme,
         source=source,

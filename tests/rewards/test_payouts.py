@@ -13,9 +13,9 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 
 from accounts.models import ReferralSource
-from rewards import payouts
+from rewards import providers as payouts
 from rewards.models import GiftCard, LedgerEntry, Payout, PayoutBalanceEntry
-from rewards.payouts import get_provider, gift_card_code
+from rewards.providers import get_provider, gift_card_code
 from rewards.selectors import credit_balance, payout_balance
 from rewards.services import (
     PayoutRetry,

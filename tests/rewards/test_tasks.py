@@ -14,9 +14,9 @@ from django.core import mail
 from django.utils import timezone
 
 from config.celery import app
-from rewards import payouts
+from rewards import providers
 from rewards.models import CreditLot, CreditReminder, LedgerEntry, Payout, Reward
-from rewards.payouts import gift_card_code
+from rewards.providers import gift_card_code
 from rewards.selectors import credit_balance
 from rewards.services import credit_account_for, credit_grant, payout_request, reward_grant_manual
 from tests.helpers import wait_for
@@ -145,14 +145,14 @@ def test_the_worker_retries_a_failing_payout_then_fails_it(
     settings.REWARDS_PAYOUT_MAX_ATTEMPTS = 3
     calls = []
 
-    class Down(payouts.PayoutProvider):
+    class Down(providers.PayoutProvider):
         method = "bank_transfer"
 
         def pay(self, payout):
             calls.append(payout.pk)
             raise TimeoutError("bank did not answer")
 
-    monkeypatch.setitem(payouts._providers, "bank_transfer", Down())
+    monkeypatch.setitem(providers._providers, "bank_transfer", Down())
     reward_grant_manual(
         organization=acme,
         source=source,
@@ -214,7 +214,7 @@ def test_lost_payout_tasks_are_resumed(celery_worker, acme, alice, source, monke
         reward_kind="gift_card",
     )
     with monkeypatch.context() as patched:  # the task is lost: never sent
-        patched.setattr(services, "_send_task_on_commit", lambda *args: None)
+        patched.setattr(services.payouts, "enqueue_on_commit", lambda *args: None)
         payout = payout_request(source=source)
     Payout.objects.filter(pk=payout.pk).update(updated_at=timezone.now() - timedelta(hours=1))
     app.send_task("rewards.process_payouts")

@@ -3,7 +3,7 @@ Payout providers: how money reaches a source, behind one small interface.
 
 A provider's ``pay(payout)`` must be idempotent by ``payout.idempotency_key``: called
 twice for one payout (a worker killed after paying and retried), it pays once and returns
-the same result. ``rewards.services.payout_process`` records what it returns.
+the same result. ``rewards.services.payouts.payout_process`` records what it returns.
 
 Providers out of the box:
 
@@ -17,8 +17,6 @@ Register another with ``register(MyProvider())``; the last one registered for a 
 """
 
 import csv
-import hashlib
-import hmac
 import io
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,7 +25,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.csv import escape_cell
+from core.signing import digest
+
 from .models import GiftCard, Payout
+from .services.ledger import credit_grant
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,10 @@ class ManualBankTransferProvider(PayoutProvider):
             writer.writerow(
                 [
                     payout.pk,
-                    payout.idempotency_key,
-                    _cell(source.name),
-                    _cell(source.company),
-                    _cell(source.email),
+                    escape_cell(payout.idempotency_key),
+                    escape_cell(source.name),
+                    escape_cell(source.company),
+                    escape_cell(source.email),
                     f"{payout.amount:.2f}",
                     payout.currency,
                     timezone.localtime(payout.created_at).strftime("%Y-%m-%d %H:%M"),
@@ -98,18 +100,11 @@ class ManualBankTransferProvider(PayoutProvider):
         return out.getvalue()
 
 
-def _cell(value: str) -> str:
-    """Keep a spreadsheet from reading a name as a formula (CSV injection)."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def gift_card_code(idempotency_key: str) -> str:
     """The gift-card code of a payout: an HMAC of its idempotency key, 16 characters."""
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"gift-card:{idempotency_key}".encode(), hashlib.sha256
-    ).hexdigest()
+    key_digest = digest("gift-card", idempotency_key)
     alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-    number = int(digest, 16)
+    number = int(key_digest, 16)
     chars = []
     for _ in range(16):
         number, index = divmod(number, len(alphabet))
@@ -160,8 +155,6 @@ class CreditProvider(PayoutProvider):
     method = Payout.Method.CREDIT
 
     def pay(self, payout: Payout) -> ProviderResult:
-        from .services import credit_grant
-
         days = int(getattr(settings, "REWARDS_PAYOUT_CREDIT_LIFETIME_DAYS", 365))
         lot = credit_grant(
             account=payout.account,

@@ -1,0 +1,48 @@
+"""Money: amounts to the cent, and how an amount is shown in its currency.
+
+Every amount is a ``Decimal`` with a currency code beside it, never a float.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from babel import Locale
+from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
+
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
+
+
+def cents(value) -> Decimal:
+    """``value`` as a Decimal rounded to the cent (0.00 for None).
+
+    Every money total read from the database goes through here: SQLite, the embedded
+    default, sums decimal columns as floats (a real 5.01 comes back as 5.00999999999999),
+    while PostgreSQL is exact, so the same code gives the same answer on both.
+    """
+    return Decimal(value or 0).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def format_money(amount, currency: str, locale: str = "en") -> str:
+    """The amount in its currency as a reader of ``locale`` expects it: "€25.00", "¥1,200".
+
+    Babel knows each currency's symbol and minor unit; an unknown code is shown after the
+    number. Anything that is not a number gives "".
+    """
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, TypeError, ValueError):
+        return ""
+    if not value.is_finite():
+        return ""
+    currency = (currency or "").upper()
+    if not currency:
+        return f"{value.quantize(CENT, rounding=ROUND_HALF_UP):,}"
+    locale = locale or "en"
+    # Round half up to the currency's minor unit (Babel alone would round half to even).
+    value = value.quantize(Decimal(1).scaleb(-get_currency_precision(currency)), ROUND_HALF_UP)
+    pattern = None
+    if get_currency_symbol(currency, locale) == currency:
+        # No symbol in this locale ("SEK" in English): keep the code apart from the digits.
+        standard = Locale.parse(locale).currency_formats["standard"].pattern
+        pattern = standard.replace("\u00a4#", "\u00a4\u00a0#").replace("\u00a4-#", "\u00a4\u00a0-#")
+    return format_currency(value, currency, format=pattern, locale=locale)

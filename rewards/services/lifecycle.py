@@ -1,0 +1,336 @@
+"""A reward's life: issued for a conversion (pending), approved after its hold, fulfilled
+(credit granted or payout balance owed), or voided and clawed back.
+"""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import InsiderContribution, Organization, ReferralSource, User
+from core.money import cents as _money
+from core.signing import digest
+from core.tasks import enqueue_on_commit
+from referrals.models import Conversion, Referral
+
+from ..models import (
+    CreditAccount,
+    PayoutBalanceEntry,
+    Reward,
+    RewardEvent,
+    RewardRule,
+)
+from .ledger import _balance_entry, _clawback_credit, credit_account_for, credit_grant
+from .rules import _rule_applies, reward_amount
+
+log = logging.getLogger(__name__)
+
+
+def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
+    """Issue what every matching rule pays for a conversion. Safe to call any number of times.
+
+    A refund voids instead what its purchase earned (see ``reward_void_for_refund``).
+    """
+    conversion = (
+        Conversion.objects.select_related(
+            "referral", "referral__source", "referral__program", "organization", "customer"
+        )
+        .filter(pk=conversion_id)
+        .first()
+    )
+    if conversion is None:
+        return []
+    referral = conversion.referral
+    if conversion.kind == Conversion.Kind.REFUND:
+        reward_void_for_refund(conversion=conversion)
+        return []
+    if referral.flagged or referral.status == Referral.Status.REJECTED:
+        return []
+    issued = []
+    rules = RewardRule.objects.filter(program_id=referral.program_id, active=True)
+    for rule in rules:
+        if not _rule_applies(rule, conversion):
+            continue
+        reward = _issue_one(rule=rule, conversion=conversion)
+        if reward is not None:
+            issued.append(reward)
+    return issued
+
+
+def _issue_one(*, rule: RewardRule, conversion: Conversion) -> Reward | None:
+    referral = conversion.referral
+    if rule.beneficiary == RewardRule.Beneficiary.REFERRER:
+        beneficiary = {"source": referral.source}
+    else:
+        friend = conversion.customer or referral.friend
+        if friend is None:
+            return None
+        beneficiary = {"customer": friend}
+    with transaction.atomic():
+        # One friend's rewards are issued one at a time, so the lifetime cap sees them all.
+        Referral.objects.select_for_update().filter(pk=referral.pk).values_list("pk").first()
+        if Reward.objects.filter(rule=rule, conversion=conversion).exists():
+            return None
+        amount = reward_amount(rule=rule, conversion=conversion)
+        if amount <= 0:
+            return None
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                reward = Reward.objects.create(
+                    organization_id=rule.organization_id,
+                    rule=rule,
+                    conversion=conversion,
+                    amount=amount,
+                    currency=rule.currency,
+                    reward_kind=rule.reward_kind,
+                    hold_until=now + timedelta(days=rule.hold_days) if rule.hold_days else None,
+                    created_at=now,
+                    **beneficiary,
+                )
+        except IntegrityError:
+            return None  # issued by a concurrent delivery of the same task
+        RewardEvent.record(
+            reward,
+            from_status="",
+            actor=None,
+            label="rule",
+            note=f"{rule} on {conversion.get_kind_display().lower()} {conversion.external_id}",
+        )
+        if not rule.hold_days:
+            reward = reward_approve(reward=reward, actor=None, label="no hold")
+    return reward
+
+
+# The reward lifecycle: pending -> approved -> fulfilled | void ---------------------------
+
+
+def _lock_reward(reward_pk: int) -> tuple[CreditAccount, Reward]:
+    """Lock the beneficiary's account, then the reward (the one lock order, see the top)."""
+    holder = Reward.objects.values("organization_id", "source_id", "customer_id").get(pk=reward_pk)
+    account = credit_account_for(
+        organization_id=holder["organization_id"],
+        source_id=holder["source_id"],
+        customer_id=holder["customer_id"],
+    )
+    account = CreditAccount.objects.select_for_update().get(pk=account.pk)
+    reward = (
+        Reward.objects.select_for_update(of=("self",))
+        .select_related("rule", "organization")
+        .get(pk=reward_pk)
+    )
+    return account, reward
+
+
+def coupon_code_for(reward: Reward) -> str:
+    """A coupon code derived from the reward: the same reward always gets the same code."""
+    code = digest("coupon", str(reward.pk))
+    return f"ADV-{code[:4]}-{code[4:8]}".upper()
+
+
+def reward_approve(
+    *,
+    reward: Reward,
+    actor: User | None,
+    label: str = "",
+    credit_lifetime_days: int | None = None,
+) -> Reward:
+    """Approve a pending reward, and fulfil at once what needs no payout.
+
+    Credit is granted (a lot that expires after the rule's credit lifetime) and a coupon
+    gets its code: both are then fulfilled. Cash and gift cards are added to the source's
+    payout balance and are fulfilled when the payout that carries them is paid.
+    A reward that is no longer pending is returned unchanged.
+    """
+    reward, _ = _approve(reward.pk, actor, label, credit_lifetime_days)
+    return reward
+
+
+@transaction.atomic
+def _approve(
+    reward_pk: int, actor: User | None, label: str, credit_lifetime_days: int | None
+) -> tuple[Reward, bool]:
+    account, reward = _lock_reward(reward_pk)
+    if reward.status != Reward.Status.PENDING:
+        return reward, False
+    now = timezone.now()
+    reward.status = Reward.Status.APPROVED
+    reward.approved_at = now
+    reward.save(update_fields=["status", "approved_at"])
+    RewardEvent.record(reward, from_status=Reward.Status.PENDING, actor=actor, label=label)
+    if reward.reward_kind == RewardRule.Kind.CREDIT:
+        lifetime = credit_lifetime_days or (
+            reward.rule.credit_lifetime_days if reward.rule else 365
+        )
+        lot = credit_grant(
+            account=account,
+            amount=reward.amount,
+            expires_at=now + timedelta(days=lifetime),
+            idempotency_key=f"reward:{reward.pk}",
+            reward=reward,
+        )
+        _fulfil(reward, note=f"Credit granted until {lot.expires_at:%Y-%m-%d %H:%M} UTC")
+    elif reward.reward_kind == RewardRule.Kind.COUPON:
+        reward.coupon_code = coupon_code_for(reward)
+        reward.save(update_fields=["coupon_code"])
+        _fulfil(reward, note="Coupon code issued")
+    else:
+        _balance_entry(
+            account,
+            kind=PayoutBalanceEntry.Kind.EARNED,
+            amount=reward.amount,
+            key=f"earned:reward:{reward.pk}",
+            reward=reward,
+        )
+    enqueue_on_commit("rewards.send_reward_earned_email", reward.pk)
+    return reward, True
+
+
+def _fulfil(reward: Reward, *, note: str, actor: User | None = None, label: str = "") -> None:
+    previous = reward.status
+    reward.status = Reward.Status.FULFILLED
+    reward.fulfilled_at = timezone.now()
+    reward.save(update_fields=["status", "fulfilled_at"])
+    RewardEvent.record(reward, from_status=previous, actor=actor, label=label, note=note)
+
+
+def release_held_rewards(*, now=None) -> int:
+    """Approve every pending reward whose hold (refund window) has ended. Returns how many."""
+    now = now or timezone.now()
+    ids = list(
+        Reward.objects.filter(status=Reward.Status.PENDING, hold_until__lte=now)
+        .order_by("hold_until")
+        .values_list("pk", flat=True)
+    )
+    released = 0
+    for pk in ids:
+        _, changed = _approve(pk, None, "hold ended", None)
+        released += changed
+    return released
+
+
+@transaction.atomic
+def reward_void(*, reward: Reward, reason: str, actor: User | None, label: str = "") -> Reward:
+    """Void a reward, with a reason. What was already given is taken back, never edited away.
+
+    - pending: nothing was given; the reward is just void.
+    - credit, fulfilled: a clawback takes back what is left of its lot and, for what was
+      spent, other credit of the holder; what credit cannot cover is written as a debt.
+    - cash or gift card, approved or fulfilled: a negative entry on the payout balance
+      (a debt when it was already paid out, deducted from the next payout).
+    - coupon: the code stays issued; the event records the void for the business to act on.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the reward is voided."})
+    account, reward = _lock_reward(reward.pk)
+    if reward.status == Reward.Status.VOID:
+        return reward
+    previous = reward.status
+    note = reason
+    if previous == Reward.Status.FULFILLED and reward.reward_kind == RewardRule.Kind.CREDIT:
+        clawback = _clawback_credit(account, reward)
+        note += f" (credit clawed back: {clawback.recovered}"
+        note += f", debt: {clawback.debt})" if clawback.debt else ")"
+    elif reward.is_paid_out and previous != Reward.Status.PENDING:
+        created = _balance_entry(
+            account,
+            kind=PayoutBalanceEntry.Kind.VOID,
+            amount=-reward.amount,
+            key=f"void:reward:{reward.pk}",
+            reward=reward,
+            note=reason,
+        )
+        if created and previous == Reward.Status.FULFILLED:
+            note += " (already paid out: deducted from the next payout)"
+    elif reward.reward_kind == RewardRule.Kind.COUPON and reward.coupon_code:
+        note += f" (coupon {reward.coupon_code} was issued)"
+    reward.status = Reward.Status.VOID
+    reward.void_reason = reason[:200]
+    reward.voided_at = timezone.now()
+    reward.save(update_fields=["status", "void_reason", "voided_at"])
+    RewardEvent.record(reward, from_status=previous, actor=actor, label=label, note=note)
+    return reward
+
+
+def reward_void_for_refund(*, conversion: Conversion) -> list[Reward]:
+    """A refund voids the rewards its purchase earned (all purchases of the friend if the
+    refund names none): inside the hold they were never given; after, they are clawed back.
+    """
+    purchases = Conversion.objects.filter(
+        referral_id=conversion.referral_id, kind=Conversion.Kind.PURCHASE
+    )
+    if conversion.refund_of_id:
+        purchases = purchases.filter(pk=conversion.refund_of_id)
+    voided = []
+    for pk in (
+        Reward.objects.filter(conversion__in=purchases)
+        .exclude(status=Reward.Status.VOID)
+        .values_list("pk", flat=True)
+    ):
+        voided.append(
+            reward_void(
+                reward=Reward(pk=pk),
+                reason=f"Refund {conversion.external_id}",
+                actor=None,
+                label="refund",
+            )
+        )
+    return voided
+
+
+MANUAL_KINDS = (RewardRule.Kind.CREDIT, RewardRule.Kind.CASH, RewardRule.Kind.GIFT_CARD)
+
+
+def reward_grant_manual(
+    *,
+    organization: Organization,
+    source: ReferralSource,
+    amount: Decimal,
+    note: str,
+    actor: User | None,
+    reward_kind: str = RewardRule.Kind.CREDIT,
+    credit_lifetime_days: int = 365,
+    contribution: InsiderContribution | None = None,
+) -> Reward:
+    """A reward given by hand, e.g. for an insider's contribution; approved at once."""
+    errors = {}
+    if source.organization_id != organization.id:
+        errors["source"] = "Unknown source."
+    if contribution is not None:
+        if contribution.source_id != source.pk or contribution.organization_id != organization.id:
+            errors["contribution"] = "This contribution is not the chosen source's."
+        elif Reward.objects.filter(contribution=contribution).exists():
+            errors["contribution"] = "This contribution has been rewarded already."
+    amount = Decimal(amount)
+    if amount <= 0:
+        errors["amount"] = "The amount must be above zero."
+    if reward_kind not in MANUAL_KINDS:
+        errors["reward_kind"] = "A manual reward is credit, cash or a gift card."
+    if not (note or "").strip():
+        errors["note"] = "Say what the reward is for."
+    if credit_lifetime_days is None or credit_lifetime_days < 1:
+        errors["credit_lifetime_days"] = "Credit must last at least one day."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        reward = Reward.objects.create(
+            organization=organization,
+            source=source,
+            amount=_money(amount),
+            currency=organization.currency,
+            reward_kind=reward_kind,
+            note=note.strip()[:300],
+            created_by=actor,
+            contribution=contribution,
+        )
+        RewardEvent.record(
+            reward, from_status="", actor=actor, label="", note=f"Manual: {reward.note}"
+        )
+        reward = reward_approve(
+            reward=reward, actor=actor, credit_lifetime_days=credit_lifetime_days
+        )
+    return reward

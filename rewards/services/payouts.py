@@ -1,0 +1,292 @@
+"""Payouts: a source's payout balance paid through a provider, once per idempotency key,
+retried with backoff, resumed after a worker dies.
+"""
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.db.models.functions import Round
+from django.utils import timezone
+
+from accounts.models import Organization, ReferralSource, User
+from core.tasks import enqueue_on_commit
+
+from ..models import (
+    PAID_OUT_KINDS,
+    Payout,
+    PayoutBalanceEntry,
+    Reward,
+    RewardRule,
+)
+from ..providers import get_provider
+from .ledger import _balance_entry, _lock_account, _payout_balance, credit_account_for
+from .lifecycle import _fulfil
+
+log = logging.getLogger(__name__)
+
+
+class PayoutRetry(Exception):
+    """The provider failed; try again after ``countdown`` seconds."""
+
+    def __init__(self, countdown: int, error: str):
+        super().__init__(error)
+        self.countdown = countdown
+
+
+def payout_max_attempts() -> int:
+    return int(getattr(settings, "REWARDS_PAYOUT_MAX_ATTEMPTS", 5))
+
+
+def payout_backoff(attempts: int) -> int:
+    """Seconds to wait before the next attempt: doubling from the base, at most a day."""
+    base = int(getattr(settings, "REWARDS_PAYOUT_RETRY_BASE_SECONDS", 60))
+    return min(base * 2 ** max(attempts - 1, 0), 24 * 3600)
+
+
+def _default_method(source: ReferralSource) -> str:
+    """Gift card when every unpaid reward was promised as one (and there is an email)."""
+    kinds = set(
+        Reward.objects.filter(
+            source=source,
+            status=Reward.Status.APPROVED,
+            reward_kind__in=PAID_OUT_KINDS,
+            payout__isnull=True,
+        ).values_list("reward_kind", flat=True)
+    )
+    if kinds == {RewardRule.Kind.GIFT_CARD} and source.email:
+        return Payout.Method.GIFT_CARD
+    return Payout.Method.BANK_TRANSFER
+
+
+def payout_request(
+    *,
+    source: ReferralSource,
+    method: str = "",
+    idempotency_key: str = "",
+    actor: User | None = None,
+) -> Payout:
+    """Pay a source its whole positive payout balance (approved cash and gift-card rewards,
+    less payouts and debts). The same idempotency key again returns the first payout.
+
+    The amount is reserved on the balance at once (a negative ``payout`` entry), and the
+    approved rewards it carries are attached to it; ``rewards.process_payout`` pays it.
+    """
+    method = method or _default_method(source)
+    if method not in Payout.Method.values:
+        raise ValidationError({"method": "Unknown payout method."})
+    if method == Payout.Method.GIFT_CARD and not source.email:
+        raise ValidationError(
+            {"method": "A gift card is sent by email, and this source has no email address."}
+        )
+    key = (idempotency_key or "").strip()[:200] or f"payout:{uuid.uuid4().hex}"
+    existing = Payout.objects.filter(
+        organization_id=source.organization_id, idempotency_key=key
+    ).first()
+    if existing is not None:
+        return existing
+    account = credit_account_for(organization_id=source.organization_id, source=source)
+    with transaction.atomic():
+        account = _lock_account(account.pk)
+        existing = Payout.objects.filter(
+            organization_id=source.organization_id, idempotency_key=key
+        ).first()
+        if existing is not None:
+            return existing
+        balance = _payout_balance(account)
+        if balance <= 0:
+            raise ValidationError(
+                f"Nothing to pay: {source} has a payout balance of {balance} {account.currency}."
+            )
+        payout = Payout.objects.create(
+            organization_id=source.organization_id,
+            source=source,
+            account=account,
+            amount=balance,
+            currency=account.currency,
+            method=method,
+            idempotency_key=key,
+            requested_by=actor,
+        )
+        _balance_entry(
+            account,
+            kind=PayoutBalanceEntry.Kind.PAYOUT,
+            amount=-balance,
+            key=f"payout:{payout.pk}",
+            payout=payout,
+        )
+        Reward.objects.filter(
+            source=source,
+            status=Reward.Status.APPROVED,
+            reward_kind__in=PAID_OUT_KINDS,
+            payout__isnull=True,
+        ).update(payout=payout)
+        enqueue_on_commit("rewards.process_payout", payout.pk)
+    return payout
+
+
+def sources_to_pay(*, organization: Organization) -> list[int]:
+    """Ids of the organization's sources with a positive payout balance."""
+    return list(
+        PayoutBalanceEntry.objects.filter(organization=organization, account__source__isnull=False)
+        .values("account__source_id")
+        # Rounded to cents in SQL: SQLite (the embedded default) sums decimals as floats,
+        # and a balance of 0 could otherwise come out as 5e-17 and ask for a 0.00 payout.
+        .annotate(balance=Round(Sum("amount"), 2))
+        .filter(balance__gt=0)
+        .order_by("account__source_id")
+        .values_list("account__source_id", flat=True)
+    )
+
+
+def payout_batch(
+    *, organization: Organization, batch_key: str, method: str = "", actor: User | None = None
+) -> list[Payout]:
+    """Request a payout for every source with money owed. A batch key run twice pays once."""
+    payouts = []
+    for source in ReferralSource.objects.filter(pk__in=sources_to_pay(organization=organization)):
+        try:
+            payouts.append(
+                payout_request(
+                    source=source,
+                    method=method,
+                    idempotency_key=f"batch:{batch_key}:source:{source.pk}",
+                    actor=actor,
+                )
+            )
+        except ValidationError as error:
+            log.warning("Payout batch %s skipped source %s: %s", batch_key, source.pk, error)
+    return payouts
+
+
+def _lock_payout(payout_pk: int) -> Payout:
+    return (
+        Payout.objects.select_for_update(of=("self",))
+        .select_related("source", "organization", "account")
+        .get(pk=payout_pk)
+    )
+
+
+def payout_process(*, payout_id: int) -> Payout:
+    """Pay one payout through its provider: exactly once, however often this runs.
+
+    1. Under the payout's row lock, mark it processing and count the attempt (committed).
+    2. Call the provider with the payout's idempotency key, outside any lock: a provider
+       called twice with one key pays once.
+    3. Under the row lock again, record the result: paid (its rewards fulfilled), still
+       processing (a manual bank transfer waits for finance), or the error. An error is
+       retried with exponential backoff (``PayoutRetry``) until the attempts run out; then
+       the payout is failed, shown in the dashboard, and staff may retry it.
+    """
+
+    with transaction.atomic():
+        payout = _lock_payout(payout_id)
+        if payout.status in (Payout.Status.PAID, Payout.Status.FAILED):
+            return payout
+        if payout.status == Payout.Status.PROCESSING and payout.provider_reference:
+            return payout  # handed over; waits for confirmation (manual bank transfer)
+        now = timezone.now()
+        payout.status = Payout.Status.PROCESSING
+        payout.attempts += 1
+        payout.started_at = payout.started_at or now
+        payout.updated_at = now
+        payout.save(update_fields=["status", "attempts", "started_at", "updated_at"])
+    try:
+        result = get_provider(payout.method).pay(payout)
+    except Exception as exc:  # noqa: BLE001 - any provider failure is recorded and retried
+        log.warning("Payout %s attempt %s failed: %s", payout.pk, payout.attempts, exc)
+        return _payout_failed_attempt(payout.pk, f"{type(exc).__name__}: {exc}")
+    with transaction.atomic():
+        payout = _lock_payout(payout_id)
+        if payout.status == Payout.Status.PAID:
+            return payout
+        payout.provider_reference = result.reference[:200]
+        payout.last_error = ""
+        payout.updated_at = timezone.now()
+        payout.save(update_fields=["provider_reference", "last_error", "updated_at"])
+        if result.paid:
+            _payout_paid(payout, actor=None, label=result.reference)
+    return payout
+
+
+def _payout_failed_attempt(payout_pk: int, error: str) -> Payout:
+    with transaction.atomic():
+        payout = _lock_payout(payout_pk)
+        if payout.status != Payout.Status.PROCESSING:
+            return payout
+        now = timezone.now()
+        payout.last_error = error[:500]
+        payout.updated_at = now
+        if payout.attempts >= payout_max_attempts():
+            payout.status = Payout.Status.FAILED
+            payout.failed_at = now
+        payout.save(update_fields=["last_error", "status", "failed_at", "updated_at"])
+    if payout.status == Payout.Status.FAILED:
+        return payout
+    raise PayoutRetry(payout_backoff(payout.attempts), error)
+
+
+def _payout_paid(payout: Payout, *, actor: User | None, label: str) -> None:
+    """Mark a locked payout paid and fulfil the rewards it carries."""
+    payout.status = Payout.Status.PAID
+    payout.paid_at = timezone.now()
+    payout.updated_at = payout.paid_at
+    payout.save(update_fields=["status", "paid_at", "updated_at"])
+    for reward in Reward.objects.select_for_update().filter(
+        payout=payout, status=Reward.Status.APPROVED
+    ):
+        _fulfil(
+            reward,
+            note=f"Paid by payout {payout.pk} ({payout.get_method_display().lower()})",
+            actor=actor,
+            label=label[:100],
+        )
+    if payout.method != Payout.Method.GIFT_CARD:  # the gift card's own email is the notice
+        enqueue_on_commit("rewards.send_payout_sent_email", payout.pk)
+
+
+@transaction.atomic
+def payout_mark_paid(*, payout: Payout, actor: User | None, reference: str = "") -> Payout:
+    """Finance confirms a manual bank transfer went out."""
+    payout = _lock_payout(payout.pk)
+    if payout.status == Payout.Status.PAID:
+        return payout
+    if payout.method != Payout.Method.BANK_TRANSFER or payout.status != Payout.Status.PROCESSING:
+        raise ValidationError("Only a bank transfer being processed can be marked paid.")
+    if reference.strip():
+        payout.provider_reference = reference.strip()[:200]
+        payout.save(update_fields=["provider_reference"])
+    _payout_paid(payout, actor=actor, label="")
+    return payout
+
+
+@transaction.atomic
+def payout_retry(*, payout: Payout, actor: User | None) -> Payout:
+    """Try a failed payout again, with the same idempotency key (so never paid twice)."""
+    payout = _lock_payout(payout.pk)
+    if payout.status != Payout.Status.FAILED:
+        raise ValidationError("Only a failed payout can be retried.")
+    payout.status = Payout.Status.REQUESTED
+    payout.attempts = 0
+    payout.failed_at = None
+    payout.updated_at = timezone.now()
+    payout.save(update_fields=["status", "attempts", "failed_at", "updated_at"])
+    enqueue_on_commit("rewards.process_payout", payout.pk)
+    return payout
+
+
+def payouts_to_resume(*, now=None) -> list[int]:
+    """Payouts whose task may have been lost: requested for a while, or processing long
+    after their last attempt (a manual bank transfer waiting for finance excepted)."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=int(getattr(settings, "REWARDS_PAYOUT_STALE_SECONDS", 3600)))
+    return list(
+        Payout.objects.filter(
+            Q(status=Payout.Status.REQUESTED, updated_at__lte=now - timedelta(minutes=5))
+            | Q(status=Payout.Status.PROCESSING, provider_reference="", updated_at__lte=stale)
+        ).values_list("pk", flat=True)
+    )
