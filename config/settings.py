@@ -64,6 +64,9 @@ INSTALLED_APPS = [
     "referrals",
     "rewards",
     "analytics",
+    "dashboard",
+    "portal",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -94,7 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "accounts.context_processors.organization",
+                "dashboard.context_processors.organization",
             ],
         },
     },

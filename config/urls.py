@@ -2,11 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("accounts.urls")),
-    path("", include("referrals.urls")),
-    path("", include("rewards.urls")),
-    path("", include("analytics.urls")),
-    path("me/", include("rewards.portal_urls")),
+    path("", include("dashboard.urls")),
+    path("", include("portal.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -144,7 +144,7 @@ def test_it_refuses_an_empty_file(login, bob, upload):
 
 
 def test_it_refuses_a_file_over_the_size_limit(login, bob, upload, monkeypatch):
-    monkeypatch.setattr("accounts.forms.MAX_BYTES", 100)
+    monkeypatch.setattr("dashboard.accounts.forms.MAX_BYTES", 100)
     response = upload(login(bob), UPLOAD, GOOD + "c-3,x@example.com," + "x" * 100 + "\n")
     assert response.status_code == 400
     assert "larger than" in response.content.decode()

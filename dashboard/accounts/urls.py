@@ -1,7 +1,8 @@
 from django.urls import path
 
+from accounts.models import CsvImport
+
 from . import views
-from .models import CsvImport
 
 CUSTOMERS = {"kind": CsvImport.Kind.CUSTOMERS}
 SOURCES = {"kind": CsvImport.Kind.SOURCES}

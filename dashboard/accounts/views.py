@@ -9,7 +9,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from . import selectors, services
+from accounts import selectors, services
+from accounts.imports import COLUMNS, MAX_BYTES, MAX_ROWS, escape_cell
+from accounts.models import CsvImport, Invitation, Membership, ReferralSource, Role, SourceKind
+from accounts.tenancy import current_membership, org_member_required, switch_organization
+from core.forms import add_form_errors
+
 from .forms import (
     ContributionForm,
     ImportForm,
@@ -18,18 +23,6 @@ from .forms import (
     RoleForm,
     SourceForm,
 )
-from .imports import COLUMNS, MAX_BYTES, MAX_ROWS, escape_cell
-from .models import CsvImport, Invitation, Membership, ReferralSource, Role, SourceKind
-from .tenancy import current_membership, org_member_required, switch_organization
-
-
-def add_form_errors(form, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form, field by field where it names fields."""
-    if hasattr(error, "error_dict"):
-        for field, errs in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errs)
-    else:
-        form.add_error(None, error.messages)
 
 
 def home(request):
@@ -53,7 +46,9 @@ def onboarding(request):
         messages.success(request, f"{organization.name} is ready. Create your first program.")
         return redirect("referrals:program_list")
     return render(
-        request, "accounts/onboarding.html", {"form": form, "has_org": current_membership(request)}
+        request,
+        "dashboard/accounts/onboarding.html",
+        {"form": form, "has_org": current_membership(request)},
     )
 
 
@@ -95,7 +90,10 @@ def members(request):
         "roles": Role.choices,
     }
     return render(
-        request, "accounts/members.html", context, status=400 if invite_form.errors else 200
+        request,
+        "dashboard/accounts/members.html",
+        context,
+        status=400 if invite_form.errors else 200,
     )
 
 
@@ -125,7 +123,7 @@ def invitation_accept(request, token: str):
     invitation = get_object_or_404(Invitation, token=token)
     if not request.user.is_authenticated:
         request.session["invitation_token"] = token
-        return render(request, "accounts/invitation.html", {"invitation": invitation})
+        return render(request, "dashboard/accounts/invitation.html", {"invitation": invitation})
     if request.method == "POST":
         try:
             membership = services.invitation_accept(invitation=invitation, user=request.user)
@@ -135,7 +133,7 @@ def invitation_accept(request, token: str):
         switch_organization(request, membership.organization_id)
         messages.success(request, f"Welcome to {membership.organization.name}.")
         return redirect("analytics:overview")
-    return render(request, "accounts/invitation.html", {"invitation": invitation})
+    return render(request, "dashboard/accounts/invitation.html", {"invitation": invitation})
 
 
 # Sources --------------------------------------------------------------------------------
@@ -159,7 +157,7 @@ def source_list(request):
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(
         request,
-        "accounts/source_list.html",
+        "dashboard/accounts/source_list.html",
         {
             "page": page,
             "kinds": SourceKind.choices,
@@ -182,7 +180,10 @@ def source_create(request):
             messages.success(request, f"Source {source.name} added.")
             return redirect("accounts:source_detail", pk=source.pk)
     return render(
-        request, "accounts/source_form.html", {"form": form}, status=400 if form.errors else 200
+        request,
+        "dashboard/accounts/source_form.html",
+        {"form": form},
+        status=400 if form.errors else 200,
     )
 
 
@@ -200,7 +201,7 @@ def source_edit(request, pk: int):
             return redirect("accounts:source_detail", pk=source.pk)
     return render(
         request,
-        "accounts/source_form.html",
+        "dashboard/accounts/source_form.html",
         {"form": form, "source": source},
         status=400 if form.errors else 200,
     )
@@ -226,7 +227,7 @@ def _render_source_detail(request, source, contribution_form=None, status=200):
         "contributions": selectors.contribution_list(source=source)[:50],
         "contribution_form": contribution_form,
     }
-    return render(request, "accounts/source_detail.html", context, status=status)
+    return render(request, "dashboard/accounts/source_detail.html", context, status=status)
 
 
 @org_member_required()
@@ -271,7 +272,7 @@ def customer_list(request):
     query = request.GET.get("q", "").strip()
     qs = selectors.customer_list(organization=request.organization, query=query)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    return render(request, "accounts/customer_list.html", {"page": page, "q": query})
+    return render(request, "dashboard/accounts/customer_list.html", {"page": page, "q": query})
 
 
 # CSV export and import ------------------------------------------------------------------
@@ -358,7 +359,10 @@ def csv_import_upload(request, kind: str):
             return redirect(f"{IMPORTS[kind]['prefix']}_import_preview", pk=csv_import.pk)
     context = {**_import_context(kind), "form": form}
     return render(
-        request, "accounts/import_upload.html", context, status=400 if form.errors else 200
+        request,
+        "dashboard/accounts/import_upload.html",
+        context,
+        status=400 if form.errors else 200,
     )
 
 
@@ -400,7 +404,7 @@ def _render_preview(request, csv_import: CsvImport, *, error: str = "", status: 
         ),
         "error": error,
     }
-    return render(request, "accounts/import_preview.html", context, status=status)
+    return render(request, "dashboard/accounts/import_preview.html", context, status=status)
 
 
 def _finished_import(request, csv_import: CsvImport):

@@ -1,8 +1,7 @@
 from django.shortcuts import render
 
 from accounts.tenancy import org_member_required
-
-from . import selectors
+from analytics import selectors
 
 
 @org_member_required()
@@ -14,4 +13,4 @@ def overview(request):
         "kinds": selectors.by_source_kind(organization=org),
         "top_sources": selectors.top_sources(organization=org),
     }
-    return render(request, "analytics/overview.html", context)
+    return render(request, "dashboard/analytics/overview.html", context)

@@ -5,8 +5,6 @@ The token in the URL is the source's portal_token: long, random and unguessable,
 the source by staff. It shows the source's links (with share buttons and QR codes), the
 referrals they made, their credit with its expiry dates and their payouts, and lets them
 introduce a friend by email and ask for what they are owed to be paid out.
-
-It lives in the rewards app because it reads from every app to its left.
 """
 
 import uuid
@@ -21,11 +19,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import ReferralSource
 from referrals import services as referral_services
-from referrals.forms import LeadForm
 from referrals.models import Channel, Program, ReferralLink
+from rewards import selectors, services
+from rewards.models import CreditAccount, Payout
 
-from . import selectors, services
-from .models import CreditAccount, Payout
+from .forms import LeadForm
 
 
 def _source(token: str) -> ReferralSource:

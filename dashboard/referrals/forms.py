@@ -4,8 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import ReferralSource, SourceKind
-
-from .models import Channel, Conversion, Program
+from referrals.models import Channel, Conversion, Program
 
 
 class ProgramForm(forms.ModelForm):
@@ -43,13 +42,6 @@ class LinkForm(forms.Form):
         self.fields["source"].queryset = ReferralSource.objects.for_organization(
             organization
         ).active()
-
-
-class LeadForm(forms.Form):
-    """What a friend leaves on the landing page."""
-
-    name = forms.CharField(max_length=200, label="Your name")
-    email = forms.EmailField(label="Your email")
 
 
 class IntroductionForm(forms.Form):

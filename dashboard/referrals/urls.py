@@ -4,7 +4,6 @@ from . import views
 
 app_name = "referrals"
 urlpatterns = [
-    path("r/<str:code>", views.referral_link, name="link"),
     path("app/programs/", views.program_list, name="program_list"),
     path("app/programs/new/", views.program_create, name="program_create"),
     path("app/programs/<int:pk>/", views.program_detail, name="program_detail"),

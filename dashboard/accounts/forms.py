@@ -2,8 +2,8 @@ import zoneinfo
 
 from django import forms
 
-from .imports import MAX_BYTES
-from .models import CURRENCIES, Customer, ReferralSource, Role
+from accounts.imports import MAX_BYTES
+from accounts.models import CURRENCIES, Customer, ReferralSource, Role
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones())
 

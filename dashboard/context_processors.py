@@ -1,4 +1,4 @@
-from .models import Membership
+from accounts.models import Membership
 
 
 def organization(request):

@@ -4,9 +4,8 @@ from django import forms
 
 from accounts.models import InsiderContribution, Organization, ReferralSource
 from referrals.models import Program
-
-from .models import Payout, RewardRule, TierBasis
-from .services import MANUAL_KINDS
+from rewards.models import Payout, RewardRule, TierBasis
+from rewards.services import MANUAL_KINDS
 
 
 class RewardRuleForm(forms.ModelForm):

@@ -1,32 +1,24 @@
-from urllib.parse import urlencode, urlparse, urlunparse
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.tenancy import org_member_required
-from accounts.views import add_form_errors
+from core.forms import add_form_errors
+from referrals import selectors, services
+from referrals.models import Program, Referral, ReferralLink
 
-from . import selectors, services
 from .forms import (
     ConversionForm,
     EventForm,
     IntroductionForm,
-    LeadForm,
     LinkForm,
     ProgramForm,
     RejectForm,
 )
-from .models import Program, Referral, ReferralLink
-
-
-def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
 
 # Programs -------------------------------------------------------------------------------
 
@@ -34,7 +26,7 @@ def client_ip(request) -> str:
 @org_member_required()
 def program_list(request):
     programs = selectors.program_list(organization=request.organization)
-    return render(request, "referrals/program_list.html", {"programs": programs})
+    return render(request, "dashboard/referrals/program_list.html", {"programs": programs})
 
 
 @org_member_required(Role.MANAGER)
@@ -51,7 +43,10 @@ def program_create(request):
             messages.success(request, "Program created. Add a reward rule and share links.")
             return redirect("referrals:program_detail", pk=program.pk)
     return render(
-        request, "referrals/program_form.html", {"form": form}, status=400 if form.errors else 200
+        request,
+        "dashboard/referrals/program_form.html",
+        {"form": form},
+        status=400 if form.errors else 200,
     )
 
 
@@ -69,7 +64,7 @@ def program_edit(request, pk: int):
             return redirect("referrals:program_detail", pk=program.pk)
     return render(
         request,
-        "referrals/program_form.html",
+        "dashboard/referrals/program_form.html",
         {"form": form, "program": program},
         status=400 if form.errors else 200,
     )
@@ -89,7 +84,7 @@ def program_detail(request, pk: int):
         "rules": program.reward_rules.all(),
         "link_form": LinkForm(organization=request.organization),
     }
-    return render(request, "referrals/program_detail.html", context)
+    return render(request, "dashboard/referrals/program_detail.html", context)
 
 
 @org_member_required(Role.MANAGER)
@@ -138,7 +133,9 @@ def link_card(request, pk: int):
     """A printable card: the source's QR code, link and the friend's offer."""
     link = _link_for(request, pk)
     return render(
-        request, "referrals/link_card.html", {"link": link, "url": _public_url(request, link)}
+        request,
+        "dashboard/referrals/link_card.html",
+        {"link": link, "url": _public_url(request, link)},
     )
 
 
@@ -155,78 +152,6 @@ def link_vanity(request, pk: int):
     return redirect("referrals:program_detail", pk=link.program_id)
 
 
-# The public referral link -----------------------------------------------------------------
-
-
-def _with_code(url: str, code: str) -> str:
-    parts = urlparse(url)
-    query = parts.query + ("&" if parts.query else "") + urlencode({"ref": code})
-    return urlunparse(parts._replace(query=query))
-
-
-def referral_link(request, code: str):
-    """/r/<code>: record the click, remember the referrer, show the offer (or redirect).
-
-    The GET is the hot path: a cached snapshot of the link and one INSERT for the click.
-    """
-    if request.method == "POST":
-        return _leave_lead(request, code)
-    snapshot = services.link_snapshot(code)
-    if snapshot is None:
-        return render(request, "referrals/link_not_found.html", status=404)
-    services.click_insert(
-        snapshot=snapshot,
-        ip=client_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", ""),
-        referer=request.META.get("HTTP_REFERER", ""),
-    )
-    if snapshot.landing_mode == Program.LandingMode.REDIRECT:
-        response = HttpResponseRedirect(_with_code(snapshot.destination_url, snapshot.public_code))
-    else:
-        link = get_object_or_404(
-            ReferralLink.objects.select_related("program__organization", "source"),
-            pk=snapshot.link_id,
-        )
-        context = {"program": link.program, "link": link, "form": LeadForm()}
-        response = render(request, "referrals/landing.html", context)
-    response.set_signed_cookie(
-        services.cookie_name(snapshot.program_id),
-        snapshot.public_code,
-        max_age=snapshot.window_days * 86400,
-        samesite="Lax",
-        httponly=True,
-        secure=request.is_secure(),
-    )
-    return response
-
-
-def _leave_lead(request, code: str):
-    """The friend leaves name and email on the landing page: a lead for the link's source."""
-    link = services.link_resolve(code)
-    if link is None:
-        return render(request, "referrals/link_not_found.html", status=404)
-    form = LeadForm(request.POST)
-    context = {"program": link.program, "link": link, "form": form}
-    if form.is_valid():
-        try:
-            services.referral_create(
-                program=link.program,
-                source=link.source,
-                link=link,
-                channel="link",
-                friend_email=form.cleaned_data["email"],
-                friend_name=form.cleaned_data["name"],
-                ip_hash=services.hash_ip(client_ip(request)),
-                user_agent=request.META.get("HTTP_USER_AGENT", ""),
-                actor_label="landing page",
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            return render(request, "referrals/landing_thanks.html", context)
-    return render(request, "referrals/landing.html", context, status=400)
-
-
 # Referrals ------------------------------------------------------------------------------
 
 
@@ -237,7 +162,7 @@ def referral_list(request):
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(
         request,
-        "referrals/referral_list.html",
+        "dashboard/referrals/referral_list.html",
         {"page": page, "status": status, "statuses": Referral.Status.choices},
     )
 
@@ -245,7 +170,7 @@ def referral_list(request):
 @org_member_required()
 def review_queue(request):
     referrals = selectors.review_queue(organization=request.organization)[:200]
-    return render(request, "referrals/review_queue.html", {"referrals": referrals})
+    return render(request, "dashboard/referrals/review_queue.html", {"referrals": referrals})
 
 
 @org_member_required(Role.MANAGER)
@@ -270,7 +195,7 @@ def introduction_create(request):
             return redirect("referrals:referral_detail", pk=referral.pk)
     return render(
         request,
-        "referrals/introduction_form.html",
+        "dashboard/referrals/introduction_form.html",
         {"form": form},
         status=400 if form.errors else 200,
     )
@@ -295,7 +220,7 @@ def referral_detail(request, pk: int, conversion_form=None, status=200):
         "conversion_form": conversion_form or ConversionForm(),
         "reject_form": RejectForm(),
     }
-    return render(request, "referrals/referral_detail.html", context, status=status)
+    return render(request, "dashboard/referrals/referral_detail.html", context, status=status)
 
 
 @org_member_required(Role.MANAGER)
@@ -354,7 +279,10 @@ def event_create(request):
                 messages.info(request, f"Event {conversion.external_id} was already recorded.")
             return redirect("referrals:referral_detail", pk=conversion.referral_id)
     return render(
-        request, "referrals/event_form.html", {"form": form}, status=400 if form.errors else 200
+        request,
+        "dashboard/referrals/event_form.html",
+        {"form": form},
+        status=400 if form.errors else 200,
     )
 
 

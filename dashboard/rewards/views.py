@@ -17,11 +17,13 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.tenancy import org_member_required
-from accounts.views import add_form_errors
+from core.forms import add_form_errors
 from core.tasks import send_task
 from referrals.models import Program
+from rewards import selectors, services
+from rewards.models import CreditAccount, Payout, Reward
+from rewards.providers import get_provider
 
-from . import selectors, services
 from .forms import (
     AdjustmentForm,
     ManualRewardForm,
@@ -31,8 +33,6 @@ from .forms import (
     RewardRuleForm,
     VoidForm,
 )
-from .models import CreditAccount, Payout, Reward
-from .providers import get_provider
 
 PAGE_SIZE = 50
 
@@ -64,7 +64,7 @@ def rule_create(request, program_pk: int):
             return redirect("referrals:program_detail", pk=program.pk)
     return render(
         request,
-        "rewards/rule_form.html",
+        "dashboard/rewards/rule_form.html",
         {"form": form, "program": program},
         status=400 if form.errors else 200,
     )
@@ -80,7 +80,7 @@ def reward_list(request):
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
-        "rewards/reward_list.html",
+        "dashboard/rewards/reward_list.html",
         {"page": page, "status": status, "statuses": Reward.Status.choices},
     )
 
@@ -95,7 +95,7 @@ def _reward_or_404(request, pk: int) -> Reward:
 def _render_reward_detail(request, reward: Reward, *, void_form=None, status: int = 200):
     return render(
         request,
-        "rewards/reward_detail.html",
+        "dashboard/rewards/reward_detail.html",
         {"reward": reward, "void_form": void_form or VoidForm()},
         status=status,
     )
@@ -153,7 +153,10 @@ def reward_grant(request):
             messages.success(request, "Reward granted.")
             return redirect("rewards:reward_detail", pk=reward.pk)
     return render(
-        request, "rewards/reward_grant.html", {"form": form}, status=400 if form.errors else 200
+        request,
+        "dashboard/rewards/reward_grant.html",
+        {"form": form},
+        status=400 if form.errors else 200,
     )
 
 
@@ -165,7 +168,7 @@ def account_list(request):
     holder = request.GET.get("holder", "")
     qs = selectors.account_list(organization=request.organization, holder=holder)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "rewards/account_list.html", {"page": page, "holder": holder})
+    return render(request, "dashboard/rewards/account_list.html", {"page": page, "holder": holder})
 
 
 def _render_account_detail(
@@ -173,7 +176,7 @@ def _render_account_detail(
 ):
     return render(
         request,
-        "rewards/account_detail.html",
+        "dashboard/rewards/account_detail.html",
         {
             "account": account,
             "credit": selectors.credit_balance(account=account),
@@ -263,7 +266,7 @@ def payout_list(request):
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
-        "rewards/payout_list.html",
+        "dashboard/rewards/payout_list.html",
         {
             "page": page,
             "status": status,

@@ -1,0 +1,14 @@
+"""Every staff page under /app/ (and the sign-up steps around it), by domain area.
+
+The URL namespaces name the area a page belongs to: ``accounts:source_list``,
+``referrals:referral_detail``, ``rewards:payout_list``, ``analytics:overview``.
+"""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("dashboard.accounts.urls")),
+    path("", include("dashboard.referrals.urls")),
+    path("", include("dashboard.rewards.urls")),
+    path("", include("dashboard.analytics.urls")),
+]
