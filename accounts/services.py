@@ -161,7 +161,7 @@ def customer_get_or_create(
 
 def source_create(*, organization: Organization, **fields) -> ReferralSource:
     source = ReferralSource(organization=organization, **fields)
-    if source.customer_id and source.customer.organization_id != organization.id:
+    if source.customer is not None and source.customer.organization_id != organization.id:
         raise ValidationError({"customer": "Unknown customer."})
     source.full_clean()
     source.save()

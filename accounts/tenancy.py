@@ -74,6 +74,7 @@ def org_member_required(role: str = Role.ANALYST) -> Callable:
             timezone.activate(membership.organization.timezone)
             return view(request, *args, **kwargs)
 
+        wrapped.org_member_role = role  # type: ignore[attr-defined]  # read by the URL test
         return wrapped
 
     return decorator

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 
-from accounts.models import Organization, ReferralSource
+from accounts.models import Organization, ReferralSource, SourceKind
 from core.money import cents
 from referrals.models import Click, Conversion, Referral
 from rewards.models import LedgerEntry, Reward
@@ -135,7 +135,7 @@ def by_source_kind(*, organization: Organization) -> list[dict]:
         .annotate(total=Sum("amount"))
         .values_list("referral__source__kind", "total")
     )
-    labels = dict(ReferralSource._meta.get_field("kind").choices)
+    labels = dict(SourceKind.choices)
     result = []
     for row in rows:
         kind = row["source__kind"]

@@ -68,7 +68,7 @@ def reward_get(*, organization: Organization, pk: int) -> Reward | None:
     )
 
 
-def _sum_of(model, field: str = "amount", **filters) -> Subquery:
+def _sum_of(model, field: str = "amount", **filters) -> Coalesce:
     return Coalesce(
         Subquery(
             model.objects.filter(account=OuterRef("pk"), **filters)

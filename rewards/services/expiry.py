@@ -134,8 +134,10 @@ def send_expiry_reminders(*, now=None) -> int:
     sent = 0
     for days_before in REMINDER_DAYS:
         lots = _due_for_reminder(now, days_before)
-        for _account_id, group in groupby(lots.iterator(chunk_size=500), lambda x: x.account_id):
-            group = list(group)
+        for _account_id, lots_of_account in groupby(
+            lots.iterator(chunk_size=500), lambda x: x.account_id
+        ):
+            group = list(lots_of_account)
             account = group[0].account
             holder = account.holder
             if not getattr(holder, "email", ""):

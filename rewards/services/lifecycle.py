@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import InsiderContribution, Organization, ReferralSource, User
+from accounts.models import Customer, InsiderContribution, Organization, ReferralSource, User
 from core.money import cents as _money
 from core.signing import digest
 from core.tasks import enqueue_on_commit
@@ -62,6 +62,7 @@ def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
 
 def _issue_one(*, rule: RewardRule, conversion: Conversion) -> Reward | None:
     referral = conversion.referral
+    beneficiary: dict[str, ReferralSource | Customer]
     if rule.beneficiary == RewardRule.Beneficiary.REFERRER:
         beneficiary = {"source": referral.source}
     else:

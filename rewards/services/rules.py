@@ -104,7 +104,9 @@ def reward_amount(*, rule: RewardRule, conversion: Conversion) -> Decimal:
 
 
 def _rule_applies(rule: RewardRule, conversion: Conversion) -> bool:
-    if rule.trigger not in TRIGGERS_FOR_KIND.get(conversion.kind, set()):
+    if rule.trigger not in TRIGGERS_FOR_KIND.get(
+        Conversion.Kind(conversion.kind), set[RewardRule.Trigger]()
+    ):
         return False
     # A first-purchase rule pays once per friend: only on the purchase marked first.
     return rule.trigger != RewardRule.Trigger.FIRST_PURCHASE or conversion.is_first_purchase
