@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 
+from core.money import MoneyField
+
 CURRENCIES = [
     ("EUR", "Euro"),
     ("USD", "US dollar"),
@@ -332,7 +334,7 @@ class InsiderContribution(models.Model):
     )
     occurred_on = models.DateField()
     note = models.TextField()
-    value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    value = MoneyField(null=True, blank=True)
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

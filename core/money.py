@@ -7,9 +7,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel import Locale
 from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
+from django.db import models
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
+MONEY_MAX_DIGITS = 14
+MONEY_DECIMAL_PLACES = 2
 
 
 def cents(value) -> Decimal:
@@ -46,3 +49,20 @@ def format_money(amount, currency: str, locale: str = "en") -> str:
         standard = Locale.parse(locale).currency_formats["standard"].pattern
         pattern = standard.replace("\u00a4#", "\u00a4\u00a0#").replace("\u00a4-#", "\u00a4\u00a0-#")
     return format_currency(value, currency, format=pattern, locale=locale)
+
+
+class MoneyField(models.DecimalField):
+    """Every money column: 14 digits with 2 decimals (up to 999,999,999,999.99).
+
+    Its currency is a separate three-letter field beside it.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_digits", MONEY_MAX_DIGITS)
+        kwargs.setdefault("decimal_places", MONEY_DECIMAL_PLACES)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        # Migrations see a plain DecimalField: they never import this module.
+        return name, "django.db.models.DecimalField", args, kwargs

@@ -30,6 +30,7 @@ from accounts.models import (
     TenantQuerySet,
     User,
 )
+from core.money import MoneyField
 from referrals.models import Conversion, Program
 
 ZERO = Decimal("0")
@@ -89,9 +90,7 @@ class RewardRule(models.Model):
         max_length=20, choices=Trigger.choices, default=Trigger.FIRST_PURCHASE
     )
     formula = models.CharField(max_length=16, choices=Formula.choices, default=Formula.FIXED)
-    amount = models.DecimalField(
-        max_digits=12, decimal_places=2, default=ZERO, help_text="The fixed amount."
-    )
+    amount = MoneyField(default=ZERO, help_text="The fixed amount.")
     percent = models.DecimalField(
         max_digits=5,
         decimal_places=2,
@@ -102,12 +101,8 @@ class RewardRule(models.Model):
         ],
         help_text="Percent of the purchase amount.",
     )
-    cap = models.DecimalField(
-        max_digits=12, decimal_places=2, null=True, blank=True, help_text="At most this per reward."
-    )
-    lifetime_cap = models.DecimalField(
-        max_digits=12,
-        decimal_places=2,
+    cap = MoneyField(null=True, blank=True, help_text="At most this per reward.")
+    lifetime_cap = MoneyField(
         null=True,
         blank=True,
         help_text="At most this in all, per friend.",
@@ -237,7 +232,7 @@ class Reward(models.Model):
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="rewards"
     )
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = MoneyField()
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     reward_kind = models.CharField(
         max_length=16, choices=RewardRule.Kind.choices, default=RewardRule.Kind.CREDIT
@@ -371,8 +366,8 @@ class CreditLot(models.Model):
     reward = models.OneToOneField(
         Reward, on_delete=models.PROTECT, null=True, blank=True, related_name="lot"
     )
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    remaining = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = MoneyField()
+    remaining = MoneyField()
     granted_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     expired_at = models.DateTimeField(null=True, blank=True)
@@ -422,7 +417,7 @@ class LedgerEntry(models.Model):
         CreditLot, on_delete=models.PROTECT, related_name="entries", db_index=False
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = MoneyField()
     idempotency_key = models.CharField(max_length=200)
     reference = models.CharField(max_length=200, blank=True, default="")
     at = models.DateTimeField(default=timezone.now)
@@ -464,7 +459,7 @@ class PayoutBalanceEntry(models.Model):
         CreditAccount, on_delete=models.PROTECT, related_name="balance_entries"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = MoneyField()
     reward = models.ForeignKey(
         Reward, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -511,7 +506,7 @@ class Payout(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     source = models.ForeignKey(ReferralSource, on_delete=models.PROTECT, related_name="payouts")
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="payouts")
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = MoneyField()
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     method = models.CharField(max_length=16, choices=Method.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
@@ -555,7 +550,7 @@ class GiftCard(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     payout = models.OneToOneField(Payout, on_delete=models.PROTECT, related_name="gift_card")
     code_last4 = models.CharField(max_length=4)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = MoneyField()
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     email = models.EmailField()
     created_at = models.DateTimeField(default=timezone.now)

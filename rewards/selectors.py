@@ -3,12 +3,12 @@ a page of any size costs the same few queries."""
 
 from decimal import Decimal
 
-from django.db.models import DecimalField, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Organization
-from core.money import cents
+from core.money import MoneyField, cents
 
 from .models import (
     CreditAccount,
@@ -21,7 +21,7 @@ from .models import (
 )
 
 ZERO = Decimal("0.00")
-MONEY = DecimalField(max_digits=14, decimal_places=2)
+MONEY = MoneyField()
 
 
 def credit_balance(*, account: CreditAccount) -> Decimal:

@@ -65,7 +65,7 @@ class ManualRewardForm(forms.Form):
     """A reward given by hand, e.g. for an insider's contribution."""
 
     source = forms.ModelChoiceField(queryset=ReferralSource.objects.none())
-    amount = forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     reward_kind = forms.ChoiceField(
         choices=[(k.value, k.label) for k in MANUAL_KINDS], initial=MANUAL_KINDS[0]
     )
@@ -98,7 +98,7 @@ METHOD_CHOICES = [("", "As the rewards were promised")] + list(Payout.Method.cho
 
 class AdjustmentForm(forms.Form):
     amount = forms.DecimalField(
-        max_digits=12, decimal_places=2, help_text="Positive adds credit, negative takes it away."
+        max_digits=14, decimal_places=2, help_text="Positive adds credit, negative takes it away."
     )
     note = forms.CharField(max_length=200, label="Reason")
 
