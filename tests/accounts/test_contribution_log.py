@@ -66,8 +66,9 @@ def test_it_refuses_bad_contributions(source, bob, changes, field):
 
 def test_it_refuses_a_day_in_the_future(source, bob):
     tomorrow = organization_today(source.organization) + datetime.timedelta(days=1)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         contribution_log(source=source, occurred_on=tomorrow, note="Tip", created_by=bob)
+    assert sorted(caught.value.message_dict) == ["occurred_on"]
     today = organization_today(source.organization)
     contribution_log(source=source, occurred_on=today, note="Tip", created_by=bob)
     assert InsiderContribution.objects.count() == 1

@@ -125,5 +125,6 @@ def test_rejecting_needs_a_reason(program, source, reason):
     from django.core.exceptions import ValidationError
 
     referral = lead(program, source, "x@example.com")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         referral_reject(referral=referral, reason=reason, actor=None)
+    assert sorted(caught.value.message_dict) == ["reason"]

@@ -73,8 +73,9 @@ def test_the_same_key_changes_nothing_twice(account, bob):
 
 @pytest.mark.parametrize("amount,note", [(Decimal("0"), "Zero"), (Decimal("5"), " ")])
 def test_it_needs_an_amount_and_a_reason(account, bob, amount, note):
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         credit_adjust(account=account, amount=amount, note=note, idempotency_key="k1", actor=bob)
+    assert sorted(caught.value.message_dict) == ["amount" if amount == 0 else "note"]
     assert not LedgerEntry.objects.filter(kind="adjustment").exists()
 
 

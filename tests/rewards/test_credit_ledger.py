@@ -40,13 +40,14 @@ def test_the_same_grant_key_twice_grants_once(account, grant):
 
 
 def test_a_grant_must_be_above_zero(account):
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         credit_grant(
             account=account,
             amount=Decimal("0"),
             expires_at=timezone.now() + timedelta(days=1),
             idempotency_key="zero",
         )
+    assert sorted(caught.value.message_dict) == ["amount"]
 
 
 def test_redemption_consumes_the_lot_that_expires_first(account, grant):
@@ -86,8 +87,9 @@ def test_credit_past_its_date_cannot_be_spent_even_before_the_expiry_task(accoun
     grant("10.00", days=5)
     assert credit_balance(account=account) == Decimal("40.00")
     assert credit_available(account=account) == Decimal("10.00")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         credit_redeem(account=account, amount=Decimal("20.00"), order_id="o-1")
+    assert sorted(caught.value.message_dict) == ["amount"]
     assert credit_redeem(account=account, amount=Decimal("10.00"), order_id="o-2") == Decimal(
         "10.00"
     )

@@ -138,8 +138,9 @@ def test_a_bank_transfer_waits_for_finance_then_is_marked_paid(source, owe, bob)
 def test_only_a_bank_transfer_in_progress_can_be_marked_paid(source, owe, bob):
     owe(source, "40.00")
     payout = payout_request(source=source, method="bank_transfer")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         payout_mark_paid(payout=payout, actor=bob)
+    assert caught.value.messages == ["Only a bank transfer being processed can be marked paid."]
 
 
 def test_the_bank_transfer_csv_lists_payouts_for_finance(acme, source, owe):
@@ -268,5 +269,6 @@ def test_staff_retry_a_failed_payout_with_the_same_key(
 def test_only_a_failed_payout_can_be_retried(source, owe, bob):
     owe(source, "40.00")
     payout = payout_request(source=source, method="bank_transfer")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         payout_retry(payout=payout, actor=bob)
+    assert caught.value.messages == ["Only a failed payout can be retried."]

@@ -250,7 +250,8 @@ def test_a_manual_reward_needs_an_amount_a_note_and_a_valid_kind(
 
 
 def test_a_manual_reward_is_for_the_organizations_own_sources(source, globex, eve):
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         reward_grant_manual(
             organization=globex, source=source, amount=Decimal("10"), note="x", actor=eve
         )
+    assert sorted(caught.value.message_dict) == ["source"]
