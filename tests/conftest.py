@@ -11,7 +11,17 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 
-from accounts.models import Membership, Organization, ReferralSource, Role, User
+from accounts.models import Role, User
+from tests.factories import (
+    PASSWORD,
+    MembershipFactory,
+    OrganizationFactory,
+    ProgramFactory,
+    ReferralLinkFactory,
+    ReferralSourceFactory,
+    RewardRuleFactory,
+    UserFactory,
+)
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -36,9 +46,6 @@ def pytest_sessionstart(session):
         )
 
 
-PASSWORD = "correct-horse-battery"
-
-
 @pytest.fixture(autouse=True)
 def _empty_cache():
     from django.core.cache import cache
@@ -48,19 +55,19 @@ def _empty_cache():
 
 
 def make_user(email: str) -> User:
-    return User.objects.create_user(email=email, password=PASSWORD)
+    return UserFactory(email=email, password=PASSWORD)
 
 
 @pytest.fixture
 def acme(db):
-    return Organization.objects.create(
+    return OrganizationFactory(
         name="Acme Bank", slug="acme", currency="EUR", timezone="Europe/Amsterdam"
     )
 
 
 @pytest.fixture
 def globex(db):
-    return Organization.objects.create(
+    return OrganizationFactory(
         name="Globex", slug="globex", currency="USD", timezone="America/New_York"
     )
 
@@ -68,36 +75,34 @@ def globex(db):
 @pytest.fixture
 def alice(acme):
     user = make_user("alice@example.com")
-    Membership.objects.create(user=user, organization=acme, role=Role.OWNER)
+    MembershipFactory(user=user, organization=acme, role=Role.OWNER)
     return user
 
 
 @pytest.fixture
 def bob(acme):
     user = make_user("bob@example.com")
-    Membership.objects.create(user=user, organization=acme, role=Role.MANAGER)
+    MembershipFactory(user=user, organization=acme, role=Role.MANAGER)
     return user
 
 
 @pytest.fixture
 def charlie(acme):
     user = make_user("charlie@example.com")
-    Membership.objects.create(user=user, organization=acme, role=Role.ANALYST)
+    MembershipFactory(user=user, organization=acme, role=Role.ANALYST)
     return user
 
 
 @pytest.fixture
 def eve(globex):
     user = make_user("eve@example.com")
-    Membership.objects.create(user=user, organization=globex, role=Role.OWNER)
+    MembershipFactory(user=user, organization=globex, role=Role.OWNER)
     return user
 
 
 @pytest.fixture
 def program(acme):
-    from referrals.services import program_create
-
-    return program_create(
+    return ProgramFactory(
         organization=acme,
         name="Refer a friend",
         friend_offer="€50 welcome bonus",
@@ -107,31 +112,19 @@ def program(acme):
 
 @pytest.fixture
 def source(acme):
-    return ReferralSource.objects.create(
+    return ReferralSourceFactory(
         organization=acme, kind="customer", name="Sam Source", email="sam@example.com"
     )
 
 
 @pytest.fixture
 def link(program, source):
-    from referrals.services import link_get_or_create
-
-    return link_get_or_create(program=program, source=source)
+    return ReferralLinkFactory(program=program, source=source)
 
 
 @pytest.fixture
 def fixed_rule(program):
-    from rewards.services import rule_create
-
-    return rule_create(
-        program=program,
-        beneficiary="referrer",
-        trigger="first_purchase",
-        formula="fixed",
-        amount=Decimal("25.00"),
-        reward_kind="credit",
-        credit_lifetime_days=365,
-    )
+    return RewardRuleFactory(program=program, amount=Decimal("25.00"))
 
 
 @pytest.fixture

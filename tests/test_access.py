@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from referrals.services import conversion_record, referral_create
+from tests.factories import ReferralSourceFactory
 from tests.helpers import form_datetime
 
 READ_PAGES = [
@@ -90,18 +91,16 @@ def test_it_hides_another_tenants_objects_from_writes(login, eve, program, sourc
 
 
 def test_it_does_not_offer_another_tenants_source_for_a_link(login, alice, program, eve, globex):
-    from accounts.models import ReferralSource
 
-    foreign = ReferralSource.objects.create(organization=globex, name="Spy", kind="customer")
+    foreign = ReferralSourceFactory(organization=globex, name="Spy", kind="customer")
     response = login(alice).post(f"/app/programs/{program.pk}/links/", {"source": foreign.pk})
     assert response.status_code == 302
     assert not program.links.filter(source=foreign).exists()
 
 
 def test_it_lists_only_own_tenant_rows(login, alice, eve, globex, source):
-    from accounts.models import ReferralSource
 
-    ReferralSource.objects.create(organization=globex, name="Globex Partner", kind="partner")
+    ReferralSourceFactory(organization=globex, name="Globex Partner", kind="partner")
     html = login(alice).get("/app/sources/").content.decode()
     assert "Sam Source" in html and "Globex Partner" not in html
 
@@ -212,13 +211,10 @@ def test_bad_purchase_input_is_a_form_error_and_changes_nothing(login, bob, refe
 def test_list_pages_run_a_bounded_number_of_queries(
     login, alice, program, source, referral, django_assert_max_num_queries
 ):
-    from accounts.models import ReferralSource
     from referrals.services import link_get_or_create
 
     for n in range(30):
-        s = ReferralSource.objects.create(
-            organization=program.organization, name=f"S{n}", kind="agent"
-        )
+        s = ReferralSourceFactory(organization=program.organization, name=f"S{n}", kind="agent")
         link = link_get_or_create(program=program, source=s)
         r = referral_create(
             program=program, source=s, link=link, channel="link", friend_email=f"f{n}@example.com"

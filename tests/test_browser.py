@@ -12,9 +12,10 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from accounts.models import Membership, Organization, Role
+from accounts.models import Role
 from rewards.models import Reward
 from tests.conftest import PASSWORD, make_user
+from tests.factories import MembershipFactory, OrganizationFactory
 from tests.helpers import wait_for
 
 
@@ -49,11 +50,11 @@ def browser():
 def test_manager_runs_a_referral_through_the_dashboard(
     browser, live_server, celery_worker, tmp_path
 ):
-    org = Organization.objects.create(
+    org = OrganizationFactory(
         name="Harbour Insurance", slug="harbour", currency="EUR", timezone="Europe/Lisbon"
     )
     manager = make_user("mia@harbour.example")
-    Membership.objects.create(user=manager, organization=org, role=Role.OWNER)
+    MembershipFactory(user=manager, organization=org, role=Role.OWNER)
 
     staff = browser.new_context(base_url=live_server.url)
     page = staff.new_page()

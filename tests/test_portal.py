@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts.models import ReferralSource
 from referrals.models import Referral
 from referrals.services import referral_create
 from rewards.services import credit_account_for, credit_grant
+from tests.factories import ReferralSourceFactory
 
 
 def url(source, rest=""):
@@ -54,7 +54,7 @@ def test_unknown_or_inactive_tokens_are_404(client, source):
 
 
 def test_it_does_not_serve_another_sources_qr(client, source, acme, program, link):
-    other = ReferralSource.objects.create(organization=acme, name="Other", kind="customer")
+    other = ReferralSourceFactory(organization=acme, name="Other", kind="customer")
     assert client.get(url(other, f"qr/{link.pk}.svg")).status_code == 404
 
 

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import InsiderContribution
 from accounts.services import contribution_log, organization_today
+from tests.factories import ReferralSourceFactory
 
 
 def test_it_logs_a_contribution(source, bob):
@@ -33,9 +34,8 @@ def test_it_logs_a_contribution_without_value(source, bob):
 
 
 def test_it_uses_the_organizations_currency(globex, eve):
-    from accounts.models import ReferralSource
 
-    partner = ReferralSource.objects.create(organization=globex, name="P", kind="partner")
+    partner = ReferralSourceFactory(organization=globex, name="P", kind="partner")
     contribution = contribution_log(
         source=partner, occurred_on=datetime.date(2026, 1, 1), note="x", value=1, created_by=eve
     )

@@ -4,6 +4,7 @@ import pytest
 
 from accounts.models import CsvImport, Customer
 from tests.accounts.conftest import preview_url
+from tests.factories import CsvImportFactory, CustomerFactory
 
 UPLOAD = "/app/customers/import/"
 
@@ -16,7 +17,7 @@ GOOD = (
 
 @pytest.fixture
 def existing(acme):
-    return Customer.objects.create(
+    return CustomerFactory(
         organization=acme, external_id="c-2", email="ben@old.example", name="Ben", phone="123"
     )
 
@@ -99,8 +100,8 @@ def test_it_checks_again_at_confirm_time(login, bob, acme, globex, upload):
     """A customer created after the preview turns that row into an update, not a duplicate."""
     client = login(bob)
     url = preview_url(upload(client, UPLOAD, "external_id,email,name\nc-9,new@example.com,New\n"))
-    Customer.objects.create(organization=acme, external_id="c-9", name="Made meanwhile")
-    Customer.objects.create(organization=globex, external_id="c-9", name="Other tenant")
+    CustomerFactory(organization=acme, external_id="c-9", name="Made meanwhile")
+    CustomerFactory(organization=globex, external_id="c-9", name="Other tenant")
     assert client.post(url + "confirm/").status_code == 302
     assert Customer.objects.filter(organization=acme, external_id="c-9").count() == 1
     assert Customer.objects.get(organization=acme, external_id="c-9").name == "New"
@@ -167,9 +168,7 @@ def test_it_round_trips_cells_that_look_like_formulas(login, bob, acme, upload):
 def test_analyst_cannot_import(login, charlie, acme, bob, upload, client):
     assert login(charlie).get(UPLOAD).status_code == 403
     assert upload(client, UPLOAD, GOOD).status_code == 403
-    pending = CsvImport.objects.create(
-        organization=acme, kind="customers", content=GOOD, created_by=bob
-    )
+    pending = CsvImportFactory(organization=acme, kind="customers", content=GOOD, created_by=bob)
     assert client.get(f"{UPLOAD}{pending.pk}/").status_code == 403
     assert client.post(f"{UPLOAD}{pending.pk}/confirm/").status_code == 403
     assert not Customer.objects.exists()

@@ -3,7 +3,8 @@
 import csv
 import io
 
-from accounts.models import Customer, ReferralSource
+from accounts.models import Customer
+from tests.factories import CustomerFactory, ReferralSourceFactory
 
 
 def rows(response) -> list[list[str]]:
@@ -17,8 +18,8 @@ def rows(response) -> list[list[str]]:
 
 def test_it_exports_customers_of_own_organization_only(login, charlie, acme, globex):
     for n in range(3):
-        Customer.objects.create(organization=acme, external_id=f"c-{n}", email=f"{n}@example.com")
-    Customer.objects.create(organization=globex, external_id="g-1", email="spy@example.com")
+        CustomerFactory(organization=acme, external_id=f"c-{n}", email=f"{n}@example.com")
+    CustomerFactory(organization=globex, external_id="g-1", email="spy@example.com")
     table = rows(login(charlie).get("/app/customers/export.csv"))
     assert table[0] == [
         "external_id",
@@ -33,7 +34,7 @@ def test_it_exports_customers_of_own_organization_only(login, charlie, acme, glo
 
 
 def test_it_exports_only_own_organization(login, alice, source, globex):
-    ReferralSource.objects.create(organization=globex, name="Globex Partner", kind="partner")
+    ReferralSourceFactory(organization=globex, name="Globex Partner", kind="partner")
     table = rows(login(alice).get("/app/sources/export.csv"))
     assert table[0] == [
         "kind",
@@ -48,8 +49,8 @@ def test_it_exports_only_own_organization(login, alice, source, globex):
 
 
 def test_it_exports_with_the_lists_filters(login, alice, acme, source):
-    ReferralSource.objects.create(organization=acme, name="Ada Agent", kind="agent", active=False)
-    ReferralSource.objects.create(organization=acme, name="Al Agent", kind="agent")
+    ReferralSourceFactory(organization=acme, name="Ada Agent", kind="agent", active=False)
+    ReferralSourceFactory(organization=acme, name="Al Agent", kind="agent")
     client = login(alice)
     table = rows(client.get("/app/sources/export.csv?kind=agent&active=no"))
     assert [row[1] for row in table[1:]] == ["Ada Agent"]
@@ -58,14 +59,14 @@ def test_it_exports_with_the_lists_filters(login, alice, acme, source):
 
 
 def test_it_exports_a_sources_customer_and_state(login, alice, acme):
-    kim = Customer.objects.create(organization=acme, external_id="c-7")
-    ReferralSource.objects.create(organization=acme, name="Kim", customer=kim, active=False)
+    kim = CustomerFactory(organization=acme, external_id="c-7")
+    ReferralSourceFactory(organization=acme, name="Kim", customer=kim, active=False)
     table = rows(login(alice).get("/app/sources/export.csv"))
     assert table[1][4:6] == ["c-7", "no"]
 
 
 def test_it_defuses_cells_that_spreadsheets_would_run(login, alice, acme):
-    Customer.objects.create(organization=acme, external_id="c-1", name='=HYPERLINK("x")')
+    CustomerFactory(organization=acme, external_id="c-1", name='=HYPERLINK("x")')
     table = rows(login(alice).get("/app/customers/export.csv"))
     assert table[1][2] == '\'=HYPERLINK("x")'
 
@@ -73,7 +74,7 @@ def test_it_defuses_cells_that_spreadsheets_would_run(login, alice, acme):
 def test_an_export_can_be_imported_back(login, alice, acme, upload):
     from tests.accounts.conftest import preview_url
 
-    Customer.objects.create(organization=acme, external_id="c-1", name="-1", email="a@b.example")
+    CustomerFactory(organization=acme, external_id="c-1", name="-1", email="a@b.example")
     client = login(alice)
     data = b"".join(client.get("/app/customers/export.csv").streaming_content)
     url = preview_url(upload(client, "/app/customers/import/", data))

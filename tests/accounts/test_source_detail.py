@@ -5,13 +5,13 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import Customer, InsiderContribution, ReferralSource
 from referrals.services import (
     conversion_record,
     link_get_or_create,
     referral_create,
     referral_reject,
 )
+from tests.factories import CustomerFactory, InsiderContributionFactory, ReferralSourceFactory
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def won(program, source, link):
 @pytest.fixture
 def advocacy(program, source, acme):
     """An existing customer who bought more because of Sam."""
-    Customer.objects.create(organization=acme, email="old@example.com", name="Olga Old")
+    CustomerFactory(organization=acme, email="old@example.com", name="Olga Old")
     referral = referral_create(
         program=program, source=source, channel="in_person", friend_email="old@example.com"
     )
@@ -78,7 +78,7 @@ def test_it_does_not_credit_a_rejected_referral(login, charlie, program, source)
 
 
 def test_it_shows_only_this_sources_history(login, charlie, acme, program, source, won):
-    other = ReferralSource.objects.create(organization=acme, name="Other", kind="agent")
+    other = ReferralSourceFactory(organization=acme, name="Other", kind="agent")
     response = login(charlie).get(f"/app/sources/{other.pk}/")
     assert response.context["totals"].referrals == 0
     assert list(response.context["conversions"]) == []
@@ -86,7 +86,7 @@ def test_it_shows_only_this_sources_history(login, charlie, acme, program, sourc
 
 
 def test_it_shows_contributions(login, charlie, acme, source, alice):
-    InsiderContribution.objects.create(
+    InsiderContributionFactory(
         organization=acme,
         source=source,
         occurred_on=datetime.date(2026, 3, 1),
@@ -113,14 +113,14 @@ def test_it_runs_a_bounded_number_of_queries(
     second = _second_program(acme)
     link_get_or_create(program=second, source=source)
     for n in range(40):
-        customer = Customer.objects.create(organization=acme, email=f"f{n}@example.com")
+        customer = CustomerFactory(organization=acme, email=f"f{n}@example.com")
         referral = referral_create(
             program=program, source=source, link=link, channel="link", friend_email=customer.email
         )
         conversion_record(
             referral=referral, kind="purchase", external_id=f"o{n}", amount=Decimal("10")
         )
-        InsiderContribution.objects.create(
+        InsiderContributionFactory(
             organization=acme,
             source=source,
             occurred_on=datetime.date(2026, 1, 1),

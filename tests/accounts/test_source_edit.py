@@ -2,7 +2,8 @@
 
 import pytest
 
-from accounts.models import Customer, ReferralSource
+from accounts.models import ReferralSource
+from tests.factories import CustomerFactory
 
 
 @pytest.mark.parametrize("kind", ["customer", "agent", "intermediary", "partner", "employee"])
@@ -34,7 +35,7 @@ def test_bad_input_is_a_form_error(login, bob, source):
 
 
 def test_it_does_not_link_another_tenants_customer(login, bob, source, globex):
-    theirs = Customer.objects.create(organization=globex, external_id="g-1")
+    theirs = CustomerFactory(organization=globex, external_id="g-1")
     response = login(bob).post(
         f"/app/sources/{source.pk}/edit/",
         {"kind": "customer", "name": "Sam", "customer": theirs.pk},

@@ -2,8 +2,9 @@
 
 import pytest
 
-from accounts.models import Customer, ReferralSource
+from accounts.models import ReferralSource
 from tests.accounts.conftest import preview_url
+from tests.factories import CustomerFactory, ReferralSourceFactory
 
 UPLOAD = "/app/sources/import/"
 HEADER = "kind,name,email,company,customer_external_id,active\n"
@@ -11,7 +12,7 @@ HEADER = "kind,name,email,company,customer_external_id,active\n"
 
 @pytest.fixture
 def customer(acme):
-    return Customer.objects.create(organization=acme, external_id="c-1", email="kim@example.com")
+    return CustomerFactory(organization=acme, external_id="c-1", email="kim@example.com")
 
 
 def test_it_creates_and_updates_sources(login, bob, acme, source, customer, upload):
@@ -41,7 +42,7 @@ def test_it_creates_and_updates_sources(login, bob, acme, source, customer, uplo
 
 
 def test_it_previews_rows_with_errors(login, bob, acme, globex, upload):
-    Customer.objects.create(organization=globex, external_id="g-1")
+    CustomerFactory(organization=globex, external_id="g-1")
     text = HEADER + (
         "wizard,Merlin,m@example.com,,,\n"
         "agent,,nobody@example.com,,,\n"
@@ -71,7 +72,7 @@ def test_it_imports_nothing_when_a_row_is_bad(login, bob, acme, upload):
 
 def test_it_refuses_to_guess_between_sources_sharing_an_email(login, bob, acme, upload):
     for name in ("One", "Two"):
-        ReferralSource.objects.create(organization=acme, name=name, email="same@example.com")
+        ReferralSourceFactory(organization=acme, name=name, email="same@example.com")
     client = login(bob)
     html = client.get(
         preview_url(upload(client, UPLOAD, HEADER + "agent,Three,same@example.com,,,\n"))
@@ -80,7 +81,7 @@ def test_it_refuses_to_guess_between_sources_sharing_an_email(login, bob, acme, 
 
 
 def test_it_does_not_match_another_tenants_source(login, bob, acme, globex, upload):
-    ReferralSource.objects.create(organization=globex, name="Theirs", email="x@example.com")
+    ReferralSourceFactory(organization=globex, name="Theirs", email="x@example.com")
     client = login(bob)
     url = preview_url(upload(client, UPLOAD, HEADER + "partner,Ours,x@example.com,,,\n"))
     client.post(url + "confirm/")

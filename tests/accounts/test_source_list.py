@@ -2,19 +2,19 @@
 
 import pytest
 
-from accounts.models import ReferralSource
+from tests.factories import ReferralSourceFactory
 
 
 @pytest.fixture
 def sources(acme, globex):
-    ReferralSource.objects.create(
+    ReferralSourceFactory(
         organization=acme, kind="agent", name="Alex", email="alex@homes.example", company="Homes"
     )
-    ReferralSource.objects.create(
+    ReferralSourceFactory(
         organization=acme, kind="intermediary", name="Ines", company="Brokers BV", active=False
     )
-    ReferralSource.objects.create(organization=acme, kind="partner", name="Pat")
-    ReferralSource.objects.create(organization=globex, kind="agent", name="Alex of Globex")
+    ReferralSourceFactory(organization=acme, kind="partner", name="Pat")
+    ReferralSourceFactory(organization=globex, kind="agent", name="Alex of Globex")
 
 
 def names(response) -> set[str]:

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import Customer, ReferralSource
 from referrals.models import Referral
 from referrals.services import (
     conversion_record,
@@ -17,6 +16,7 @@ from referrals.services import (
     referral_create,
     referral_reject,
 )
+from tests.factories import CustomerFactory, ReferralSourceFactory
 
 
 def lead(program, source, email, **kwargs):
@@ -35,18 +35,14 @@ def test_it_holds_a_source_referring_its_own_email(program, source):
 
 
 def test_it_holds_a_customer_source_referring_its_customer_email(acme, program):
-    me = Customer.objects.create(organization=acme, email="me@example.com", external_id="C1")
-    source = ReferralSource.objects.create(
-        organization=acme, name="Me", kind="customer", customer=me
-    )
+    me = CustomerFactory(organization=acme, email="me@example.com", external_id="C1")
+    source = ReferralSourceFactory(organization=acme, name="Me", kind="customer", customer=me)
     assert lead(program, source, "me@example.com").flag_reasons == ["self_referral_email"]
 
 
 def test_it_holds_a_referral_whose_friend_turns_out_to_be_the_referring_customer(acme, program):
-    me = Customer.objects.create(organization=acme, email="me@example.com", external_id="C1")
-    source = ReferralSource.objects.create(
-        organization=acme, name="Me", kind="customer", customer=me
-    )
+    me = CustomerFactory(organization=acme, email="me@example.com", external_id="C1")
+    source = ReferralSourceFactory(organization=acme, name="Me", kind="customer", customer=me)
     referral = lead(program, source, "alias@example.com")
     assert not referral.flagged
     conversion_record(
@@ -69,7 +65,7 @@ def test_it_holds_one_device_inventing_several_friends(program, source):
 
 
 def test_it_holds_a_duplicate_friend(program, source, acme):
-    other = ReferralSource.objects.create(organization=acme, name="Other", kind="customer")
+    other = ReferralSourceFactory(organization=acme, name="Other", kind="customer")
     lead(program, source, "fay@example.com")
     assert lead(program, other, "FAY@example.com").flag_reasons == ["duplicate_friend"]
 
@@ -77,7 +73,7 @@ def test_it_holds_a_duplicate_friend(program, source, acme):
 def test_a_rejected_referral_is_not_a_duplicate(program, source, acme):
     first = lead(program, source, "fay@example.com")
     referral_reject(referral=first, reason="Wrong person", actor=None)
-    other = ReferralSource.objects.create(organization=acme, name="Other", kind="customer")
+    other = ReferralSourceFactory(organization=acme, name="Other", kind="customer")
     assert not lead(program, other, "fay@example.com").flagged
 
 

@@ -3,8 +3,8 @@
 import pytest
 from django.core import mail
 
-from accounts.models import ReferralSource
 from referrals.models import Referral
+from tests.factories import ReferralSourceFactory
 from tests.helpers import wait_for
 
 
@@ -63,7 +63,7 @@ def test_a_source_kind_the_program_does_not_accept_is_refused(login, bob, progra
     from referrals.services import program_update
 
     program_update(program=program, allowed_source_kinds=["customer"])
-    lawyer = ReferralSource.objects.create(organization=acme, name="Lex", kind="intermediary")
+    lawyer = ReferralSourceFactory(organization=acme, name="Lex", kind="intermediary")
     response = login(bob).post(
         "/app/referrals/new/",
         {

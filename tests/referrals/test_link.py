@@ -5,6 +5,7 @@ from django.http import HttpRequest
 
 from referrals.models import Click, Referral
 from referrals.services import cookie_name, link_set_vanity_code, program_update
+from tests.factories import ReferralSourceFactory
 
 
 def test_it_records_the_click_and_shows_the_offer(client, link):
@@ -97,12 +98,11 @@ def test_vanity_codes_are_validated(link, bad):
 def test_vanity_codes_are_unique_across_all_codes(link, program, acme):
     from django.core.exceptions import ValidationError
 
-    from accounts.models import ReferralSource
     from referrals.services import link_get_or_create
 
     other = link_get_or_create(
         program=program,
-        source=ReferralSource.objects.create(organization=acme, name="Olga", kind="customer"),
+        source=ReferralSourceFactory(organization=acme, name="Olga", kind="customer"),
     )
     link_set_vanity_code(link=link, vanity_code="best-bank")
     with pytest.raises(ValidationError, match="already taken"):

@@ -1,12 +1,12 @@
 """The program list and a program's page: right counts, and bounded at any size."""
 
-from accounts.models import ReferralSource
 from referrals.services import click_record, link_get_or_create, referral_create
+from tests.factories import ReferralSourceFactory
 
 
 def test_the_list_counts_links_and_referrals_without_fan_out(login, charlie, program, acme):
     for n in range(3):
-        source = ReferralSource.objects.create(organization=acme, name=f"S{n}", kind="customer")
+        source = ReferralSourceFactory(organization=acme, name=f"S{n}", kind="customer")
         link = link_get_or_create(program=program, source=source)
         for m in range(2):
             referral_create(
@@ -25,9 +25,7 @@ def test_the_program_page_pages_and_finds_links(
     login, charlie, program, acme, django_assert_max_num_queries
 ):
     for n in range(60):
-        source = ReferralSource.objects.create(
-            organization=acme, name=f"Source {n:02}", kind="customer"
-        )
+        source = ReferralSourceFactory(organization=acme, name=f"Source {n:02}", kind="customer")
         link = link_get_or_create(program=program, source=source)
     click_record(link=link, ip="10.0.0.1", user_agent="UA", referer="")
     client = login(charlie)

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from accounts.models import ReferralSource
 from rewards.models import CreditLot, Payout
 from rewards.services import credit_account_for, credit_grant, reward_grant_manual
+from tests.factories import ReferralSourceFactory
 
 
 def fund(source, amount="30.00", days=30, key="k"):
@@ -45,7 +45,7 @@ def test_it_shows_a_debt_as_owed(login, charlie, source, acme):
 
 
 def test_it_never_lists_another_organizations_accounts(login, alice, globex):
-    spy = ReferralSource.objects.create(organization=globex, name="Globex Spy", kind="partner")
+    spy = ReferralSourceFactory(organization=globex, name="Globex Spy", kind="partner")
     fund(spy)
     assert "Globex Spy" not in login(alice).get("/app/balances/").content.decode()
 
@@ -55,7 +55,7 @@ def test_the_list_costs_the_same_few_queries_for_any_number_of_accounts(
     login, bob, acme, count, django_assert_max_num_queries
 ):
     for i in range(count):
-        source = ReferralSource.objects.create(organization=acme, name=f"S{i}", kind="customer")
+        source = ReferralSourceFactory(organization=acme, name=f"S{i}", kind="customer")
         fund(source, key=f"k{i}")
     client = login(bob)
     with django_assert_max_num_queries(12):

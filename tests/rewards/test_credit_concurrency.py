@@ -12,10 +12,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from accounts.models import ReferralSource
 from rewards.models import LedgerEntry
 from rewards.selectors import credit_balance
 from rewards.services import credit_account_for, credit_grant, credit_redeem
+from tests.factories import ReferralSourceFactory
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def funded_account(acme):
-    source = ReferralSource.objects.create(organization=acme, name="Rita", kind="customer")
+    source = ReferralSourceFactory(organization=acme, name="Rita", kind="customer")
     account = credit_account_for(organization_id=acme.pk, source=source)
     for amount in ("60.00", "40.00"):  # two lots: a lost update would show on either
         credit_grant(

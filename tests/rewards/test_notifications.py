@@ -13,6 +13,7 @@ from accounts.models import ReferralSource
 from rewards.models import Payout, Reward
 from rewards.notifications import render_email, send_payout_sent, send_reward_earned
 from rewards.services import payout_mark_paid, payout_process, payout_request, reward_grant_manual
+from tests.factories import ReferralSourceFactory
 from tests.rewards.conftest import convert
 
 
@@ -57,7 +58,7 @@ def test_a_coupon_email_gives_the_code(make_rule, referral):
 
 
 def test_a_usd_organization_is_shown_in_dollars(globex, eve):
-    source = ReferralSource.objects.create(
+    source = ReferralSourceFactory(
         organization=globex, name="Gus", kind="partner", email="gus@example.com"
     )
     reward = reward_grant_manual(

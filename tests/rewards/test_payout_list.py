@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import ReferralSource
 from rewards.models import Payout
 from rewards.services import payout_process, payout_request, reward_grant_manual
+from tests.factories import ReferralSourceFactory
 from tests.helpers import wait_for
 
 
@@ -101,7 +101,7 @@ def test_the_list_costs_the_same_few_queries_for_any_number_of_payouts(
     login, bob, acme, alice, count, django_assert_max_num_queries
 ):
     for i in range(count):
-        source = ReferralSource.objects.create(organization=acme, name=f"S{i}", kind="agent")
+        source = ReferralSourceFactory(organization=acme, name=f"S{i}", kind="agent")
         reward_grant_manual(
             organization=acme,
             source=source,
@@ -118,7 +118,7 @@ def test_the_list_costs_the_same_few_queries_for_any_number_of_payouts(
 
 @pytest.mark.worker
 def test_staff_start_a_batch_for_every_source_owed(celery_worker, login, bob, acme, alice, source):
-    other = ReferralSource.objects.create(organization=acme, name="Olga", kind="agent")
+    other = ReferralSourceFactory(organization=acme, name="Olga", kind="agent")
     for holder in (source, other):
         reward_grant_manual(
             organization=acme,

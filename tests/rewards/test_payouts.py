@@ -12,7 +12,6 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 
-from accounts.models import ReferralSource
 from rewards import providers as payouts
 from rewards.models import GiftCard, LedgerEntry, Payout, PayoutBalanceEntry
 from rewards.providers import get_provider, gift_card_code
@@ -27,6 +26,7 @@ from rewards.services import (
     payout_retry,
     reward_grant_manual,
 )
+from tests.factories import ReferralSourceFactory
 
 
 @pytest.fixture
@@ -106,8 +106,8 @@ def test_cash_rewards_are_paid_by_bank_transfer(source, owe):
 
 
 def test_a_batch_pays_every_source_owed_once(acme, source, owe):
-    other = ReferralSource.objects.create(organization=acme, name="Olga", kind="agent")
-    ReferralSource.objects.create(organization=acme, name="Ivan", kind="agent")  # owed nothing
+    other = ReferralSourceFactory(organization=acme, name="Olga", kind="agent")
+    ReferralSourceFactory(organization=acme, name="Ivan", kind="agent")  # owed nothing
     owe(source, "40.00")
     owe(other, "25.00")
     created = payout_batch(organization=acme, batch_key="2026-11", method="bank_transfer")

@@ -1,7 +1,7 @@
 """Staff grant a reward by hand (e.g. for an insider's contribution) from the dashboard."""
 
-from accounts.models import ReferralSource
 from rewards.models import Reward
+from tests.factories import InsiderContributionFactory, ReferralSourceFactory
 
 URL = "/app/rewards/grant/"
 
@@ -39,7 +39,7 @@ def test_an_invalid_grant_is_a_400_and_nothing_is_saved(login, bob, source):
 
 
 def test_another_organizations_source_cannot_be_chosen(login, bob, globex):
-    spy = ReferralSource.objects.create(organization=globex, name="Spy", kind="partner")
+    spy = ReferralSourceFactory(organization=globex, name="Spy", kind="partner")
     response = login(bob).post(URL, form(spy))
     assert response.status_code == 400
     assert "Select a valid choice." in response.content.decode()
@@ -55,9 +55,7 @@ def test_an_analyst_cannot_grant(login, charlie, source):
 def _contribution(source, note="Tipped us off about a new housing project"):
     import datetime
 
-    from accounts.models import InsiderContribution
-
-    return InsiderContribution.objects.create(
+    return InsiderContributionFactory(
         organization=source.organization,
         source=source,
         occurred_on=datetime.date(2026, 11, 1),
@@ -80,7 +78,7 @@ def test_a_contribution_is_rewarded_once(login, bob, source):
 
 
 def test_a_contribution_must_be_the_chosen_sources(login, bob, source, acme):
-    other = ReferralSource.objects.create(organization=acme, name="Olga", kind="intermediary")
+    other = ReferralSourceFactory(organization=acme, name="Olga", kind="intermediary")
     contribution = _contribution(other)
     response = login(bob).post(URL, form(source, contribution=contribution.pk))
     assert response.status_code == 400

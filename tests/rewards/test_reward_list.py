@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import ReferralSource
 from rewards.models import Reward
+from tests.factories import ReferralSourceFactory
 
 
 def make_rewards(organization, source, count, status="pending"):
@@ -36,7 +36,7 @@ def test_it_filters_by_status(login, alice, acme, source):
 
 
 def test_it_never_shows_another_organizations_rewards(login, alice, globex, acme, source):
-    spy = ReferralSource.objects.create(organization=globex, name="Globex Spy", kind="partner")
+    spy = ReferralSourceFactory(organization=globex, name="Globex Spy", kind="partner")
     make_rewards(globex, spy, 1)
     html = login(alice).get("/app/rewards/").content.decode()
     assert "Globex Spy" not in html and "No rewards yet." in html
