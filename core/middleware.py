@@ -5,10 +5,13 @@ Middleware shared by every surface.
 store a NUL in text: a NUL that reached a lookup or an INSERT (a token in the URL, a list
 filter, an idempotency key, the User-Agent of a click) was a 500. Rather than guard every
 view, a request carrying one is answered here with a 400 that says what was wrong.
+
+``PermissionsPolicyMiddleware`` sets the Permissions-Policy header from settings.
 """
 
 import re
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 # C0 control characters: never part of a URL, a cookie or a header a browser sends.
@@ -81,3 +84,23 @@ class ControlCharacterMiddleware:
             if value and CONTROL.search(value):
                 meta[header] = CONTROL.sub("", value)
         return self.get_response(request)
+
+
+class PermissionsPolicyMiddleware:
+    """Set ``Permissions-Policy`` from ``settings.PERMISSIONS_POLICY`` (feature -> origins).
+
+    An empty list of origins turns the feature off for every frame, this page included.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.header = ", ".join(
+            f"{feature}=({' '.join(origins)})"
+            for feature, origins in getattr(settings, "PERMISSIONS_POLICY", {}).items()
+        )
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if self.header:
+            response.headers.setdefault("Permissions-Policy", self.header)
+        return response
