@@ -58,6 +58,7 @@ def pages(acme, alice, program, source, link):
         "/no-such-page/": 404,
         "/app/sources/%00/": 400,
         "/static/css/app.css": 200,
+        "/healthz": 200,
     }
     dashboard = {
         "/app/": 200,
