@@ -89,6 +89,7 @@ def pages(acme, alice, program, source, link):
         f"/app/balances/{account.pk}/": 200,
         "/app/payouts/": 200,
         "/app/settings/members/": 200,
+        "/accounts/email/": 200,
         "/app/programs/999999/": 404,
     }
     return public, dashboard
