@@ -27,3 +27,16 @@ def test_readme_opens_with_the_two_commands():
     assert "bin/dev" in first_block and "bin/test" in first_block
     for script in ("bin/dev", "bin/test", ".ci/run"):
         assert (ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"
+
+
+def test_ci_runs_the_production_build_check():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "\nbin/prodcheck\n" in ci
+    assert (ROOT / "bin" / "prodcheck").stat().st_mode & 0o111
+
+
+def test_every_copy_of_chart_js_brings_its_source_map():
+    # collectstatic's manifest storage follows chart.umd.js's sourceMappingURL.
+    for path in ("bin/setup", "Dockerfile"):
+        text = (ROOT / path).read_text()
+        assert "chart.js/dist/chart.umd.js.map" in text, path
