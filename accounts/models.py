@@ -82,6 +82,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.name or self.email.split("@")[0]
 
 
+def _widget_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class Organization(models.Model):
     """The tenant: a business running referral programs."""
 
@@ -100,6 +104,11 @@ class Organization(models.Model):
         decimal_places=4,
         default="0.0800",
         help_text="Yearly rate used to discount projected customer value.",
+    )
+    widget_secret = models.CharField(
+        max_length=64,
+        default=_widget_secret,
+        help_text="Signs the customer tokens the business's backend makes for /widget.js.",
     )
     created_at = models.DateTimeField(default=dj_timezone.now)
 

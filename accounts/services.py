@@ -25,6 +25,7 @@ from .models import (
     Organization,
     ReferralSource,
     Role,
+    SourceKind,
     User,
 )
 
@@ -304,3 +305,26 @@ def csv_import_confirm(*, csv_import: CsvImport) -> ImportResult:
             "The data changed while importing; nothing was imported. Upload the file again."
         ) from None
     return ImportResult(created=created, updated=updated)
+
+
+@transaction.atomic
+def source_for_customer(*, customer: Customer) -> ReferralSource:
+    """The customer's own referral source (kind customer), made on first use.
+
+    The customer's row is locked first, so two first visits at once make one source.
+    """
+    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").first()
+    source = (
+        ReferralSource.objects.filter(customer=customer, kind=SourceKind.CUSTOMER)
+        .order_by("pk")
+        .first()
+    )
+    if source is None:
+        source = ReferralSource.objects.create(
+            organization_id=customer.organization_id,
+            kind=SourceKind.CUSTOMER,
+            customer=customer,
+            name=customer.name or customer.email or customer.external_id,
+            email=customer.email,
+        )
+    return source

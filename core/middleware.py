@@ -46,8 +46,9 @@ def _form_problem(request: HttpRequest) -> str:
     for key, values in post.lists():
         if CONTROL.search(key) or any(CONTROL_IN_TEXT.search(value) for value in values):
             return "form"
-    if any(CONTROL.search(upload.name or "") for upload in files.values()):
-        return "name of an uploaded file"
+    for _field, uploads in files.lists():
+        if any(CONTROL.search(upload.name or "") for upload in uploads):
+            return "name of an uploaded file"
     return ""
 
 

@@ -1,10 +1,13 @@
 from django.urls import path
 
-from . import links, views
+from . import links, views, widget
 
 app_name = "portal"
 urlpatterns = [
     path("r/<str:code>", links.referral_link, name="link"),
+    path("widget.js", widget.widget_js, name="widget_js"),
+    path("widget/data", widget.widget_data, name="widget_data"),
+    path("widget/demo/", widget.widget_demo, name="widget_demo"),
     path("me/<str:token>/", views.portal, name="home"),
     path("me/<str:token>/introduce/", views.introduce, name="introduce"),
     path("me/<str:token>/payout/", views.payout, name="payout"),

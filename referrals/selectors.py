@@ -47,3 +47,11 @@ def review_queue(*, organization: Organization) -> QuerySet[Referral]:
     return referral_list(organization=organization, flagged=True).exclude(
         status=Referral.Status.REJECTED
     )
+
+
+def program_for_sharing(*, organization: Organization, source_kind: str) -> Program | None:
+    """The program a source of this kind shares by default: the oldest active one open to it."""
+    for program in Program.objects.for_organization(organization).active().order_by("created_at"):
+        if source_kind in (program.allowed_source_kinds or []):
+            return program
+    return None

@@ -165,3 +165,35 @@ def celery_worker_session():
 def celery_worker(transactional_db, celery_worker_session):
     """Use with tests whose rows the worker must see: they run in committed transactions."""
     return celery_worker_session
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, driven by Playwright, shared by every browser test of the run."""
+    import os
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail(
+            "Debian's chromium is required for the browser tests (apt-get install chromium)"
+        )
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # plain synchronous code, which Django only allows with this flag.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-gpu",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

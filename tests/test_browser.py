@@ -5,44 +5,16 @@ the link in a private window and leaves their email, the manager records the pur
 the overview shows the referrer's credit.
 """
 
-import os
-import shutil
 from decimal import Decimal
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import Role
 from rewards.models import Reward
 from tests.conftest import PASSWORD, make_user
 from tests.factories import MembershipFactory, OrganizationFactory
 from tests.helpers import wait_for
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail(
-            "Debian's chromium is required for the browser tests (apt-get install chromium)"
-        )
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # plain synchronous code, which Django only allows with this flag.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--disable-gpu",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.mark.e2e

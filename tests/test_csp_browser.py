@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from referrals.services import referral_create
 from rewards.services import credit_account_for, credit_grant
-from tests.test_browser import browser  # noqa: F401 - the module's chromium, shared
 
 # Collects every violation the page reports; an init script runs before the page's own and is
 # not itself subject to the page's policy. window.print is stubbed to see the button work.
@@ -42,7 +41,7 @@ def site(transactional_db, acme, alice, program, source, link):
     return {"referral": referral, "account": account, "program": program, "link": link}
 
 
-def _watched_context(browser, base_url):  # noqa: F811 - the fixture's chromium
+def _watched_context(browser, base_url):
     context = browser.new_context(base_url=base_url)
     context.add_init_script(WATCH)
     return context
@@ -66,7 +65,7 @@ def _visit(page, path, problems):
 
 @pytest.mark.e2e
 def test_pages_run_under_the_policy_without_a_violation(
-    browser,  # noqa: F811
+    browser,
     live_server,
     site,
     alice,

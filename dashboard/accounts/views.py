@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts import selectors, services
+from accounts import selectors, services, widget
 from accounts.imports import COLUMNS, MAX_BYTES, MAX_ROWS, escape_cell
 from accounts.models import CsvImport, Invitation, Membership, ReferralSource, Role, SourceKind
 from accounts.tenancy import current_membership, org_member_required, switch_organization
@@ -441,3 +441,13 @@ def csv_import_confirm(request, kind: str, pk: int):
         f"Imported {result.created} new and updated {result.updated} {IMPORTS[kind]['title']}.",
     )
     return redirect(f"{IMPORTS[kind]['prefix']}_list")
+
+
+@org_member_required(Role.OWNER)
+def widget_settings(request):
+    """The secret the business's backend signs widget tokens with: shown to owners, rotated."""
+    if request.method == "POST":
+        widget.widget_secret_rotate(organization=request.organization)
+        messages.success(request, "New widget secret: tokens signed with the old one stop now.")
+        return redirect("accounts:widget_settings")
+    return render(request, "dashboard/accounts/widget_settings.html")

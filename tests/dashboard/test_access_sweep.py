@@ -29,6 +29,7 @@ BEFORE_AN_ORGANIZATION = {
 
 NO_ARGS = {
     "accounts:members",
+    "accounts:widget_settings",
     "accounts:source_list",
     "accounts:source_create",
     "accounts:source_export",
