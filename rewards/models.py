@@ -31,6 +31,12 @@ from accounts.models import (
     User,
 )
 from core.money import MoneyField
+from core.validators import (
+    MAX_CREDIT_LIFETIME_DAYS,
+    MAX_HOLD_DAYS,
+    max_credit_lifetime_days,
+    max_hold_days,
+)
 from referrals.models import Conversion, Program
 
 ZERO = Decimal("0")
@@ -122,9 +128,13 @@ class RewardRule(models.Model):
     )
     reward_kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CREDIT)
     currency = models.CharField(max_length=3, choices=CURRENCIES)
-    hold_days = models.PositiveIntegerField(default=0, help_text="Refund window before approval.")
+    hold_days = models.PositiveIntegerField(
+        default=0, validators=[max_hold_days], help_text="Refund window before approval."
+    )
     credit_lifetime_days = models.PositiveIntegerField(
-        default=365, validators=[MinValueValidator(1)], help_text="How long granted credit lasts."
+        default=365,
+        validators=[MinValueValidator(1), max_credit_lifetime_days],
+        help_text="How long granted credit lasts.",
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -134,6 +144,11 @@ class RewardRule(models.Model):
     class Meta:
         ordering = ["created_at"]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(hold_days__lte=MAX_HOLD_DAYS)
+                & models.Q(credit_lifetime_days__lte=MAX_CREDIT_LIFETIME_DAYS),
+                name="rule_days_bounded",
+            ),
             models.CheckConstraint(
                 condition=models.Q(amount__gte=0), name="rule_amount_not_negative"
             ),

@@ -4,6 +4,7 @@ from django import forms
 
 from accounts.imports import MAX_BYTES
 from accounts.models import CURRENCIES, Customer, ReferralSource, Role
+from core.validators import validate_sane_date
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones())
 
@@ -43,7 +44,11 @@ class CustomerForm(forms.ModelForm):
 
 
 class ContributionForm(forms.Form):
-    occurred_on = forms.DateField(label="Day", widget=forms.DateInput(attrs={"type": "date"}))
+    occurred_on = forms.DateField(
+        label="Day",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_sane_date],
+    )
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=4000,

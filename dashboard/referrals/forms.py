@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import ReferralSource, SourceKind
+from core.validators import validate_sane_datetime
 from referrals.models import Channel, Conversion, Program
 
 
@@ -66,7 +67,9 @@ class ConversionForm(forms.Form):
     kind = forms.ChoiceField(choices=Conversion.Kind.choices, initial=Conversion.Kind.PURCHASE)
     external_id = forms.CharField(max_length=200, label="Order or event id")
     amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"), initial=0)
-    occurred_at = forms.DateTimeField(initial=timezone.now, label="When")
+    occurred_at = forms.DateTimeField(
+        initial=timezone.now, label="When", validators=[validate_sane_datetime]
+    )
 
 
 class EventForm(forms.Form):
@@ -75,7 +78,9 @@ class EventForm(forms.Form):
     kind = forms.ChoiceField(choices=Conversion.Kind.choices, initial=Conversion.Kind.PURCHASE)
     external_id = forms.CharField(max_length=200, label="Order or event id")
     amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"), initial=0)
-    occurred_at = forms.DateTimeField(initial=timezone.now, label="When")
+    occurred_at = forms.DateTimeField(
+        initial=timezone.now, label="When", validators=[validate_sane_datetime]
+    )
     email = forms.EmailField(required=False, label="Customer's email")
     customer_external_id = forms.CharField(max_length=120, required=False, label="Customer's id")
     name = forms.CharField(max_length=200, required=False, label="Customer's name")

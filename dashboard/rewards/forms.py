@@ -3,6 +3,7 @@ from decimal import Decimal
 from django import forms
 
 from accounts.models import InsiderContribution, Organization, ReferralSource
+from core.validators import MAX_CREDIT_LIFETIME_DAYS
 from referrals.models import Program
 from rewards.models import Payout, RewardRule, TierBasis
 from rewards.services import MANUAL_KINDS
@@ -70,7 +71,10 @@ class ManualRewardForm(forms.Form):
         choices=[(k.value, k.label) for k in MANUAL_KINDS], initial=MANUAL_KINDS[0]
     )
     credit_lifetime_days = forms.IntegerField(
-        min_value=1, initial=365, help_text="For credit: how long it lasts."
+        min_value=1,
+        max_value=MAX_CREDIT_LIFETIME_DAYS,
+        initial=365,
+        help_text="For credit: how long it lasts.",
     )
     note = forms.CharField(
         max_length=300, help_text="What it is for, e.g. the insider's contribution."

@@ -14,6 +14,7 @@ from accounts.models import Customer, InsiderContribution, Organization, Referra
 from core.money import cents as _money
 from core.signing import digest
 from core.tasks import enqueue_on_commit
+from core.validators import MAX_CREDIT_LIFETIME_DAYS
 from referrals.models import Conversion, Referral
 
 from ..models import (
@@ -315,6 +316,8 @@ def reward_grant_manual(
         errors["note"] = "Say what the reward is for."
     if credit_lifetime_days is None or credit_lifetime_days < 1:
         errors["credit_lifetime_days"] = "Credit must last at least one day."
+    elif credit_lifetime_days > MAX_CREDIT_LIFETIME_DAYS:
+        errors["credit_lifetime_days"] = f"At most {MAX_CREDIT_LIFETIME_DAYS:,} days."
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():

@@ -84,3 +84,19 @@ def test_a_contribution_must_be_the_chosen_sources(login, bob, source, acme):
     assert response.status_code == 400
     assert "not the chosen source" in response.content.decode()
     assert not Reward.objects.exists()
+
+
+def test_a_huge_credit_lifetime_is_a_form_error_not_a_500(login, bob, source):
+    response = login(bob).post(
+        "/app/rewards/grant/",
+        {
+            "source": source.pk,
+            "amount": "10",
+            "reward_kind": "credit",
+            "credit_lifetime_days": "999999999",
+            "note": "Thanks",
+        },
+    )
+    assert response.status_code == 400
+    assert "Ensure this value is less than or equal to 36500." in response.content.decode()
+    assert not source.rewards.exists()

@@ -131,3 +131,20 @@ def test_it_rejects_a_tier_percent_over_100(program):
 def test_it_reports_every_error_at_once(program):
     errors = errors_of(program, amount=Decimal("-1"), cap=Decimal("-1"), currency="GBP")
     assert set(errors) == {"amount", "cap", "currency"}
+
+
+@pytest.mark.parametrize(
+    "field,too_many", [("hold_days", 3_651), ("credit_lifetime_days", 999_999_999)]
+)
+def test_it_rejects_a_hold_or_lifetime_beyond_its_bound(program, field, too_many):
+    assert errors_of(program, **{field: too_many})[field] == [
+        f"At most {3_650 if field == 'hold_days' else 36_500:,} days."
+    ]
+
+
+def test_the_database_refuses_an_unbounded_rule_too(program):
+    from django.db import IntegrityError, transaction
+
+    rule = rule_create(program=program, **VALID)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RewardRule.objects.filter(pk=rule.pk).update(credit_lifetime_days=999_999_999)
