@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 import redis
 from celery.exceptions import Retry
+from celery.signals import task_postrun
 from django.conf import settings as django_settings
 from django.core import mail
 from django.core.management import call_command
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 import core.tasks
 from config.celery import app as project_app
-from core.models import OutboxMessage
+from core.models import OutboxMessage, TaskClaim
 from core.tasks import drain_outbox, enqueue_on_commit, once
 from referrals.services import referral_create
 from tests.helpers import wait_for
@@ -174,9 +175,26 @@ def test_two_drains_racing_send_each_row_once(own_queue, broker, monkeypatch):
 
 @pytest.mark.worker
 def test_a_worker_running_the_task_deletes_its_row(celery_worker, program, source):
-    referral_create(program=program, source=source, channel="email", friend_email="fay@x.io")
+    referral = referral_create(
+        program=program, source=source, channel="email", friend_email="fay@x.io"
+    )
     wait_for(lambda: any(m.to == ["fay@x.io"] for m in mail.outbox))
     wait_for(lambda: not OutboxMessage.objects.exists())
+    assert TaskClaim.objects.filter(key=f"referrals.introduction:{referral.pk}").exists()
+    # Delivered again (a redelivery after a lost ack), the introduction is not sent again.
+    finished = []
+
+    def record(task_id=None, retval=None, **kwargs):
+        finished.append((task_id, retval))
+
+    task_postrun.connect(record, weak=False)
+    try:
+        again = project_app.send_task("referrals.send_introduction_email", args=[referral.pk])
+        wait_for(lambda: any(task_id == again.id for task_id, _ in finished))
+    finally:
+        task_postrun.disconnect(record)
+    assert (again.id, False) in finished  # the task saw the claim and sent nothing
+    assert [m.to for m in mail.outbox].count(["fay@x.io"]) == 1
 
 
 @pytest.mark.worker
