@@ -160,9 +160,16 @@ STORAGES = {
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
+# The cache is an optimization only: FailSafeRedisCache serves misses while Redis is down
+# (core/cache.py), with short socket timeouts so a hung Redis cannot hold a request.
+CACHE_REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "core.cache.FailSafeRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": CACHE_REDIS_OPTIONS,
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -232,6 +239,8 @@ SPECTACULAR_SETTINGS = {
 REFERRAL_COOKIE_PREFIX = "adv_ref_"
 IP_HASH_SALT = os.environ.get("IP_HASH_SALT", SECRET_KEY)
 
+# Sessions live in PostgreSQL, never in the cache: a Redis outage signs nobody out.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
