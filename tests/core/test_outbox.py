@@ -274,3 +274,25 @@ def test_the_drain_is_on_the_beat_schedule():
     assert entry["task"] == "core.drain_outbox" and entry["schedule"] <= 30
     project_app.loader.import_default_modules()
     assert "core.drain_outbox" in project_app.tasks
+
+
+def test_operators_watch_the_backlog_in_the_admin(client, dead_broker):
+    from accounts.models import User
+
+    enqueue_on_commit("rewards.issue_rewards_for_conversion", 7)
+    OutboxMessage.objects.create(task="rewards.send_payout_sent_email", failed_at=timezone.now())
+    admin = User.objects.create_superuser(email="ops@example.com", password="x")
+    client.force_login(admin)
+    response = client.get("/admin/core/outboxmessage/?status=waiting")
+    assert [m.task for m in response.context["cl"].result_list] == [
+        "rewards.issue_rewards_for_conversion"
+    ]
+    assert "Connection refused" in response.content.decode()
+    failed = OutboxMessage.objects.get(failed_at__isnull=False)
+    response = client.post(
+        "/admin/core/outboxmessage/",
+        {"action": "send_again", "_selected_action": [failed.pk]},
+    )
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert failed.failed_at is None and failed.next_attempt_at <= timezone.now()
