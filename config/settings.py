@@ -176,9 +176,16 @@ STORAGES = {
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
+# The cache is an optimization only: FailSafeRedisCache serves misses while Redis is down
+# (core/cache.py), with short socket timeouts so a hung Redis cannot hold a request.
+CACHE_REDIS_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "core.cache.FailSafeRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": CACHE_REDIS_OPTIONS,
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -186,10 +193,14 @@ else:
 # Celery. Without REDIS_URL the broker is kombu's filesystem transport under ./var, which
 # needs no server and is shared by the web process, the worker and beat on one machine.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+# Connecting to a broker that is down fails after one quick retry instead of kombu's
+# default of about 6 s, so a web request whose task cannot be sent answers at once: the
+# outbox keeps the task and the drain sends it later (core/tasks.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "celery" / "broker"
     _broker_dir.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
@@ -209,7 +220,15 @@ CELERY_BEAT_SCHEDULE = {
     "expire-credit-lots": {"task": "rewards.expire_credit_lots", "schedule": 3600.0},
     "send-credit-expiry-reminders": {"task": "rewards.send_expiry_reminders", "schedule": 3600.0},
     "process-payouts": {"task": "rewards.process_payouts", "schedule": 600.0},
+    # Sends queued work the broker has not taken, or that no worker ran (core/tasks.py).
+    "drain-outbox": {
+        "task": "core.drain_outbox",
+        "schedule": 30.0,
+        "options": {"expire_seconds": 30},
+    },
 }
+# How long a task sent from the outbox may wait for a worker before it is sent again.
+OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Advocate <no-reply@advocate.local>")
@@ -236,6 +255,8 @@ SPECTACULAR_SETTINGS = {
 REFERRAL_COOKIE_PREFIX = "adv_ref_"
 IP_HASH_SALT = os.environ.get("IP_HASH_SALT", SECRET_KEY)
 
+# Sessions live in PostgreSQL, never in the cache: a Redis outage signs nobody out.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

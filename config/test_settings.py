@@ -17,7 +17,7 @@ os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/advoc
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
 from .settings import *  # noqa: E402,F403
-from .settings import DATABASES, STATIC_ROOT, STORAGES  # noqa: E402
+from .settings import CACHE_REDIS_OPTIONS, DATABASES, STATIC_ROOT, STORAGES  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise RuntimeError("The test suite runs on PostgreSQL only; DATABASE_URL must be postgres://")
@@ -36,8 +36,9 @@ ALLOWED_HOSTS = ["*"]
 # The cache in a Redis database of its own, so clearing it never touches the broker's queues.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "core.cache.FailSafeRedisCache",
         "LOCATION": "redis://127.0.0.1:6379/14",
+        "OPTIONS": CACHE_REDIS_OPTIONS,
     }
 }
 # A queue of this test run's own, so a stale message from another run is never consumed.

@@ -4,14 +4,22 @@ from celery import shared_task
 from django.conf import settings
 
 from core.email import send_templated_email
+from core.tasks import once
 
 from .models import Referral
 from .services import link_get_or_create
 
 
-@shared_task(name="referrals.send_introduction_email", bind=True, max_retries=5)
+@shared_task(
+    name="referrals.send_introduction_email",
+    bind=True,
+    max_retries=5,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
 def send_introduction_email(self, referral_id: int) -> bool:
-    """Email the friend an introduction naming the source, with the source's link."""
+    """Email the friend an introduction naming the source, with the source's link: once,
+    however often the task is delivered (``core.tasks.once``)."""
     referral = (
         Referral.objects.select_related("program__organization", "source")
         .filter(pk=referral_id)
@@ -22,15 +30,18 @@ def send_introduction_email(self, referral_id: int) -> bool:
     link = link_get_or_create(program=referral.program, source=referral.source)
     organization = referral.program.organization
     try:
-        send_templated_email(
-            "introduction",
-            to=referral.friend_email,
-            timezone_name=organization.timezone,
-            language=organization.language,
-            referral=referral,
-            organization=organization,
-            url=f"{settings.SITE_URL}/r/{link.public_code}",
-        )
+        with once(f"referrals.introduction:{referral.pk}") as first:
+            if not first:
+                return False
+            send_templated_email(
+                "introduction",
+                to=referral.friend_email,
+                timezone_name=organization.timezone,
+                language=organization.language,
+                referral=referral,
+                organization=organization,
+                url=f"{settings.SITE_URL}/r/{link.public_code}",
+            )
     except OSError as exc:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
     return True

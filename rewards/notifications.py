@@ -4,7 +4,9 @@ Emails to the people rewarded: reward earned, credit expiring, payout sent, gift
 Rendered from ``templates/emails/<name>.txt`` and ``<name>_subject.txt``, with amounts in
 the organization's currency and dates in its time zone. Called from Celery tasks only
 (``rewards.tasks``), never in a web request. A reward's and a payout's email is claimed
-with a timestamp first, so a task delivered twice sends it once.
+(``core.tasks.once``) in the transaction that sends it and stamps ``notified_at``: a task
+delivered twice sends it once, and a worker killed before the commit leaves it to be sent
+by the task's next delivery.
 """
 
 from django.conf import settings
@@ -13,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from core.email import render_email as render_templated_email
+from core.tasks import once
 
 from .models import CreditAccount, CreditLot, GiftCard, Payout, Reward
 
@@ -44,18 +47,17 @@ def send_reward_earned(*, reward_id: int) -> bool:
     if reward is None or reward.status not in (Reward.Status.APPROVED, Reward.Status.FULFILLED):
         return False
     email = getattr(reward.beneficiary, "email", "")
-    if not email:
+    if not email or reward.notified_at:
         return False
-    claimed = Reward.objects.filter(pk=reward.pk, notified_at__isnull=True).update(
-        notified_at=timezone.now()
-    )
-    if not claimed:
-        return False
-    lot = getattr(reward, "lot", None)
-    subject, body = render_email(
-        "reward_earned", organization=reward.organization, reward=reward, lot=lot
-    )
-    _send(email, subject, body)
+    with once(f"rewards.reward_earned:{reward.pk}") as first:
+        if not first:
+            return False
+        lot = getattr(reward, "lot", None)
+        subject, body = render_email(
+            "reward_earned", organization=reward.organization, reward=reward, lot=lot
+        )
+        _send(email, subject, body)
+        Reward.objects.filter(pk=reward.pk).update(notified_at=timezone.now())
     return True
 
 
@@ -63,13 +65,14 @@ def send_payout_sent(*, payout_id: int) -> bool:
     payout = Payout.objects.select_related("organization", "source").filter(pk=payout_id).first()
     if payout is None or payout.status != Payout.Status.PAID or not payout.source.email:
         return False
-    claimed = Payout.objects.filter(pk=payout.pk, notified_at__isnull=True).update(
-        notified_at=timezone.now()
-    )
-    if not claimed:
+    if payout.notified_at:
         return False
-    subject, body = render_email("payout_sent", organization=payout.organization, payout=payout)
-    _send(payout.source.email, subject, body)
+    with once(f"rewards.payout_sent:{payout.pk}") as first:
+        if not first:
+            return False
+        subject, body = render_email("payout_sent", organization=payout.organization, payout=payout)
+        _send(payout.source.email, subject, body)
+        Payout.objects.filter(pk=payout.pk).update(notified_at=timezone.now())
     return True
 
 

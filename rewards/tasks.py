@@ -13,7 +13,13 @@ from . import notifications, services
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="rewards.issue_rewards_for_conversion", bind=True, max_retries=5)
+# Tasks queued by services run with acks_late whatever the settings say: a worker killed
+# mid-task leaves its message to be delivered again, and the task, being idempotent, finds
+# what was committed and does only the rest (the outbox re-sends it too, core/tasks.py).
+REDELIVER = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+@shared_task(name="rewards.issue_rewards_for_conversion", bind=True, max_retries=5, **REDELIVER)
 def issue_rewards_for_conversion(self, conversion_id: int) -> int:
     try:
         return len(services.issue_rewards_for_conversion(conversion_id=conversion_id))
@@ -63,7 +69,7 @@ def process_payouts() -> int:
     return len(ids)
 
 
-@shared_task(name="rewards.start_payout_batch")
+@shared_task(name="rewards.start_payout_batch", **REDELIVER)
 def start_payout_batch(
     organization_id: int, batch_key: str, method: str = "", actor_id: int | None = None
 ) -> int:
@@ -80,11 +86,11 @@ def start_payout_batch(
     )
 
 
-@shared_task(name="rewards.send_reward_earned_email")
+@shared_task(name="rewards.send_reward_earned_email", **REDELIVER)
 def send_reward_earned_email(reward_id: int) -> bool:
     return notifications.send_reward_earned(reward_id=reward_id)
 
 
-@shared_task(name="rewards.send_payout_sent_email")
+@shared_task(name="rewards.send_payout_sent_email", **REDELIVER)
 def send_payout_sent_email(payout_id: int) -> bool:
     return notifications.send_payout_sent(payout_id=payout_id)

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role
 from accounts.tenancy import org_member_required
 from core.forms import add_form_errors
+from core.tasks import waiting
 from referrals import selectors, services
 from referrals.models import Program, Referral, ReferralLink
 
@@ -223,6 +224,17 @@ def referral_detail(request, pk: int, conversion_form=None, status=200):
     return render(request, "dashboard/referrals/referral_detail.html", context, status=status)
 
 
+def _reward_follows(request, conversion) -> None:
+    """Tell staff when the task queue could not take the reward task yet (Redis is down):
+    the outbox keeps it, and the reward is issued once the queue is back."""
+    if waiting(services.REWARD_TASK, conversion.pk):
+        messages.warning(
+            request,
+            "The task queue is unreachable right now: the event is saved and its reward "
+            "will follow automatically once the queue is back.",
+        )
+
+
 @org_member_required(Role.MANAGER)
 @require_POST
 def conversion_create(request, pk: int):
@@ -247,6 +259,7 @@ def conversion_create(request, pk: int):
                 messages.success(request, f"{conversion.get_kind_display()} recorded.")
             else:
                 messages.info(request, f"Event {conversion.external_id} was already recorded.")
+            _reward_follows(request, conversion)
             return redirect("referrals:referral_detail", pk=referral.pk)
     return referral_detail(request, pk, conversion_form=form, status=400)
 
@@ -277,6 +290,7 @@ def event_create(request):
                 )
             else:
                 messages.info(request, f"Event {conversion.external_id} was already recorded.")
+            _reward_follows(request, conversion)
             return redirect("referrals:referral_detail", pk=conversion.referral_id)
     return render(
         request,

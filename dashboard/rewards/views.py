@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role
 from accounts.tenancy import org_member_required
 from core.forms import add_form_errors
-from core.tasks import send_task
+from core.tasks import enqueue_on_commit
 from referrals.models import Program
 from rewards import selectors, services
 from rewards.models import CreditAccount, Payout, Reward
@@ -288,7 +288,7 @@ def payout_batch(request):
     if not form.is_valid():
         messages.error(request, "Choose a valid payout method.")
         return redirect("rewards:payout_list")
-    send_task(
+    enqueue_on_commit(
         "rewards.start_payout_batch",
         request.organization.pk,
         uuid.uuid4().hex,

@@ -1,0 +1,94 @@
+"""A Redis cache that degrades to "no cache" while Redis is down, instead of raising.
+
+Every cache use in the app is an optimization (the link snapshot of ``/r/<code>``) or a
+soft limit (allauth's rate limits), so an unreachable Redis must cost speed, never a 500:
+
+- reads miss (``get`` returns the default, ``get_many`` nothing): callers fall back to
+  PostgreSQL, as on any cache miss;
+- writes and deletes are skipped: an entry a delete could not remove lives until its TTL
+  (the link snapshot's is 30 s);
+- ``add`` answers True: a caller using it as a lock (allauth's rate limiter) proceeds, as
+  nobody else can hold a lock in a cache that is down. Rate limits are off meanwhile
+  (they fail open), rather than locking every staff member out of the sign-in page;
+- ``incr`` and ``clear`` still raise: they have no sensible answer without Redis.
+
+After an error the cache stops trying Redis for ``RETRY_AFTER`` seconds (an OPTIONS entry,
+default 5), so a Redis that hangs costs one timeout per process and period, not one per
+request, and the outage is logged once per period instead of once per click.
+"""
+
+import logging
+import threading
+import time
+
+import redis
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+
+log = logging.getLogger(__name__)
+
+_down_until: dict[str, float] = {}
+_lock = threading.Lock()
+
+
+class FailSafeRedisCacheClient(RedisCacheClient):
+    def __init__(self, servers, retry_after: float = 5.0, **options):
+        super().__init__(servers, **options)
+        self._retry_after = retry_after
+        self._name = ",".join(servers)
+
+    def _call(self, method: str, fallback, *args):
+        if time.monotonic() < _down_until.get(self._name, 0.0):
+            return fallback
+        try:
+            return getattr(super(), method)(*args)
+        except redis.RedisError as error:
+            with _lock:
+                was_up = time.monotonic() >= _down_until.get(self._name, 0.0)
+                _down_until[self._name] = time.monotonic() + self._retry_after
+            if was_up:
+                log.warning(
+                    "Cache %s unreachable (%s: %s): serving without it for %ss",
+                    self._name,
+                    type(error).__name__,
+                    error,
+                    self._retry_after,
+                )
+            return fallback
+
+    def add(self, key, value, timeout):
+        return self._call("add", True, key, value, timeout)
+
+    def get(self, key, default):
+        return self._call("get", default, key, default)
+
+    def set(self, key, value, timeout):
+        return self._call("set", None, key, value, timeout)
+
+    def touch(self, key, timeout):
+        return self._call("touch", False, key, timeout)
+
+    def delete(self, key):
+        return self._call("delete", False, key)
+
+    def get_many(self, keys):
+        return self._call("get_many", {}, keys)
+
+    def has_key(self, key):
+        return self._call("has_key", False, key)
+
+    def set_many(self, data, timeout):
+        return self._call("set_many", None, data, timeout)
+
+    def delete_many(self, keys):
+        return self._call("delete_many", None, keys)
+
+
+class FailSafeRedisCache(RedisCache):
+    """``django.core.cache.backends.redis.RedisCache`` that survives Redis being down."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        options: dict = dict(params.get("OPTIONS", {}))
+        options["retry_after"] = float(options.pop("RETRY_AFTER", 5.0))
+        self._options = options
+        self._class = FailSafeRedisCacheClient
