@@ -291,6 +291,15 @@ class ReferralSourceQuerySet(TenantQuerySet):
     def active(self):
         return self.filter(active=True)
 
+    def with_portal_token(self, token: str, *, now=None):
+        """The active source whose portal link this is, while the link has not expired."""
+        now = now or dj_timezone.now()
+        return self.active().filter(
+            models.Q(portal_token_expires_at__isnull=True)
+            | models.Q(portal_token_expires_at__gt=now),
+            portal_token=token,
+        )
+
 
 def _portal_token() -> str:
     return secrets.token_urlsafe(24)
@@ -316,6 +325,9 @@ class ReferralSource(models.Model):
     )
     active = models.BooleanField(default=True)
     portal_token = models.CharField(max_length=64, unique=True, default=_portal_token)
+    portal_token_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the portal link stops working (never when empty)."
+    )
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     objects = ReferralSourceQuerySet.as_manager()

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from core.email import send_templated_email
+from core.tasks import enqueue_on_commit
 
 from . import imports
 from .models import (
@@ -186,10 +187,45 @@ def source_deactivate(*, source: ReferralSource) -> ReferralSource:
 
 
 def source_reactivate(*, source: ReferralSource) -> ReferralSource:
+    """Start a source again, with a new portal link: the one it had may have leaked."""
     if not source.active:
         source.active = True
-        source.save(update_fields=["active"])
+        source.portal_token = _new_portal_token()
+        source.portal_token_expires_at = None
+        source.save(update_fields=["active", "portal_token", "portal_token_expires_at"])
     return source
+
+
+def _new_portal_token() -> str:
+    return ReferralSource._meta.get_field("portal_token").default()
+
+
+MAX_PORTAL_LINK_DAYS = 3_650
+
+
+def source_portal_rotate(
+    *, source: ReferralSource, expires_in_days: int | None = None
+) -> ReferralSource:
+    """A new portal link for the source: the old one is dead at once. Optionally it expires."""
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_PORTAL_LINK_DAYS:
+        raise ValidationError(
+            {"expires_in_days": f"Between 1 and {MAX_PORTAL_LINK_DAYS:,} days, or never."}
+        )
+    source.portal_token = _new_portal_token()
+    source.portal_token_expires_at = (
+        timezone.now() + datetime.timedelta(days=expires_in_days) if expires_in_days else None
+    )
+    source.save(update_fields=["portal_token", "portal_token_expires_at"])
+    return source
+
+
+def source_portal_link_send(*, source: ReferralSource) -> None:
+    """Email the source its portal link (after the transaction commits)."""
+    if not source.active:
+        raise ValidationError("An inactive source has no portal link to send.")
+    if not source.email:
+        raise ValidationError({"email": "The source has no email address to send it to."})
+    enqueue_on_commit("accounts.send_portal_link", source.pk, source.portal_token)
 
 
 # Insider contributions ------------------------------------------------------------------

@@ -28,7 +28,7 @@ from .forms import LeadForm
 
 def _source(token: str) -> ReferralSource:
     source = get_object_or_404(
-        ReferralSource.objects.select_related("organization"), portal_token=token, active=True
+        ReferralSource.objects.with_portal_token(token).select_related("organization")
     )
     timezone.activate(source.organization.timezone)
     return source

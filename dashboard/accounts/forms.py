@@ -31,6 +31,13 @@ class SourceForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["customer"].queryset = Customer.objects.for_organization(organization)
         self.fields["customer"].required = False
+        if self.instance.pk is None:
+            self.fields["send_portal_link"] = forms.BooleanField(
+                required=False,
+                initial=True,
+                label="Email them their portal link",
+                help_text="Their links, QR codes, referrals, credit and payouts, privately.",
+            )
 
     class Meta:
         model = ReferralSource
@@ -73,3 +80,13 @@ class ImportForm(forms.Form):
                 f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into parts."
             )
         return upload
+
+
+class PortalRotateForm(forms.Form):
+    expires_in_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=3650,
+        label="Expires after (days)",
+        help_text="Leave empty for a link that never expires.",
+    )

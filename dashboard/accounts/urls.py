@@ -36,6 +36,8 @@ urlpatterns = [
     path("app/sources/<int:pk>/edit/", views.source_edit, name="source_edit"),
     path("app/sources/<int:pk>/deactivate/", views.source_deactivate, name="source_deactivate"),
     path("app/sources/<int:pk>/reactivate/", views.source_reactivate, name="source_reactivate"),
+    path("app/sources/<int:pk>/portal/rotate/", views.source_portal_rotate, name="portal_rotate"),
+    path("app/sources/<int:pk>/portal/send/", views.source_portal_send, name="portal_send"),
     path(
         "app/sources/<int:pk>/contributions/",
         views.contribution_create,

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,6 +21,7 @@ from .forms import (
     ImportForm,
     InvitationForm,
     OrganizationForm,
+    PortalRotateForm,
     RoleForm,
     SourceForm,
 )
@@ -172,12 +174,22 @@ def source_list(request):
 def source_create(request):
     form = SourceForm(request.POST or None, organization=request.organization)
     if request.method == "POST" and form.is_valid():
+        fields = dict(form.cleaned_data)
+        send_portal_link = fields.pop("send_portal_link", False)
         try:
-            source = services.source_create(organization=request.organization, **form.cleaned_data)
+            with transaction.atomic():
+                source = services.source_create(organization=request.organization, **fields)
+                if send_portal_link and source.email and source.active:
+                    services.source_portal_link_send(source=source)
         except ValidationError as error:
             add_form_errors(form, error)
         else:
-            messages.success(request, f"Source {source.name} added.")
+            sent = (
+                f" Their portal link is on its way to {source.email}."
+                if send_portal_link and source.email and source.active
+                else ""
+            )
+            messages.success(request, f"Source {source.name} added.{sent}")
             return redirect("accounts:source_detail", pk=source.pk)
     return render(
         request,
@@ -248,6 +260,40 @@ def source_deactivate(request, pk: int):
 def source_reactivate(request, pk: int):
     source = services.source_reactivate(source=_source_for(request, pk))
     messages.success(request, f"{source.name} is active again.")
+    return redirect("accounts:source_detail", pk=source.pk)
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def source_portal_rotate(request, pk: int):
+    """A new portal link for the source; the old one stops working at once."""
+    source = _source_for(request, pk)
+    form = PortalRotateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.source_portal_rotate(
+                source=source, expires_in_days=form.cleaned_data["expires_in_days"]
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, "New portal link made: the old one no longer works.")
+    else:
+        messages.error(request, " ".join(form.errors.get("expires_in_days", [])))
+    return redirect("accounts:source_detail", pk=source.pk)
+
+
+@org_member_required(Role.MANAGER)
+@require_POST
+def source_portal_send(request, pk: int):
+    """Email the source the address of its portal."""
+    source = _source_for(request, pk)
+    try:
+        services.source_portal_link_send(source=source)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Portal link sent to {source.email}.")
     return redirect("accounts:source_detail", pk=source.pk)
 
 

@@ -64,6 +64,8 @@ OBJECT_ARGS = {
     "accounts:source_deactivate": lambda w: {"pk": w["source"].pk},
     "accounts:source_reactivate": lambda w: {"pk": w["source"].pk},
     "accounts:contribution_create": lambda w: {"pk": w["source"].pk},
+    "accounts:portal_rotate": lambda w: {"pk": w["source"].pk},
+    "accounts:portal_send": lambda w: {"pk": w["source"].pk},
     "referrals:program_detail": lambda w: {"pk": w["program"].pk},
     "referrals:program_edit": lambda w: {"pk": w["program"].pk},
     "referrals:link_create": lambda w: {"pk": w["program"].pk},
