@@ -315,3 +315,28 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
+
+# Rate limits on public endpoints, per client address (core.ratelimit). CLIENT_IP_HEADER
+# names the header a trusted proxy sets (e.g. HTTP_X_FORWARDED_FOR); empty: REMOTE_ADDR.
+CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "")
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+RATELIMIT_USE_CACHE = "default"
+RATELIMITS = {
+    "portal": os.environ.get("RATELIMIT_PORTAL", "120/m"),
+    "portal_write": os.environ.get("RATELIMIT_PORTAL_WRITE", "10/m"),
+    "widget": os.environ.get("RATELIMIT_WIDGET", "120/m"),
+    "landing_write": os.environ.get("RATELIMIT_LANDING_WRITE", "10/m"),
+    "link_not_found": os.environ.get("RATELIMIT_LINK_NOT_FOUND", "60/m"),
+}
+# The cache backend is Redis's, wrapped so an outage is a miss (core.cache).
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+# allauth's own limits on sign-in, sign-up and password reset (per address and per
+# account), on the same cache; a refused attempt answers 429.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "confirm_email": "1/3m/key",
+}

@@ -39,6 +39,9 @@ CACHES = {
         "BACKEND": "core.cache.FailSafeRedisCache",
         "LOCATION": "redis://127.0.0.1:6379/14",
         "OPTIONS": CACHE_REDIS_OPTIONS,
+        # Keys of this checkout's own: tests empty only these (tests/conftest.py), so two
+        # suites sharing one Redis never wipe each other's counters mid-test.
+        "KEY_PREFIX": f"advocate-test-{_checkout}",
     }
 }
 # A queue of this test run's own, so a stale message from another run is never consumed.

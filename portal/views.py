@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import ReferralSource
+from core.ratelimit import limit
 from referrals import services as referral_services
 from referrals.models import Channel, Program, ReferralLink
 from rewards import selectors, services
@@ -51,6 +52,7 @@ class IntroduceForm(LeadForm):
         )
 
 
+@limit("portal")
 def portal(request, token: str):
     source = _source(token)
     programs = _programs_for(source)
@@ -78,6 +80,7 @@ def portal(request, token: str):
 
 
 @require_POST
+@limit("portal_write")
 def introduce(request, token: str):
     """The source introduces a friend by email; the friend gets the source's link."""
     source = _source(token)
@@ -108,6 +111,7 @@ def introduce(request, token: str):
 
 
 @require_POST
+@limit("portal_write")
 def payout(request, token: str):
     """Ask for the payout balance to be paid; the form's key makes a double submit harmless."""
     source = _source(token)
@@ -122,6 +126,7 @@ def payout(request, token: str):
     return redirect("portal:home", token=token)
 
 
+@limit("portal")
 def qr(request, token: str, link_id: int):
     source = _source(token)
     link = get_object_or_404(ReferralLink, pk=link_id, source=source)

@@ -21,6 +21,7 @@ from accounts.models import Customer
 from accounts.tenancy import org_member_required
 from accounts.widget import customer_for_token, make_token
 from core.money import ZERO, format_money
+from core.ratelimit import limit
 from referrals import selectors as referral_selectors
 from referrals import services as referral_services
 from rewards import selectors as reward_selectors
@@ -48,6 +49,7 @@ def widget_js(request):
 
 
 @require_GET
+@limit("widget")
 def widget_data(request):
     customer = customer_for_token(request.GET.get("token", ""))
     if customer is None:

@@ -48,9 +48,18 @@ def pytest_sessionstart(session):
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    from django.core.cache import cache
+    """Empty this checkout's cache keys (not the whole Redis database, which other
+    checkouts' suites may be using at the same moment)."""
+    import redis
 
-    cache.clear()
+    cache_settings = settings.CACHES["default"]
+    client = redis.Redis.from_url(cache_settings["LOCATION"])
+    try:
+        keys = list(client.scan_iter(f"{cache_settings['KEY_PREFIX']}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
     yield
 
 

@@ -1,0 +1,58 @@
+"""Rate limits on what the public can reach: per client address, on the shared cache.
+
+Built on django-ratelimit: ``@limit("60/m")`` on a view counts requests per client address
+(``core.http.client_ip``, which honours a trusted proxy's header) and answers an honest
+429 with ``Retry-After`` past the rate. The counters live in the cache (Redis in
+production); while Redis is down the cache serves misses, so limits open rather than a
+page failing. Rates are settings (``RATELIMITS``), so an operator can tune them.
+"""
+
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpResponse
+from django_ratelimit.core import is_ratelimited
+
+from .http import client_ip
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _client_key(group, request) -> str:
+    return client_ip(request) or "unknown"
+
+
+def rate(name: str) -> str:
+    """The rate named ``name`` in settings.RATELIMITS, e.g. "60/m"."""
+    return settings.RATELIMITS[name]
+
+
+def too_many_requests(rate_text: str) -> HttpResponse:
+    period = PERIODS.get(rate_text.split("/")[1][-1:], 60)
+    response = HttpResponse(
+        "Too many requests from your address: wait a little and try again.\n",
+        status=429,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = str(period)
+    return response
+
+
+def limit(name: str, *, methods: tuple[str, ...] = ("GET", "POST")):
+    """Limit a view to the rate ``settings.RATELIMITS[name]`` per client address."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not getattr(settings, "RATELIMIT_ENABLE", True) or request.method not in methods:
+                return view(request, *args, **kwargs)
+            rate_text = rate(name)
+            if is_ratelimited(
+                request, group=f"advocate.{name}", key=_client_key, rate=rate_text, increment=True
+            ):
+                return too_many_requests(rate_text)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,98 @@
+"""Public endpoints answer an honest 429 past their rate, per client address, and change
+nothing when they do; a dead Redis opens the limits instead of failing the page."""
+
+import socket
+
+import pytest
+
+from referrals.models import Referral
+
+
+@pytest.fixture
+def tight(settings):
+    # Hourly windows: a test never straddles the start of a new window.
+    settings.RATELIMITS = {
+        **settings.RATELIMITS,
+        "portal": "3/h",
+        "portal_write": "2/h",
+        "widget": "2/h",
+    }
+    return settings
+
+
+def test_the_portal_answers_429_past_its_rate(client, tight, source):
+    answers = [client.get(f"/me/{source.portal_token}/").status_code for _ in range(5)]
+    assert answers == [200, 200, 200, 429, 429]
+    response = client.get(f"/me/{source.portal_token}/")
+    assert response["Retry-After"] == "3600"
+    assert "Too many requests" in response.content.decode()
+
+
+def test_a_refused_introduction_stores_no_referral(client, tight, source, program, link):
+    for n in range(4):
+        response = client.post(
+            f"/me/{source.portal_token}/introduce/",
+            {"name": f"Friend {n}", "email": f"f{n}@example.com", "program": program.pk},
+        )
+    assert response.status_code == 429
+    assert Referral.objects.count() == 2
+
+
+def test_each_address_has_its_own_count(client, tight, source):
+    for _ in range(3):
+        client.get(f"/me/{source.portal_token}/", REMOTE_ADDR="10.0.0.1")
+    assert client.get(f"/me/{source.portal_token}/", REMOTE_ADDR="10.0.0.1").status_code == 429
+    assert client.get(f"/me/{source.portal_token}/", REMOTE_ADDR="10.0.0.2").status_code == 200
+
+
+def test_behind_a_proxy_the_configured_header_names_the_client(client, tight, source):
+    tight.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    for _ in range(3):
+        client.get(f"/me/{source.portal_token}/", HTTP_X_FORWARDED_FOR="203.0.113.9, 10.0.0.1")
+    refused = client.get(f"/me/{source.portal_token}/", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    other = client.get(f"/me/{source.portal_token}/", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert (refused.status_code, other.status_code) == (429, 200)
+
+
+def test_the_widget_data_is_limited_too(client, tight, acme):
+    from accounts.widget import make_token
+
+    token = make_token(organization=acme, customer_external_id="C-1")
+    answers = [client.get("/widget/data", {"token": token}).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
+
+
+def test_after_five_failed_sign_ins_even_the_right_password_waits(client, alice):
+    from tests.factories import PASSWORD
+
+    for _ in range(5):
+        client.post("/accounts/login/", {"login": "alice@example.com", "password": "wrong"})
+    response = client.post("/accounts/login/", {"login": "alice@example.com", "password": PASSWORD})
+    assert "Too many failed login attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_sign_in_attempts_from_one_address_answer_429_past_their_rate(client, settings, db):
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "3/h/ip"}
+    answers = [
+        client.post("/accounts/login/", {"login": f"u{n}@example.com", "password": "x"}).status_code
+        for n in range(5)
+    ]
+    assert answers == [200, 200, 200, 429, 429]
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_with_redis_down_the_limits_open_and_pages_answer(client, tight, source):
+    tight.CACHES = {
+        "default": {
+            "BACKEND": "core.cache.FailSafeRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{_dead_port()}/0",
+        }
+    }
+    answers = {client.get(f"/me/{source.portal_token}/").status_code for _ in range(6)}
+    assert answers == {200}
