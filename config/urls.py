@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("dashboard.urls")),
     path("", include("portal.urls")),
+    path("", include("api.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]
