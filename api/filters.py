@@ -1,5 +1,7 @@
 """Query filters of the list endpoints (django-filter). Unknown values are a 400."""
 
+from datetime import UTC
+
 import django_filters as df
 from django import forms
 
@@ -30,12 +32,30 @@ class StrictBooleanFilter(df.TypedChoiceFilter):
         super().__init__(*args, **kwargs)
 
 
+class UtcIsoDateTimeField(df.fields.IsoDateTimeField):
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("Enter a valid ISO 8601 time.", code="invalid") from None
+
+
+class UtcDateTimeFilter(df.IsoDateTimeFilter):
+    """An ISO 8601 time with any offset, compared in UTC (offsets beyond PostgreSQL's ±16
+    hours included)."""
+
+    field_class = UtcIsoDateTimeField
+
+
 class CustomerFilter(df.FilterSet):
     email = df.CharFilter(field_name="email", lookup_expr="iexact", max_length=254)
     external_id = df.CharFilter(field_name="external_id", max_length=120)
     referred = StrictBooleanFilter(field_name="is_referred")
-    created_after = df.IsoDateTimeFilter(field_name="first_seen_at", lookup_expr="gte")
-    created_before = df.IsoDateTimeFilter(field_name="first_seen_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="first_seen_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="first_seen_at", lookup_expr="lt")
 
     class Meta:
         model = Customer
@@ -65,8 +85,8 @@ class ReferralFilter(df.FilterSet):
     status = df.ChoiceFilter(choices=Referral.Status.choices)
     source = IdFilter(field_name="source_id")
     program = IdFilter(field_name="program_id")
-    created_after = df.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = df.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Referral
@@ -77,8 +97,8 @@ class RewardFilter(df.FilterSet):
     status = df.ChoiceFilter(choices=Reward.Status.choices)
     source = IdFilter(field_name="source_id")
     customer = IdFilter(field_name="customer_id")
-    created_after = df.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = df.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Reward

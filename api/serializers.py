@@ -1,6 +1,8 @@
 """How the API shows each object. Ids are integers, times ISO 8601 in UTC, money a decimal
 string beside its currency code. Input serializers live next to the view that takes them."""
 
+from datetime import UTC
+
 from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
@@ -24,6 +26,18 @@ class Email(serializers.EmailField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class UtcDateTime(serializers.DateTimeField):
+    """An ISO 8601 time with any offset, taken as UTC (PostgreSQL refuses offsets beyond
+    ±16 hours, and a time that cannot be expressed in UTC is a 400)."""
+
+    def to_internal_value(self, value):
+        moment = super().to_internal_value(value)
+        try:
+            return moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            self.fail("invalid", format="ISO 8601")
 
 
 class Money(serializers.DecimalField):

@@ -1,9 +1,9 @@
 """/api/v1/... resources, the OpenAPI schema at /api/schema/ and its docs at /api/docs/."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import analytics, customers, events, programs, referrals, rewards, sources
+from .views import analytics, base, customers, events, programs, referrals, rewards, sources
 
 app_name = "api"
 urlpatterns = [
@@ -35,4 +35,5 @@ urlpatterns = [
     path("api/v1/payouts/<int:pk>", rewards.PayoutDetail.as_view(), name="payout"),
     path("api/v1/analytics/summary", analytics.AnalyticsSummary.as_view()),
     path("api/v1/analytics/sources", analytics.AnalyticsSources.as_view()),
+    re_path(r"^api/", base.not_found),  # last: every other /api/ URL is a JSON 404
 ]

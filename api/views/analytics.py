@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from analytics import selectors
 
-from ..serializers import Money
+from ..serializers import Money, UtcDateTime
 from .base import ApiView, ListView
 
 PERIOD = [
@@ -16,8 +16,8 @@ PERIOD = [
 
 
 class PeriodIn(serializers.Serializer):
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    since = UtcDateTime(required=False)
+    until = UtcDateTime(required=False)
 
 
 class SummaryOut(serializers.Serializer):

@@ -3,6 +3,7 @@ bounded bodies and idempotency keys on POST. Views stay thin: an input serialize
 a domain service acts, an output serializer answers."""
 
 from django.conf import settings
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import generics, mixins
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
@@ -100,3 +101,16 @@ class ListView(mixins.ListModelMixin, ApiView):
 
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    """Any other URL under /api/: a 404 in the API's error shape, not the site's HTML page."""
+    from django.http import JsonResponse
+
+    from ..errors import error_body
+
+    body = error_body(
+        status_code=404, code="not_found", message="No such endpoint or object.", param=None
+    )
+    return JsonResponse(body, status=404)

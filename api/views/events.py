@@ -2,6 +2,7 @@
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -17,7 +18,7 @@ from referrals.models import Conversion
 
 from .. import events
 from ..errors import validation_error_body
-from ..serializers import Email, Money, RewardOut, Text
+from ..serializers import Email, Money, RewardOut, Text, UtcDateTime
 from .base import ApiView
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -30,9 +31,9 @@ class EventIn(serializers.Serializer):
     customer_external_id = Text(required=False, allow_blank=True, max_length=120)
     email = Email(required=False, allow_blank=True, max_length=254)
     name = Text(required=False, allow_blank=True, max_length=200)
-    amount = Money(required=False, min_value=0, max_value=MAX_AMOUNT, default="0")
+    amount = Money(required=False, min_value=0, max_value=MAX_AMOUNT, default=Decimal("0"))
     currency = serializers.ChoiceField(choices=CURRENCIES, required=False)
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = UtcDateTime(required=False)
     code = Text(required=False, allow_blank=True, max_length=64)
     cookie = Text(
         required=False,
