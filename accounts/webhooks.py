@@ -98,7 +98,7 @@ def check_url(url: str) -> str:
         return url
     try:
         addresses = {
-            info[4][0]
+            str(info[4][0])
             for info in socket.getaddrinfo(
                 parts.hostname, port or (443 if parts.scheme == "https" else 80)
             )
