@@ -92,8 +92,9 @@ def ingest(
             code=code,
             cookie_code=cookie,
         )
+        issued = None
         if conversion is not None and created:
-            issue_rewards_for_conversion(conversion_id=conversion.pk)
+            issued = issue_rewards_for_conversion(conversion_id=conversion.pk)
     if conversion is None:
         return EventResult(
             id=id,
@@ -103,7 +104,10 @@ def ingest(
             customer=_customer_id(organization, external_id=customer_external_id, email=email),
             conversion=None,
         )
-    conversion = Conversion.objects.select_related("referral").get(pk=conversion.pk)
+    if issued is None:  # known before: read what it earned then
+        issued = list(Reward.objects.filter(conversion=conversion).order_by("id"))
+    if not Conversion.referral.is_cached(conversion):
+        conversion = Conversion.objects.select_related("referral").get(pk=conversion.pk)
     return EventResult(
         id=id,
         type=type,
@@ -111,7 +115,7 @@ def ingest(
         duplicate=not created,
         customer=conversion.customer_id,
         conversion=conversion,
-        rewards=list(Reward.objects.filter(conversion=conversion).order_by("id")),
+        rewards=issued,
     )
 
 
