@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
-
 from accounts.models import Customer, Organization
 from referrals.models import Conversion
 from referrals.services import event_record
@@ -78,23 +76,24 @@ def ingest(
     cookie: str = "",
 ) -> EventResult:
     """Record one event, once; say what was stored, where it was attributed, what it earned."""
-    with transaction.atomic():
-        conversion, created = event_record(
-            organization=organization,
-            kind=type,
-            external_id=id,
-            amount=amount,
-            currency=currency,
-            occurred_at=occurred_at,
-            email=email,
-            customer_external_id=customer_external_id,
-            name=name,
-            code=code,
-            cookie_code=cookie,
-        )
-        issued = None
-        if conversion is not None and created:
-            issued = issue_rewards_for_conversion(conversion_id=conversion.pk)
+    conversion, created = event_record(
+        organization=organization,
+        kind=type,
+        external_id=id,
+        amount=amount,
+        currency=currency,
+        occurred_at=occurred_at,
+        email=email,
+        customer_external_id=customer_external_id,
+        name=name,
+        code=code,
+        cookie_code=cookie,
+    )
+    issued = None
+    if conversion is not None and created:
+        # After the event committed (its own transaction): if this fails, the task queued
+        # on that commit issues the rewards; a retry of the event answers "duplicate".
+        issued = issue_rewards_for_conversion(conversion_id=conversion.pk)
     if conversion is None:
         return EventResult(
             id=id,
