@@ -13,3 +13,13 @@ def deliver_webhook(self, delivery_id: int) -> str:
     except webhooks.WebhookRetry as retry:
         raise self.retry(countdown=retry.countdown) from retry
     return delivery.status if delivery is not None else "missing"
+
+
+@shared_task(name="accounts.resume_webhook_deliveries")
+def resume_webhook_deliveries() -> int:
+    """Re-drive deliveries whose task was lost; a delivery sent twice is deduplicated by the
+    receiver through its event id."""
+    ids = webhooks.deliveries_to_resume()
+    for pk in ids:
+        deliver_webhook.delay(pk)
+    return len(ids)

@@ -38,6 +38,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.tasks import enqueue_on_commit
@@ -300,3 +301,15 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     if delivery.status == WebhookDelivery.Status.PENDING:
         raise WebhookRetry(backoff(delivery.attempts), error)
     return delivery
+
+
+def deliveries_to_resume(*, now=None) -> list[int]:
+    """Pending deliveries whose task may have been lost (a broker restart, a purged queue):
+    never tried for five minutes, or five minutes past their next attempt."""
+    now = now or timezone.now()
+    late = now - timedelta(minutes=5)
+    return list(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+        .filter(Q(attempts=0, created_at__lte=late) | Q(attempts__gt=0, next_attempt_at__lte=late))
+        .values_list("pk", flat=True)[:10_000]
+    )

@@ -197,6 +197,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-credit-lots": {"task": "rewards.expire_credit_lots", "schedule": 3600.0},
     "send-credit-expiry-reminders": {"task": "rewards.send_expiry_reminders", "schedule": 3600.0},
     "process-payouts": {"task": "rewards.process_payouts", "schedule": 600.0},
+    "resume-webhook-deliveries": {"task": "accounts.resume_webhook_deliveries", "schedule": 300.0},
+    "purge-idempotency-records": {"task": "api.purge_idempotency_records", "schedule": 3600.0},
 }
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -240,6 +242,7 @@ SPECTACULAR_SETTINGS = {
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1200/minute")  # per key: N/second|minute|hour
 API_MAX_BODY_BYTES = 1_000_000
 API_BULK_MAX_EVENTS = 1000
+API_IDEMPOTENCY_HOURS = 24  # an Idempotency-Key's answer is kept this long
 # Deliveries to private, loopback or link-local addresses are refused (SSRF) unless this is on;
 # it is on in development, where receivers run on the same machine.
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)

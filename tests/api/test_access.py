@@ -210,3 +210,23 @@ def test_globex_sees_only_its_own_rows_in_lists(globex_api, world, globex):
     assert names == ["Globex partner"]
     rows = globex_api.get("/api/v1/analytics/sources").json()["results"]
     assert [r["name"] for r in rows] == ["Globex partner"]
+
+
+def test_every_post_replays_its_first_answer_under_an_idempotency_key(api, world):
+    """Each POST of the table, sent twice with one key: the same status and the same bytes."""
+    for n, (method, path, body) in enumerate(ENDPOINTS(world)):
+        if method != "POST":
+            continue
+        headers = {"Idempotency-Key": f"replay-{n}"}
+        first = api.post(path, body, headers=headers)
+        again = api.post(path, body, headers=headers)
+        assert first.status_code < 500, (path, first.content)
+        assert (again.status_code, again.content) == (first.status_code, first.content), path
+        assert again["Idempotent-Replayed"] == "true"
+
+
+def test_reads_cost_a_bounded_number_of_queries(api, world, django_assert_max_num_queries):
+    for method, path, _ in ENDPOINTS(world):
+        if method == "GET":
+            with django_assert_max_num_queries(8, info=path):
+                assert api.get(path).status_code == 200, path

@@ -122,3 +122,16 @@ def test_two_requests_racing_with_one_key_do_the_work_once(acme):
     assert answers[0].content == answers[1].content
     assert sum(a.has_header("Idempotent-Replayed") for a in answers) == 1
     assert Customer.objects.filter(external_id="c-1").count() == 1
+
+
+def test_answers_are_forgotten_after_a_day(api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from api.tasks import purge_idempotency_records
+
+    api.post("/api/v1/sources", {"name": "Sam"}, headers=KEY)
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    assert purge_idempotency_records() == 1
+    assert api.post("/api/v1/sources", {"name": "Other"}, headers=KEY).status_code == 201

@@ -353,3 +353,14 @@ def test_a_worker_retries_an_endpoint_that_fails_twice_then_delivers(
     headers, body = receiver.received[-1]
     assert verify_signature(body, headers[SIGNATURE_HEADER], secret)
     assert json.loads(body)["data"]["object"]["id"] == referral.pk
+
+
+def test_deliveries_whose_task_was_lost_are_resumed(acme, endpoint):
+    from accounts.webhooks import deliveries_to_resume
+
+    [fresh] = emit(acme, "payout.paid", {"id": 1})
+    [lost] = emit(acme, "payout.paid", {"id": 2})
+    WebhookDelivery.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert deliveries_to_resume() == [lost.pk]
