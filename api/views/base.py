@@ -2,7 +2,10 @@
 bounded bodies and idempotency keys on POST. Views stay thin: an input serializer checks,
 a domain service acts, an output serializer answers."""
 
+from datetime import UTC
+
 from django.conf import settings
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import generics, mixins
 from rest_framework.exceptions import ValidationError
@@ -39,6 +42,9 @@ class ApiView(generics.GenericAPIView):
             length = 0
         if length > getattr(settings, "API_MAX_BODY_BYTES", 1_000_000):
             raise PayloadTooLarge()
+        # Times go out in UTC, whatever zone an earlier request left active in this thread
+        # (the dashboard activates the organization's own).
+        timezone.activate(UTC)
         super().initial(request, *args, **kwargs)
 
     def dispatch(self, request, *args, **kwargs):

@@ -90,3 +90,15 @@ def test_an_upsert_replays_under_its_idempotency_key(api):
     again = api.post("/api/v1/customers", {"external_id": "c-1"}, headers=headers)
     assert (first.status_code, again.status_code) == (201, 201)
     assert first.content == again.content
+
+
+def test_times_are_in_utc_whatever_zone_the_thread_had(api, acme):
+    from django.utils import timezone
+
+    Customer.objects.create(organization=acme, external_id="c-1")
+    timezone.activate("Europe/Amsterdam")  # as a dashboard page served before leaves it
+    try:
+        body = api.get("/api/v1/customers").json()
+    finally:
+        timezone.deactivate()
+    assert body["results"][0]["created_at"].endswith("Z")
