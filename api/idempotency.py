@@ -13,8 +13,9 @@ nothing, and sending it again gives the same error.
 import hashlib
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.http import HttpResponse
+from psycopg import errors
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -63,10 +64,35 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
     return response
 
 
+ATTEMPTS = 3
+
+
+def _is_deadlock(error: OperationalError) -> bool:
+    cause = error.__cause__
+    return isinstance(cause, errors.DeadlockDetected | errors.SerializationFailure)
+
+
 def run(
     *, organization: Organization, key: str, fingerprint: str, call: Callable[[], Response]
 ) -> HttpResponse:
-    """Answer with ``call()`` once per key; replay its answer after that."""
+    """Answer with ``call()`` once per key; replay its answer after that.
+
+    The work runs in one transaction with the record. A bulk of events holds the rows it
+    locks until it commits, so two such transactions may deadlock; PostgreSQL then aborts
+    one, whose work is rolled back whole, and it is simply run again.
+    """
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _run_once(organization=organization, key=key, fingerprint=fingerprint, call=call)
+        except OperationalError as error:
+            if attempt == ATTEMPTS or not _is_deadlock(error):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _run_once(
+    *, organization: Organization, key: str, fingerprint: str, call: Callable[[], Response]
+) -> HttpResponse:
     try:
         with transaction.atomic():
             try:

@@ -135,3 +135,29 @@ def test_answers_are_forgotten_after_a_day(api):
     IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
     assert purge_idempotency_records() == 1
     assert api.post("/api/v1/sources", {"name": "Other"}, headers=KEY).status_code == 201
+
+
+def test_a_deadlocked_request_is_run_again_and_answered_once(api, monkeypatch):
+    """PostgreSQL aborts one of two deadlocked transactions: its work is rolled back whole,
+    so it is run again rather than answered with a 500."""
+    from django.db import OperationalError
+    from psycopg import errors
+
+    from accounts import services
+
+    original, calls = services.customer_upsert, []
+
+    def deadlocked_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            original(**kwargs)  # some work done, then the database gives up on it
+            try:
+                raise errors.DeadlockDetected("deadlock detected")
+            except errors.DeadlockDetected as cause:
+                raise OperationalError("deadlock detected") from cause
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "customer_upsert", deadlocked_once)
+    response = api.post("/api/v1/customers", {"external_id": "c-1"}, headers=KEY)
+    assert response.status_code == 201 and len(calls) == 2
+    assert Customer.objects.count() == 1 and IdempotencyRecord.objects.count() == 1
