@@ -410,3 +410,135 @@ class CsvImport(models.Model):
 
     def __str__(self):
         return f"Import of {self.kind} {self.filename!r} into {self.organization_id}"
+
+
+# The partner API and webhooks -------------------------------------------------------------
+#
+# They live here, in the leftmost domain app, because both the dashboard (owners create
+# keys and endpoints) and the domain apps (referrals and rewards emit webhook events) use
+# them, and neither may import the ``api`` surface. ``accounts.webhooks`` emits and sends.
+
+
+class ApiKeyQuerySet(TenantQuerySet):
+    def live(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A secret that lets a business's own systems use the partner API for one organization.
+
+    Only a SHA-256 digest of the key is stored (keys are long and random, so a plain digest
+    is enough and lets a request find its key with one indexed lookup); the owner sees the
+    whole key once, when it is created, and the prefix afterwards.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Write"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(
+        max_length=24, help_text="The start of the key, shown to tell keys apart."
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
+
+class WebhookEventType(models.TextChoices):
+    REFERRAL_CREATED = "referral.created", "A referral was created"
+    REFERRAL_CONVERTED = "referral.converted", "A referral became a customer"
+    REWARD_APPROVED = "reward.approved", "A reward was approved"
+    REWARD_FULFILLED = "reward.fulfilled", "A reward was fulfilled"
+    REWARD_VOIDED = "reward.voided", "A reward was voided"
+    CREDIT_EXPIRING = "credit.expiring", "Credit expires soon"
+    PAYOUT_PAID = "payout.paid", "A payout was paid"
+    PAYOUT_FAILED = "payout.failed", "A payout failed"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of the business that receives signed events it subscribed to."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True, default="")
+    events = models.JSONField(default=list, help_text="The event types it receives.")
+    secret = models.CharField(
+        max_length=64, help_text="Signs each delivery (HMAC-SHA256); shown to the owner once."
+    )
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "active"])]
+
+    def __str__(self):
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event sent to one endpoint: the exact body, and how each attempt went."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.CharField(max_length=40)
+    event_type = models.CharField(max_length=40, choices=WebhookEventType.choices)
+    body = models.TextField(help_text="The JSON sent, byte for byte the same on every attempt.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    log = models.JSONField(default=list, blank=True, help_text="Every attempt, oldest first.")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["endpoint", "created_at"])]
+
+    def __str__(self):
+        return f"{self.event_type} {self.event_id} to {self.endpoint_id}"

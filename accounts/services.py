@@ -1,6 +1,8 @@
 """Writes for organizations, members, customers, referral sources and CSV imports."""
 
 import datetime
+import hashlib
+import secrets
 import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +20,7 @@ from core.tasks import enqueue_on_commit
 
 from . import imports
 from .models import (
+    ApiKey,
     CsvImport,
     Customer,
     InsiderContribution,
@@ -159,6 +162,46 @@ def customer_get_or_create(
         # Another request created the same external id in the meantime.
         return qs.get(external_id=external_id), False
     return customer, True
+
+
+def customer_upsert(
+    *,
+    organization: Organization,
+    external_id: str,
+    email: str = "",
+    name: str = "",
+    phone: str = "",
+) -> tuple[Customer, bool]:
+    """Create the customer with this external id, or bring its details up to date.
+
+    Only the details given are written (an empty value leaves the stored one alone).
+    Returns (customer, created); two requests racing on one new id create it once.
+    """
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise ValidationError({"external_id": "An upsert needs the customer's external id."})
+    fields = {"email": (email or "").strip().lower(), "name": name or "", "phone": phone or ""}
+    fields = {key: value for key, value in fields.items() if value}
+    for _ in range(2):
+        qs = Customer.objects.for_organization(organization)
+        customer = qs.filter(external_id=external_id).first()
+        if customer is not None:
+            changed = [key for key, value in fields.items() if getattr(customer, key) != value]
+            for key in changed:
+                setattr(customer, key, fields[key])
+            if changed:
+                customer.full_clean(validate_unique=False, validate_constraints=False)
+                customer.save(update_fields=changed)
+            return customer, False
+        customer = Customer(organization=organization, external_id=external_id, **fields)
+        customer.full_clean(validate_unique=False, validate_constraints=False)
+        try:
+            with transaction.atomic():
+                customer.save()
+        except IntegrityError:
+            continue  # created by a concurrent request: update that one
+        return customer, True
+    raise ValidationError({"external_id": "This customer is being changed; try again."})
 
 
 def source_create(*, organization: Organization, **fields) -> ReferralSource:
@@ -364,3 +407,66 @@ def source_for_customer(*, customer: Customer) -> ReferralSource:
             email=customer.email,
         )
     return source
+
+
+# API keys -------------------------------------------------------------------------------
+
+API_KEY_PREFIX = "adv_live_"
+API_KEY_SHOWN = 8  # characters of the secret part kept visible after the prefix
+API_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most once a minute per key
+
+
+def api_key_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def api_key_create(
+    *, organization: Organization, name: str, scopes: list[str], created_by: User | None
+) -> tuple[ApiKey, str]:
+    """Create a key. Returns it with the whole secret, which is shown once and never stored."""
+    name = (name or "").strip()
+    errors = {}
+    if not name:
+        errors["name"] = "Name the key after the system that uses it."
+    scopes = sorted(set(scopes or []))
+    if not scopes or any(scope not in ApiKey.Scope.values for scope in scopes):
+        errors["scopes"] = "Choose read, write, or both."
+    if errors:
+        raise ValidationError(errors)
+    raw = API_KEY_PREFIX + secrets.token_urlsafe(30).replace("-", "x").replace("_", "y")
+    api_key = ApiKey.objects.create(
+        organization=organization,
+        name=name[:100],
+        prefix=raw[: len(API_KEY_PREFIX) + API_KEY_SHOWN],
+        key_hash=api_key_hash(raw),
+        scopes=scopes,
+        created_by=created_by,
+    )
+    return api_key, raw
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Stop a key at once; it stays listed, revoked, for the record."""
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_authenticate(raw: str) -> ApiKey | None:
+    """The live key for a presented secret (with its organization), or None."""
+    raw = (raw or "").strip()
+    if not raw.startswith(API_KEY_PREFIX) or len(raw) > 100:
+        return None
+    api_key = (
+        ApiKey.objects.select_related("organization")
+        .filter(key_hash=api_key_hash(raw), revoked_at__isnull=True)
+        .first()
+    )
+    if api_key is not None:
+        now = timezone.now()
+        stale = now - timedelta(seconds=API_KEY_TOUCH_SECONDS)
+        if api_key.last_used_at is None or api_key.last_used_at < stale:
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            api_key.last_used_at = now
+    return api_key

@@ -1,4 +1,4 @@
-"""Celery tasks of the accounts app."""
+"""Celery tasks of the accounts app: thin wrappers around services."""
 
 from celery import shared_task
 from django.conf import settings
@@ -6,6 +6,7 @@ from django.conf import settings
 from core.email import send_templated_email
 from core.tasks import once
 
+from . import webhooks
 from .models import ReferralSource
 
 
@@ -46,3 +47,23 @@ def send_portal_link(self, source_id: int, token: str) -> bool:
     except OSError as exc:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
     return True
+
+
+@shared_task(name="accounts.deliver_webhook", bind=True, max_retries=None)
+def deliver_webhook(self, delivery_id: int) -> str:
+    """One attempt at a webhook delivery; the delivery's own attempt count bounds retries."""
+    try:
+        delivery = webhooks.webhook_deliver(delivery_id=delivery_id)
+    except webhooks.WebhookRetry as retry:
+        raise self.retry(countdown=retry.countdown) from retry
+    return delivery.status if delivery is not None else "missing"
+
+
+@shared_task(name="accounts.resume_webhook_deliveries")
+def resume_webhook_deliveries() -> int:
+    """Re-drive deliveries whose task was lost; a delivery sent twice is deduplicated by the
+    receiver through its event id."""
+    ids = webhooks.deliveries_to_resume()
+    for pk in ids:
+        deliver_webhook.delay(pk)
+    return len(ids)

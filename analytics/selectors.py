@@ -8,8 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncMonth
 
 from accounts.models import Organization, ReferralSource, SourceKind
 from core.money import cents
@@ -162,4 +172,47 @@ def top_sources(*, organization: Organization, limit: int = 10):
         )
         .filter(revenue__isnull=False)
         .order_by("-revenue")[:limit]
+    )
+
+
+def source_stats(
+    *, organization: Organization, since: datetime | None = None, until: datetime | None = None
+):
+    """Per source: referrals, signups, customers won, purchases and revenue (purchases less
+    refunds) in the period, one row per source, each number a subquery of its own."""
+    referrals = _period(
+        Referral.objects.filter(organization=organization, source=OuterRef("pk")),
+        "created_at",
+        since,
+        until,
+    ).order_by()
+    conversions = _period(
+        Conversion.objects.filter(organization=organization, referral__source=OuterRef("pk")),
+        "occurred_at",
+        since,
+        until,
+    ).order_by()
+
+    def count(qs, **filters):
+        rows = qs.filter(**filters).annotate(key=Value(1)).values("key")
+        rows = rows.annotate(n=Count("pk")).values("n")[:1]
+        return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
+
+    def total(qs, **filters):
+        rows = qs.filter(**filters).annotate(key=Value(1)).values("key")
+        rows = rows.annotate(n=Sum("amount")).values("n")[:1]
+        money = DecimalField(max_digits=14, decimal_places=2)
+        return Coalesce(Subquery(rows, output_field=money), Value(ZERO), output_field=money)
+
+    return (
+        ReferralSource.objects.filter(organization=organization)
+        .annotate(
+            referral_count=count(referrals),
+            signup_count=count(referrals, signed_up_at__isnull=False),
+            converted_count=count(referrals, status=Referral.Status.CONVERTED),
+            purchase_count=count(conversions, kind=Conversion.Kind.PURCHASE),
+            purchases_total=total(conversions, kind=Conversion.Kind.PURCHASE),
+            refunds_total=total(conversions, kind=Conversion.Kind.REFUND),
+        )
+        .annotate(revenue=F("purchases_total") - F("refunds_total"))
     )

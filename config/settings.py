@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "analytics",
     "dashboard",
     "portal",
+    "api",
     "demo",
 ]
 
@@ -226,6 +227,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expire_seconds": 30},
     },
+    "resume-webhook-deliveries": {"task": "accounts.resume_webhook_deliveries", "schedule": 300.0},
+    "purge-idempotency-records": {"task": "api.purge_idempotency_records", "schedule": 3600.0},
 }
 # How long a task sent from the outbox may wait for a worker before it is sent again.
 OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
@@ -242,14 +245,42 @@ if os.environ.get("EMAIL_HOST"):
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DATETIME_FORMAT": "iso-8601",
+    "COERCE_DECIMAL_TO_STRING": True,
+    "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Advocate API",
+    "DESCRIPTION": (
+        "The partner API of Advocate: customers, sources, links, referrals, events, rewards, "
+        "credit, payouts and analytics of one organization. See docs/api.md for a guide."
+    ),
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "accounts.models.CURRENCIES"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_errors",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# The partner API (api/) and outgoing webhooks (accounts/webhooks.py).
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1200/minute")  # per key: N/second|minute|hour
+API_MAX_BODY_BYTES = 1_000_000
+API_BULK_MAX_EVENTS = 1000
+API_IDEMPOTENCY_HOURS = 24  # an Idempotency-Key's answer is kept this long
+# Deliveries to private, loopback or link-local addresses are refused (SSRF) unless this is on;
+# it is on in development, where receivers run on the same machine.
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30"))
+WEBHOOK_TIMEOUT_SECONDS = 10
 
 # Referral links: the attribution cookie and how the IP of a click is hashed.
 REFERRAL_COOKIE_PREFIX = "adv_ref_"
@@ -340,3 +371,7 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password_from_key": "20/m/ip",
     "confirm_email": "1/3m/key",
 }
+
+# Paths whose errors from middleware (a control character, say) answer in the API's JSON
+# error shape rather than plain text.
+JSON_ERROR_PATH_PREFIXES = ("/api/",)

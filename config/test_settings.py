@@ -51,3 +51,6 @@ CELERY_TASK_DEFAULT_QUEUE = (
 )
 CELERY_TASK_ACKS_LATE = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = False
+# Webhook receivers in tests are small servers on 127.0.0.1, retried without waiting long.
+WEBHOOK_ALLOW_PRIVATE_URLS = True
+WEBHOOK_RETRY_BASE_SECONDS = 0.05

@@ -12,7 +12,7 @@ view, a request carrying one is answered here with a 400 that says what was wron
 import re
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 # C0 control characters: never part of a URL, a cookie or a header a browser sends.
 CONTROL = re.compile(r"[\x00-\x1f]")
@@ -24,12 +24,23 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 CLEANED_HEADERS = ("HTTP_USER_AGENT", "HTTP_REFERER")
 
 
-def _bad_request(where: str) -> HttpResponse:
-    return HttpResponseBadRequest(
+def _bad_request(request: HttpRequest, where: str) -> HttpResponse:
+    message = (
         f"Bad request: the {where} contains a control character (such as NUL), "
-        "which is never valid here.\n",
-        content_type="text/plain; charset=utf-8",
+        "which is never valid here."
     )
+    if request.path.startswith(tuple(getattr(settings, "JSON_ERROR_PATH_PREFIXES", ()))):
+        # A partner system reads errors in the API's one shape (docs/api.md).
+        body = {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "control_character",
+                "message": message,
+                "param": where,
+            }
+        }
+        return JsonResponse(body, status=400)
+    return HttpResponseBadRequest(message + "\n", content_type="text/plain; charset=utf-8")
 
 
 def _form_problem(request: HttpRequest) -> str:
@@ -78,7 +89,7 @@ class ControlCharacterMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         problem = control_character_problem(request)
         if problem:
-            return _bad_request(problem)
+            return _bad_request(request, problem)
         meta = request.META
         for header in CLEANED_HEADERS:
             value = meta.get(header)

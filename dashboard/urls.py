@@ -1,7 +1,8 @@
 """Every staff page under /app/ (and the sign-up steps around it), by domain area.
 
 The URL namespaces name the area a page belongs to: ``accounts:source_list``,
-``referrals:referral_detail``, ``rewards:payout_list``, ``analytics:overview``.
+``referrals:referral_detail``, ``rewards:payout_list``, ``analytics:overview``,
+``developers:api_keys``.
 """
 
 from django.urls import include, path
@@ -11,4 +12,5 @@ urlpatterns = [
     path("", include("dashboard.referrals.urls")),
     path("", include("dashboard.rewards.urls")),
     path("", include("dashboard.analytics.urls")),
+    path("", include("dashboard.developers.urls")),
 ]

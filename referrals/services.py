@@ -25,6 +25,7 @@ from accounts.services import customer_get_or_create
 from core.signing import digest
 from core.tasks import enqueue_on_commit
 
+from . import webhooks
 from .models import (
     Channel,
     Click,
@@ -336,6 +337,7 @@ def referral_create(
     )
     if channel == Channel.EMAIL and friend_email:
         enqueue_on_commit(INTRODUCTION_TASK, referral.pk)
+    webhooks.referral_created(referral)
     return referral
 
 
@@ -400,6 +402,7 @@ def _apply_conversion(referral: Referral, conversion: Conversion, *, actor: User
             note=f"{conversion.get_kind_display()} {conversion.external_id}",
         )
     enqueue_on_commit(REWARD_TASK, conversion.pk)
+    webhooks.referral_changed(referral, previous)
 
 
 @transaction.atomic

@@ -7,8 +7,9 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import Customer, Organization, ReferralSource
 from core.money import MoneyField, cents
+from referrals.models import Program
 
 from .models import (
     CreditAccount,
@@ -18,6 +19,7 @@ from .models import (
     PayoutBalanceEntry,
     Reward,
     RewardEvent,
+    RewardRule,
 )
 
 ZERO = Decimal("0.00")
@@ -156,3 +158,23 @@ def credits_issued_total(*, organization: Organization) -> Decimal:
         organization=organization, kind=LedgerEntry.Kind.GRANT
     ).aggregate(total=Sum("amount"))["total"]
     return cents(total)
+
+
+def programs_with_rules(*, organization: Organization) -> QuerySet[Program]:
+    """Programs with their active reward rules fetched up front (``program.active_rules``)."""
+    return Program.objects.for_organization(organization).prefetch_related(
+        Prefetch(
+            "reward_rules",
+            queryset=RewardRule.objects.filter(active=True).order_by("created_at", "id"),
+            to_attr="active_rules",
+        )
+    )
+
+
+def credit_account_of(
+    *, source: ReferralSource | None = None, customer: Customer | None = None
+) -> CreditAccount | None:
+    """The holder's account if it has one (reading never opens an account)."""
+    if source is not None:
+        return CreditAccount.objects.filter(source=source).first()
+    return CreditAccount.objects.filter(customer=customer).first()

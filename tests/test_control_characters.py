@@ -253,3 +253,15 @@ def test_a_form_body_is_still_readable_after_the_check():
     request = RequestFactory().post("/x", {"a": "1", "b": "two\nlines"})
     response = ControlCharacterMiddleware(lambda r: JsonResponse(dict(r.POST.items())))(request)
     assert json.loads(response.content) == {"a": "1", "b": "two\nlines"}
+
+
+def test_the_api_answers_a_control_character_in_its_json_error_shape(client, db):
+    response = client.get("/api/v1/customers", {"email": "a\x00b"})
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "type": "invalid_request_error",
+        "code": "control_character",
+        "message": "Bad request: the query string contains a control character (such as NUL), "
+        "which is never valid here.",
+        "param": "query string",
+    }

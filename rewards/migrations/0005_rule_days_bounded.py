@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_organization_widget_secret'),
+        ('accounts', '0005_organization_widget_secret'),
         ('referrals', '0001_initial'),
         ('rewards', '0004_money_precision'),
     ]

@@ -7,6 +7,7 @@ from itertools import groupby
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from .. import webhooks
 from ..models import (
     CreditLot,
     CreditReminder,
@@ -157,6 +158,7 @@ def send_expiry_reminders(*, now=None) -> int:
             if not claimed:
                 continue
             send_credit_expiring(account=account, lots=[lot for lot, _ in claimed])
+            webhooks.credit_expiring(account, [lot for lot, _ in claimed], days_before)
             CreditReminder.objects.filter(pk__in=[r.pk for _, r in claimed]).update(
                 sent_at=timezone.now()
             )

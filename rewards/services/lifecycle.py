@@ -17,6 +17,7 @@ from core.tasks import enqueue_on_commit
 from core.validators import MAX_CREDIT_LIFETIME_DAYS
 from referrals.models import Conversion, Referral
 
+from .. import webhooks
 from ..models import (
     CreditAccount,
     PayoutBalanceEntry,
@@ -163,6 +164,7 @@ def _approve(
     reward.approved_at = now
     reward.save(update_fields=["status", "approved_at"])
     RewardEvent.record(reward, from_status=Reward.Status.PENDING, actor=actor, label=label)
+    webhooks.reward_event(reward, "reward.approved")
     if reward.reward_kind == RewardRule.Kind.CREDIT:
         lifetime = credit_lifetime_days or (
             reward.rule.credit_lifetime_days if reward.rule else 365
@@ -197,6 +199,7 @@ def _fulfil(reward: Reward, *, note: str, actor: User | None = None, label: str 
     reward.fulfilled_at = timezone.now()
     reward.save(update_fields=["status", "fulfilled_at"])
     RewardEvent.record(reward, from_status=previous, actor=actor, label=label, note=note)
+    webhooks.reward_event(reward, "reward.fulfilled")
 
 
 def release_held_rewards(*, now=None) -> int:
@@ -255,6 +258,7 @@ def reward_void(*, reward: Reward, reason: str, actor: User | None, label: str =
     reward.voided_at = timezone.now()
     reward.save(update_fields=["status", "void_reason", "voided_at"])
     RewardEvent.record(reward, from_status=previous, actor=actor, label=label, note=note)
+    webhooks.reward_event(reward, "reward.voided")
     return reward
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Organization, ReferralSource, User
 from core.tasks import enqueue_on_commit
 
+from .. import webhooks
 from ..models import (
     PAID_OUT_KINDS,
     Payout,
@@ -224,6 +225,7 @@ def _payout_failed_attempt(payout_pk: int, error: str) -> Payout:
         if payout.attempts >= payout_max_attempts():
             payout.status = Payout.Status.FAILED
             payout.failed_at = now
+            webhooks.payout_event(payout, "payout.failed")
         payout.save(update_fields=["last_error", "status", "failed_at", "updated_at"])
     if payout.status == Payout.Status.FAILED:
         return payout
@@ -236,6 +238,7 @@ def _payout_paid(payout: Payout, *, actor: User | None, label: str) -> None:
     payout.paid_at = timezone.now()
     payout.updated_at = payout.paid_at
     payout.save(update_fields=["status", "paid_at", "updated_at"])
+    webhooks.payout_event(payout, "payout.paid")
     for reward in Reward.objects.select_for_update().filter(
         payout=payout, status=Reward.Status.APPROVED
     ):

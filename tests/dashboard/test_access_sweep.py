@@ -14,6 +14,8 @@ import pytest
 from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts import webhooks
+from accounts.services import api_key_create
 from referrals.services import conversion_record, referral_create
 from rewards.services import payout_request, reward_grant_manual
 from tests.factories import CsvImportFactory
@@ -50,6 +52,8 @@ NO_ARGS = {
     "rewards:payout_batch",
     "rewards:bank_transfer_csv",
     "analytics:overview",
+    "developers:api_keys",
+    "developers:webhooks",
 }
 
 # URL name -> the keyword arguments that point at one of Acme's objects.
@@ -85,6 +89,11 @@ OBJECT_ARGS = {
     "rewards:credit_adjust": lambda w: {"pk": w["account"].pk},
     "rewards:payout_retry": lambda w: {"pk": w["payout"].pk},
     "rewards:payout_mark_paid": lambda w: {"pk": w["payout"].pk},
+    "developers:api_key_revoke": lambda w: {"pk": w["api_key"].pk},
+    "developers:webhook_detail": lambda w: {"pk": w["endpoint"].pk},
+    "developers:webhook_active": lambda w: {"pk": w["endpoint"].pk},
+    "developers:webhook_delete": lambda w: {"pk": w["endpoint"].pk},
+    "developers:delivery_resend": lambda w: {"pk": w["delivery"].pk},
 }
 
 
@@ -111,7 +120,7 @@ def snapshot() -> str:
     their last_login), so a test can tell that a request changed nothing at all."""
     digest = hashlib.sha256()
     for model in apps.get_models():
-        if model._meta.app_label not in {"accounts", "referrals", "rewards", "analytics"}:
+        if model._meta.app_label not in {"accounts", "referrals", "rewards", "analytics", "api"}:
             continue
         if model._meta.model_name == "user":
             continue
@@ -139,7 +148,17 @@ def world(acme, alice, bob, charlie, program, source, link, fixed_rule):
         reward_kind="cash",
     )
     payout = payout_request(source=source, method="bank_transfer")
+    api_key, _secret = api_key_create(
+        organization=acme, name="Shop", scopes=["read", "write"], created_by=alice
+    )
+    endpoint, _signing_secret = webhooks.endpoint_create(
+        organization=acme, url="https://hooks.example.com/advocate", events=["referral.created"]
+    )
+    delivery = webhooks.emit(acme, "referral.created", {"id": referral.pk})[0]
     return {
+        "api_key": api_key,
+        "endpoint": endpoint,
+        "delivery": delivery,
         "membership": Membership.objects.get(user=charlie),
         "source_import": CsvImportFactory(organization=acme, kind="sources", created_by=bob),
         "customer_import": CsvImportFactory(organization=acme, kind="customers", created_by=bob),

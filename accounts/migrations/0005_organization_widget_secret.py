@@ -17,7 +17,7 @@ def give_each_organization_its_own_secret(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_organization_language'),
+        ('accounts', '0004_apikey_webhookendpoint_webhookdelivery_and_more'),
     ]
 
     operations = [

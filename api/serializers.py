@@ -1,0 +1,223 @@
+"""How the API shows each object. Ids are integers, times ISO 8601 in UTC, money a decimal
+string beside its currency code. Input serializers live next to the view that takes them."""
+
+from datetime import UTC
+
+from django.conf import settings
+from django.urls import reverse
+from rest_framework import serializers
+
+from accounts.models import Customer, ReferralSource
+from referrals.models import Program, Referral, ReferralLink
+from rewards.models import CreditLot, Payout, Reward, RewardRule
+
+
+class Text(serializers.CharField):
+    """A string, and only a string: a number or a list where text belongs is a 400."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Email(serializers.EmailField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class UtcDateTime(serializers.DateTimeField):
+    """An ISO 8601 time with any offset, taken as UTC (PostgreSQL refuses offsets beyond
+    ±16 hours, and a time that cannot be expressed in UTC is a 400)."""
+
+    def to_internal_value(self, value):
+        moment = super().to_internal_value(value)
+        try:
+            return moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            self.fail("invalid", format="ISO 8601")
+
+
+class Money(serializers.DecimalField):
+    """An amount as a decimal string with two places ("25.00"); never a float."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 14)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(**kwargs)
+
+
+class CustomerOut(serializers.ModelSerializer):
+    referred = serializers.BooleanField(source="is_referred")
+    created_at = serializers.DateTimeField(source="first_seen_at")
+
+    class Meta:
+        model = Customer
+        fields = ["id", "external_id", "email", "name", "phone", "status", "referred", "created_at"]
+
+
+class SourceOut(serializers.ModelSerializer):
+    class Meta:
+        model = ReferralSource
+        fields = ["id", "kind", "name", "email", "company", "customer", "active", "created_at"]
+
+
+def portal_url(source: ReferralSource) -> str:
+    return settings.SITE_URL + reverse("portal:home", args=[source.portal_token])
+
+
+class PortalOut(serializers.Serializer):
+    source = serializers.IntegerField(source="pk")
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, source) -> str:
+        return portal_url(source)
+
+
+class RuleOut(serializers.ModelSerializer):
+    amount = Money()
+    percent = serializers.DecimalField(max_digits=5, decimal_places=2)
+    cap = Money(allow_null=True)
+    lifetime_cap = Money(allow_null=True)
+    tiers = serializers.ListField(child=serializers.DictField())
+
+    class Meta:
+        model = RewardRule
+        fields = [
+            "id",
+            "name",
+            "beneficiary",
+            "trigger",
+            "formula",
+            "amount",
+            "percent",
+            "cap",
+            "lifetime_cap",
+            "tiers",
+            "tier_basis",
+            "reward_kind",
+            "currency",
+            "hold_days",
+            "credit_lifetime_days",
+            "active",
+        ]
+
+
+class ProgramOut(serializers.ModelSerializer):
+    allowed_source_kinds = serializers.ListField(child=serializers.CharField())
+    rules = RuleOut(many=True, source="active_rules")  # prefetched by the selector
+
+    class Meta:
+        model = Program
+        fields = [
+            "id",
+            "name",
+            "status",
+            "attribution_window_days",
+            "attribution_model",
+            "landing_mode",
+            "destination_url",
+            "landing_headline",
+            "friend_offer",
+            "allowed_source_kinds",
+            "created_at",
+            "rules",
+        ]
+
+
+class LinkOut(serializers.ModelSerializer):
+    code = serializers.CharField(source="public_code")
+    url = serializers.SerializerMethodField()
+    qr_svg_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReferralLink
+        fields = ["id", "program", "source", "code", "url", "qr_svg_url", "created_at"]
+
+    def get_url(self, link) -> str:
+        return f"{settings.SITE_URL}/r/{link.public_code}"
+
+    def get_qr_svg_url(self, link) -> str:
+        return settings.SITE_URL + reverse("portal:qr", args=[link.source.portal_token, link.pk])
+
+
+class ReferralOut(serializers.ModelSerializer):
+    customer = serializers.PrimaryKeyRelatedField(source="friend", read_only=True)
+
+    class Meta:
+        model = Referral
+        fields = [
+            "id",
+            "program",
+            "source",
+            "link",
+            "customer",
+            "friend_email",
+            "friend_name",
+            "friend_phone",
+            "channel",
+            "status",
+            "flagged",
+            "rejection_reason",
+            "created_at",
+            "signed_up_at",
+            "converted_at",
+        ]
+
+
+class RewardOut(serializers.ModelSerializer):
+    amount = Money()
+
+    class Meta:
+        model = Reward
+        fields = [
+            "id",
+            "status",
+            "amount",
+            "currency",
+            "reward_kind",
+            "source",
+            "customer",
+            "conversion",
+            "rule",
+            "payout",
+            "coupon_code",
+            "hold_until",
+            "void_reason",
+            "created_at",
+            "approved_at",
+            "fulfilled_at",
+            "voided_at",
+        ]
+
+
+class PayoutOut(serializers.ModelSerializer):
+    amount = Money()
+
+    class Meta:
+        model = Payout
+        fields = [
+            "id",
+            "source",
+            "amount",
+            "currency",
+            "method",
+            "status",
+            "provider_reference",
+            "attempts",
+            "last_error",
+            "created_at",
+            "paid_at",
+            "failed_at",
+        ]
+
+
+class LotOut(serializers.ModelSerializer):
+    amount = Money()
+    remaining = Money()
+
+    class Meta:
+        model = CreditLot
+        fields = ["id", "amount", "remaining", "granted_at", "expires_at", "expired_at"]

@@ -1,0 +1,199 @@
+"""/api/v1/events and /api/v1/events/bulk: what the business's customers did."""
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.fields import get_error_detail
+from rest_framework.response import Response
+
+from accounts.models import CURRENCIES
+from referrals.models import Conversion
+
+from .. import events
+from ..errors import validation_error_body
+from ..serializers import Email, Money, RewardOut, Text, UtcDateTime
+from .base import ApiView
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_AMOUNT = 10**9
+
+
+class EventIn(serializers.Serializer):
+    id = Text(max_length=200, help_text="Your own id of the event (for a purchase, the order id).")
+    type = serializers.ChoiceField(choices=Conversion.Kind.choices)
+    customer_external_id = Text(required=False, allow_blank=True, max_length=120)
+    email = Email(required=False, allow_blank=True, max_length=254)
+    name = Text(required=False, allow_blank=True, max_length=200)
+    amount = Money(required=False, min_value=0, max_value=MAX_AMOUNT, default=Decimal("0"))
+    currency = serializers.ChoiceField(choices=CURRENCIES, required=False)
+    occurred_at = UtcDateTime(required=False)
+    code = Text(required=False, allow_blank=True, max_length=64)
+    cookie = Text(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="The value of the adv_ref_<program> cookie the friend's browser carried.",
+    )
+
+    def validate_occurred_at(self, value):
+        if value < EARLIEST or value > timezone.now() + timedelta(days=1):
+            raise ValidationError("Give a time between 2000 and now.")
+        return value
+
+    def validate(self, data):
+        if not data.get("email") and not data.get("customer_external_id"):
+            raise ValidationError(
+                {"customer_external_id": ["Give the customer's external id or email."]}
+            )
+        if data["type"] in ("purchase", "refund") and data["amount"] <= 0:
+            raise ValidationError({"amount": ["A purchase or refund needs an amount above 0."]})
+        currency = data.get("currency")
+        if currency and currency != self.context["organization"].currency:
+            raise ValidationError(
+                {
+                    "currency": [
+                        f"This organization works in {self.context['organization'].currency}."
+                    ]
+                }
+            )
+        return data
+
+
+class ConversionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField(help_text="As recorded: a known customer's purchase is advocacy.")
+    amount = Money()
+    currency = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    is_first_purchase = serializers.BooleanField()
+
+
+class EventOut(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.CharField()
+    stored = serializers.BooleanField(help_text="A new conversion was recorded by this request.")
+    duplicate = serializers.BooleanField(help_text="This event id was recorded before.")
+    customer = serializers.IntegerField(allow_null=True)
+    referral = serializers.IntegerField(allow_null=True)
+    source = serializers.IntegerField(allow_null=True)
+    program = serializers.IntegerField(allow_null=True)
+    conversion = ConversionOut(allow_null=True)
+    rewards = RewardOut(many=True)
+
+
+class ErrorDetailOut(serializers.Serializer):
+    type = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    param = serializers.CharField(allow_null=True)
+    errors = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class BulkIn(serializers.Serializer):
+    # Each event is checked on its own below, so one bad event answers for itself alone.
+    events = serializers.ListField(
+        child=serializers.JSONField(),
+        min_length=1,
+        max_length=getattr(settings, "API_BULK_MAX_EVENTS", 1000),
+    )
+
+
+class BulkInSchema(serializers.Serializer):
+    """What the schema documents for a bulk request."""
+
+    events = EventIn(many=True, min_length=1, max_length=1000)
+
+
+class BulkItemOut(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.IntegerField(help_text="201 stored, 200 known or not attributed, 400 bad")
+    result = EventOut(allow_null=True)
+    error = ErrorDetailOut(allow_null=True)
+
+
+class BulkOut(serializers.Serializer):
+    results = BulkItemOut(many=True)
+
+
+def _status(result: events.EventResult) -> int:
+    return 201 if result.stored else 200
+
+
+def _ingest(view, data: dict) -> events.EventResult:
+    try:
+        return events.ingest(organization=view.organization, **data)
+    except DjangoValidationError as error:
+        raise ValidationError(get_error_detail(error)) from None
+
+
+class EventCreate(ApiView):
+    serializer_class = EventOut
+
+    @extend_schema(
+        operation_id="events_create",
+        request=EventIn,
+        responses={200: EventOut, 201: EventOut},
+        description="Record one event, once per id: 201 when stored, 200 when it was known "
+        "before or no referral covers the customer.",
+    )
+    def post(self, request):
+        data = self.validated(EventIn, context={"organization": self.organization})
+        result = _ingest(self, dict(data))
+        return Response(EventOut(result).data, status=_status(result))
+
+
+class EventBulk(ApiView):
+    serializer_class = BulkOut
+
+    @extend_schema(
+        operation_id="events_bulk",
+        request=BulkInSchema,
+        responses=BulkOut,
+        description="Up to 1,000 events; each answered in order with its result or its error. "
+        "A bad event does not stop the others.",
+    )
+    def post(self, request):
+        items = self.validated(BulkIn)["events"]
+        context = {"organization": self.organization}
+        checked: list[dict | ValidationError] = []
+        for item in items:
+            if not isinstance(item, dict):
+                checked.append(ValidationError({"non_field_errors": ["Send a JSON object."]}))
+                continue
+            serializer = EventIn(data=item, context=context)
+            if serializer.is_valid():
+                checked.append(dict(serializer.validated_data))
+            else:
+                checked.append(ValidationError(serializer.errors))
+        known = events.already_recorded(
+            organization=self.organization,
+            ids=[c["id"] for c in checked if isinstance(c, dict)],
+        )
+        results = []
+        for index, data in enumerate(checked):
+            if isinstance(data, dict) and data["id"].strip() in known:
+                result = dataclasses.replace(known[data["id"].strip()], type=data["type"])
+                results.append(_item(index, 200, result=result))
+                continue
+            try:
+                if isinstance(data, ValidationError):
+                    raise data
+                result = _ingest(self, data)
+            except ValidationError as error:
+                results.append(
+                    _item(index, 400, error=validation_error_body(error.detail)["error"])
+                )
+                continue
+            results.append(_item(index, _status(result), result=result))
+        return Response(BulkOut({"results": results}).data)
+
+
+def _item(index: int, status: int, *, result=None, error=None) -> dict:
+    return {"index": index, "status": status, "result": result, "error": error}

@@ -1,0 +1,87 @@
+"""/api/v1/programs (read only, with the reward rules each pays) and /api/v1/links."""
+
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.filters import OrderingFilter
+
+from accounts.models import ReferralSource
+from referrals import services as referral_services
+from referrals.models import Program, ReferralLink
+from rewards.selectors import programs_with_rules
+
+from ..errors import MissingReference
+from ..filters import LinkFilter
+from ..serializers import LinkOut, ProgramOut
+from .base import ApiView, ListView
+
+MAX_ID = 2**63 - 1
+
+
+class ProgramList(ListView):
+    serializer_class = ProgramOut
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["id", "created_at"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return programs_with_rules(organization=self.organization)
+
+
+class ProgramDetail(ApiView):
+    serializer_class = ProgramOut
+
+    def get(self, request, pk: int):
+        program = get_object_or_404(programs_with_rules(organization=self.organization), pk=pk)
+        return self.answer(ProgramOut, program)
+
+
+class LinkIn(serializers.Serializer):
+    source = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    program = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+
+def program_and_source(view, data: dict) -> tuple[Program, ReferralSource]:
+    program = Program.objects.for_organization(view.organization).filter(pk=data["program"]).first()
+    if program is None:
+        raise MissingReference("program", "program", data["program"])
+    source = (
+        ReferralSource.objects.for_organization(view.organization).filter(pk=data["source"]).first()
+    )
+    if source is None:
+        raise MissingReference("source", "source", data["source"])
+    return program, source
+
+
+class LinkList(ListView):
+    queryset = ReferralLink.objects.none()  # the model, for the schema
+    serializer_class = LinkOut
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = LinkFilter
+    ordering_fields = ["id", "created_at"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return ReferralLink.objects.for_organization(self.organization).select_related("source")
+
+    @extend_schema(
+        operation_id="links_create",
+        request=LinkIn,
+        responses={200: LinkOut, 201: LinkOut},
+        description="The source's link into the program: created on first use (201), "
+        "the same link after that (200).",
+    )
+    def post(self, request):
+        program, source = program_and_source(self, self.validated(LinkIn))
+        existed = ReferralLink.objects.filter(program=program, source=source).exists()
+        link = referral_services.link_get_or_create(program=program, source=source)
+        return self.answer(LinkOut, link, 200 if existed else 201)
+
+
+class LinkDetail(ApiView):
+    serializer_class = LinkOut
+
+    def get(self, request, pk: int):
+        links = ReferralLink.objects.for_organization(self.organization).select_related("source")
+        return self.answer(LinkOut, get_object_or_404(links, pk=pk))

@@ -1,0 +1,228 @@
+"""/api/v1/events: one event or up to 1,000, each stored once, attributed, rewarded."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from accounts.models import Customer
+from referrals.models import Conversion, Referral
+from referrals.services import referral_create
+from rewards.models import Reward
+from tests.api.conftest import error_of
+
+
+def purchase(n="o-1", email="friend@example.com", amount="120.00", **extra):
+    return {"id": n, "type": "purchase", "email": email, "amount": amount, **extra}
+
+
+def test_a_referred_friends_first_purchase_is_stored_attributed_and_rewarded(
+    api, program, source, link, fixed_rule
+):
+    referral = referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="friend@example.com"
+    )
+    response = api.post("/api/v1/events", purchase(currency="EUR"))
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["stored"], body["duplicate"]) == (True, False)
+    assert (body["referral"], body["source"], body["program"]) == (
+        referral.pk,
+        source.pk,
+        program.pk,
+    )
+    conversion = body["conversion"]
+    assert (conversion["kind"], conversion["amount"], conversion["currency"]) == (
+        "purchase",
+        "120.00",
+        "EUR",
+    )
+    assert conversion["is_first_purchase"] is True
+    [reward] = body["rewards"]
+    assert (reward["amount"], reward["status"], reward["source"]) == (
+        "25.00",
+        "fulfilled",
+        source.pk,
+    )
+    assert body["customer"] == Customer.objects.get(email="friend@example.com").pk
+    referral.refresh_from_db()
+    assert referral.status == "converted"
+
+
+def test_the_same_event_id_is_stored_once(api, program, source, link, fixed_rule):
+    referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="friend@example.com"
+    )
+    first = api.post("/api/v1/events", purchase()).json()
+    response = api.post("/api/v1/events", purchase(amount="999.00"))
+    assert response.status_code == 200
+    again = response.json()
+    assert (again["stored"], again["duplicate"]) == (False, True)
+    assert again["conversion"] == first["conversion"] and again["rewards"] == first["rewards"]
+    assert Conversion.objects.count() == 1 and Reward.objects.count() == 1
+
+
+def test_an_event_of_a_customer_nobody_referred_is_answered_but_attributed_to_none(api):
+    response = api.post(
+        "/api/v1/events", purchase(email="walkin@example.com", customer_external_id="c-7")
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["stored"], body["referral"], body["conversion"], body["rewards"]) == (
+        False,
+        None,
+        None,
+        [],
+    )
+    assert body["customer"] == Customer.objects.get(external_id="c-7").pk
+
+
+def test_a_code_or_cookie_attributes_a_friend(api, program, source, link):
+    response = api.post(
+        "/api/v1/events",
+        {"id": "s-1", "type": "signup", "email": "new@example.com", "cookie": link.code},
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["source"] == source.pk and body["conversion"]["kind"] == "signup"
+    response = api.post("/api/v1/events", purchase(n="o-2", email="new@example.com"))
+    assert response.json()["referral"] == body["referral"]
+    response = api.post(
+        "/api/v1/events", purchase(n="o-3", email="x@example.com", code="nope-nope")
+    )
+    assert response.status_code == 400 and error_of(response)["param"] == "code"
+
+
+def test_a_refund_voids_what_its_purchase_earned(api, program, source, link, fixed_rule):
+    referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="friend@example.com"
+    )
+    api.post("/api/v1/events", purchase())
+    response = api.post(
+        "/api/v1/events",
+        {"id": "r-1", "type": "refund", "email": "friend@example.com", "amount": "120.00"},
+    )
+    assert response.status_code == 201 and response.json()["conversion"]["kind"] == "refund"
+    assert Reward.objects.get().status == "void"
+
+
+def test_bad_events_are_refused_and_change_nothing(api, program, source, link):
+    referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="friend@example.com"
+    )
+    bad = [
+        purchase(amount="0"),
+        purchase(amount="-1"),
+        purchase(currency="USD"),
+        purchase(currency="XYZ"),
+        purchase(occurred_at="1999-12-31T00:00:00Z"),
+        purchase(occurred_at=(timezone.now() + timedelta(days=3)).isoformat()),
+        {"id": "o-1", "type": "purchase", "amount": "5"},
+        {"type": "purchase", "email": "friend@example.com", "amount": "5"},
+    ]
+    for event in bad:
+        response = api.post("/api/v1/events", event)
+        assert response.status_code == 400, event
+        error_of(response)
+    assert not Conversion.objects.exists()
+    assert Referral.objects.get().status == "lead"
+
+
+def test_an_event_replays_under_its_idempotency_key(api, program, source, link):
+    referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="friend@example.com"
+    )
+    headers = {"Idempotency-Key": "evt-1"}
+    first = api.post("/api/v1/events", purchase(), headers=headers)
+    again = api.post("/api/v1/events", purchase(), headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201) and first.content == again.content
+    assert api.post("/api/v1/events", purchase(n="o-9"), headers=headers).status_code == 409
+
+
+# Bulk -------------------------------------------------------------------------------------
+
+
+def test_a_bulk_answers_each_event_in_order_and_a_bad_one_stops_nothing(
+    api, program, source, link, fixed_rule
+):
+    referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="friend@example.com"
+    )
+    events = [
+        {"id": "s-1", "type": "signup", "email": "friend@example.com"},
+        purchase(amount="-5"),
+        "not an event",
+        purchase(),
+        purchase(),  # the same id again in one batch
+        purchase(n="o-2", email="nobody@example.com"),
+    ]
+    response = api.post("/api/v1/events/bulk", {"events": events})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [(r["index"], r["status"]) for r in results] == [
+        (0, 201),
+        (1, 400),
+        (2, 400),
+        (3, 201),
+        (4, 200),
+        (5, 200),
+    ]
+    assert results[1]["result"] is None and results[1]["error"]["param"] == "amount"
+    assert results[3]["result"]["rewards"][0]["amount"] == "25.00"
+    assert results[4]["result"]["duplicate"] is True
+    assert results[5]["result"]["referral"] is None
+    assert Conversion.objects.count() == 2 and Reward.objects.count() == 1
+
+
+def test_a_bulk_sent_again_creates_nothing(
+    api, program, source, link, fixed_rule, django_assert_max_num_queries
+):
+    referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="friend@example.com"
+    )
+    events = [purchase(n=f"o-{n}", amount="10.00") for n in range(50)]
+    first = api.post("/api/v1/events/bulk", {"events": events}).json()["results"]
+    assert [r["status"] for r in first] == [201] * 50
+    with django_assert_max_num_queries(8):
+        again = api.post("/api/v1/events/bulk", {"events": events}).json()["results"]
+    assert [r["status"] for r in again] == [200] * 50
+    assert all(r["result"]["duplicate"] for r in again)
+    assert Conversion.objects.count() == 50 and Reward.objects.count() == 1
+
+
+def test_a_bulk_takes_at_most_1000_events(api):
+    events = [purchase(n=f"o-{n}") for n in range(1001)]
+    response = api.post("/api/v1/events/bulk", {"events": events})
+    assert response.status_code == 400 and error_of(response)["param"] == "events"
+    response = api.post("/api/v1/events/bulk", {"events": []})
+    assert response.status_code == 400
+    assert not Conversion.objects.exists() and not Customer.objects.exists()
+
+
+def test_a_bulk_replays_under_its_idempotency_key(api, program, source, link):
+    referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="friend@example.com"
+    )
+    body = {"events": [purchase(), purchase(n="o-2", amount="-1")]}
+    headers = {"Idempotency-Key": "bulk-1"}
+    first = api.post("/api/v1/events/bulk", body, headers=headers)
+    again = api.post("/api/v1/events/bulk", body, headers=headers)
+    assert first.content == again.content and Conversion.objects.count() == 1
+
+
+def test_a_new_event_costs_a_bounded_number_of_queries(
+    api, program, source, link, fixed_rule, django_assert_max_num_queries
+):
+    referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="friend@example.com"
+    )
+    # The domain's own work (attribution, conversion, reward, credit lot, history): a fixed
+    # number of statements per event, whatever the organization holds.
+    with django_assert_max_num_queries(70):
+        assert api.post("/api/v1/events", purchase()).status_code == 201
+    assert Decimal(Reward.objects.get().amount) == Decimal("25.00")
+
+
+def test_a_refund_without_an_amount_is_a_400(api):
+    response = api.post("/api/v1/events", {"id": "r-1", "type": "refund", "email": "f@x.com"})
+    assert response.status_code == 400 and error_of(response)["param"] == "amount"

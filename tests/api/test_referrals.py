@@ -1,0 +1,84 @@
+"""/api/v1/referrals: introductions by email, phone, in person or API; filtered lists."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import ReferralSource
+from referrals.models import Referral
+from referrals.services import referral_create
+from tests.api.conftest import error_of
+
+
+def test_it_records_an_introduction(api, program, source, mailoutbox):
+    response = api.post(
+        "/api/v1/referrals",
+        {
+            "source": source.pk,
+            "program": program.pk,
+            "channel": "phone",
+            "friend_name": "Fran",
+            "friend_phone": "+31 20 123",
+        },
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["channel"], body["status"], body["friend_name"]) == ("phone", "lead", "Fran")
+    assert Referral.objects.get().events.get().actor_label == "api"
+
+
+def test_it_holds_a_self_referral_for_review(api, program, source):
+    response = api.post(
+        "/api/v1/referrals",
+        {"source": source.pk, "program": program.pk, "friend_email": source.email},
+    )
+    assert response.status_code == 201 and response.json()["flagged"] is True
+
+
+def test_a_paused_program_takes_no_referrals(api, program, source):
+    program.status = "paused"
+    program.save()
+    response = api.post(
+        "/api/v1/referrals",
+        {"source": source.pk, "program": program.pk, "friend_email": "f@example.com"},
+    )
+    assert response.status_code == 400
+    assert "not taking referrals" in error_of(response)["message"]
+    assert not Referral.objects.exists()
+
+
+def test_it_filters_the_list(api, program, source, acme):
+    other = ReferralSource.objects.create(organization=acme, name="O", kind="agent")
+    old = referral_create(program=program, source=source, channel="api", friend_email="a@x.com")
+    Referral.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=10))
+    new = referral_create(program=program, source=other, channel="api", friend_email="b@x.com")
+    Referral.objects.filter(pk=new.pk).update(status="converted")
+
+    def ids(**params):
+        return [r["id"] for r in api.get("/api/v1/referrals", params).json()["results"]]
+
+    assert ids() == [new.pk, old.pk]
+    assert ids(status="converted") == [new.pk]
+    assert ids(source=source.pk) == [old.pk]
+    assert ids(program=program.pk) == [new.pk, old.pk]
+    since = (timezone.now() - timedelta(days=1)).isoformat()
+    assert ids(created_after=since) == [new.pk] and ids(created_before=since) == [old.pk]
+    assert api.get(f"/api/v1/referrals/{old.pk}").json()["friend_email"] == "a@x.com"
+
+
+def test_the_list_costs_a_bounded_number_of_queries(
+    api, program, acme, django_assert_max_num_queries
+):
+    for n in range(30):
+        s = ReferralSource.objects.create(organization=acme, name=f"S{n}", kind="agent")
+        referral_create(program=program, source=s, channel="api", friend_email=f"f{n}@x.com")
+    with django_assert_max_num_queries(4):
+        assert len(api.get("/api/v1/referrals", {"limit": 100}).json()["results"]) == 30
+
+
+def test_an_introduction_replays_under_its_idempotency_key(api, program, source):
+    body = {"source": source.pk, "program": program.pk, "friend_email": "f@example.com"}
+    headers = {"Idempotency-Key": "intro-1"}
+    first = api.post("/api/v1/referrals", body, headers=headers)
+    again = api.post("/api/v1/referrals", body, headers=headers)
+    assert first.content == again.content and Referral.objects.count() == 1

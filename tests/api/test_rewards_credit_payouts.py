@@ -1,0 +1,194 @@
+"""/api/v1/rewards (approve, void), the credit of a customer or source (balance, lots,
+redemption once per order id, never below zero), and /api/v1/payouts."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Customer
+from rewards.models import LedgerEntry, Payout, Reward
+from rewards.services import credit_account_for, credit_grant, reward_grant_manual
+from tests.api.conftest import error_of
+
+
+@pytest.fixture
+def held_reward(program, source, link):
+    from referrals.services import conversion_record, referral_create
+    from rewards.services import issue_rewards_for_conversion, rule_create
+
+    rule_create(program=program, trigger="first_purchase", amount=Decimal("30"), hold_days=30)
+    referral = referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="f@example.com"
+    )
+    conversion, _ = conversion_record(
+        referral=referral, kind="purchase", external_id="o-1", amount=Decimal("100")
+    )
+    [reward] = issue_rewards_for_conversion(conversion_id=conversion.pk)
+    return reward
+
+
+def test_it_lists_and_reads_rewards(api, held_reward):
+    results = api.get("/api/v1/rewards", {"status": "pending"}).json()["results"]
+    assert [(r["id"], r["amount"], r["currency"]) for r in results] == [
+        (held_reward.pk, "30.00", "EUR")
+    ]
+    assert api.get("/api/v1/rewards", {"status": "void"}).json()["results"] == []
+    body = api.get(f"/api/v1/rewards/{held_reward.pk}").json()
+    assert body["hold_until"].endswith("Z") and body["status"] == "pending"
+
+
+def test_it_approves_a_reward_before_its_hold_ends(api, held_reward):
+    response = api.post(f"/api/v1/rewards/{held_reward.pk}/approve")
+    assert response.status_code == 200 and response.json()["status"] == "fulfilled"
+    assert held_reward.events.get(to_status="approved").actor_label == "api"
+
+
+def test_it_voids_a_reward_with_a_reason(api, held_reward):
+    response = api.post(f"/api/v1/rewards/{held_reward.pk}/void", {"reason": ""})
+    assert response.status_code == 400 and error_of(response)["param"] == "reason"
+    response = api.post(f"/api/v1/rewards/{held_reward.pk}/void", {"reason": "Fraud"})
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["void_reason"]) == ("void", "Fraud")
+
+
+def test_the_reward_list_costs_a_bounded_number_of_queries(
+    api, acme, source, django_assert_max_num_queries
+):
+    for n in range(20):
+        reward_grant_manual(
+            organization=acme, source=source, amount=Decimal("1"), note=f"n{n}", actor=None
+        )
+    with django_assert_max_num_queries(4):
+        assert len(api.get("/api/v1/rewards", {"limit": 100}).json()["results"]) == 20
+
+
+@pytest.fixture
+def customer_with_credit(acme):
+    customer = Customer.objects.create(organization=acme, external_id="c-1")
+    account = credit_account_for(organization_id=acme.pk, customer=customer)
+    now = timezone.now()
+    credit_grant(
+        account=account,
+        amount=Decimal("10"),
+        expires_at=now + timedelta(days=5),
+        idempotency_key="a",
+    )
+    credit_grant(
+        account=account,
+        amount=Decimal("15"),
+        expires_at=now + timedelta(days=50),
+        idempotency_key="b",
+    )
+    return customer
+
+
+def test_it_shows_the_balance_with_its_lots_and_expiry_dates(api, customer_with_credit):
+    body = api.get(f"/api/v1/customers/{customer_with_credit.pk}/credit").json()
+    assert (body["currency"], body["balance"], body["available"]) == ("EUR", "25.00", "25.00")
+    assert [lot["remaining"] for lot in body["lots"]] == ["10.00", "15.00"]
+    assert all(lot["expires_at"].endswith("Z") for lot in body["lots"])
+
+
+def test_a_holder_without_an_account_has_nothing_and_gets_none(api, source):
+    body = api.get(f"/api/v1/sources/{source.pk}/credit").json()
+    assert body == {"currency": "EUR", "balance": "0.00", "available": "0.00", "lots": []}
+    from rewards.models import CreditAccount
+
+    assert not CreditAccount.objects.exists()
+
+
+def test_it_redeems_once_per_order_first_to_expire_first(api, customer_with_credit):
+    path = f"/api/v1/customers/{customer_with_credit.pk}/credit/redeem"
+    response = api.post(path, {"amount": "12.00", "order_id": "order-9"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "order_id": "order-9",
+        "redeemed": "12.00",
+        "currency": "EUR",
+        "balance": "13.00",
+    }
+    again = api.post(path, {"amount": "12.00", "order_id": "order-9"})
+    assert again.json()["balance"] == "13.00"
+    assert (
+        LedgerEntry.objects.filter(kind="redeem").count() == 2
+    )  # 10 from one lot, 2 from the other
+    body = api.get(f"/api/v1/customers/{customer_with_credit.pk}/credit").json()
+    assert [lot["remaining"] for lot in body["lots"]] == ["13.00"]
+
+
+def test_it_never_redeems_below_zero(api, customer_with_credit):
+    path = f"/api/v1/customers/{customer_with_credit.pk}/credit/redeem"
+    for body in [
+        {"amount": "25.01", "order_id": "o-1"},
+        {"amount": "-1", "order_id": "o-2"},
+        {"amount": "0", "order_id": "o-3"},
+        {"amount": "5", "order_id": ""},
+    ]:
+        response = api.post(path, body)
+        assert response.status_code == 400, body
+        error_of(response)
+    assert not LedgerEntry.objects.filter(kind="redeem").exists()
+
+
+def test_it_requests_a_payout_of_the_balance(api, acme, source):
+    reward_grant_manual(
+        organization=acme,
+        source=source,
+        amount=Decimal("40"),
+        note="x",
+        actor=None,
+        reward_kind="cash",
+    )
+    headers = {"Idempotency-Key": "payout-2026-11"}
+    response = api.post(
+        "/api/v1/payouts", {"source": source.pk, "method": "bank_transfer"}, headers=headers
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["amount"], body["method"], body["status"]) == (
+        "40.00",
+        "bank_transfer",
+        "requested",
+    )
+    again = api.post(
+        "/api/v1/payouts", {"source": source.pk, "method": "bank_transfer"}, headers=headers
+    )
+    assert again.content == response.content
+    payout = Payout.objects.get()
+    assert payout.idempotency_key == "payout-2026-11"
+    assert [
+        p["id"] for p in api.get("/api/v1/payouts", {"source": source.pk}).json()["results"]
+    ] == [payout.pk]
+    assert api.get(f"/api/v1/payouts/{payout.pk}").json()["amount"] == "40.00"
+
+
+def test_nothing_to_pay_is_a_400(api, source):
+    response = api.post("/api/v1/payouts", {"source": source.pk})
+    assert response.status_code == 400 and "Nothing to pay" in error_of(response)["message"]
+    response = api.post("/api/v1/payouts", {"source": source.pk, "method": "cheque"})
+    assert response.status_code == 400 and error_of(response)["param"] == "method"
+    assert not Payout.objects.exists()
+
+
+def test_the_payout_list_costs_a_bounded_number_of_queries(
+    api, acme, django_assert_max_num_queries
+):
+    from accounts.models import ReferralSource
+    from rewards.services import payout_request
+
+    for n in range(15):
+        s = ReferralSource.objects.create(organization=acme, name=f"S{n}", kind="agent")
+        reward_grant_manual(
+            organization=acme,
+            source=s,
+            amount=Decimal("5"),
+            note="x",
+            actor=None,
+            reward_kind="cash",
+        )
+        payout_request(source=s, method="bank_transfer")
+    with django_assert_max_num_queries(4):
+        assert len(api.get("/api/v1/payouts", {"limit": 100}).json()["results"]) == 15
+    assert Reward.objects.count() == 15

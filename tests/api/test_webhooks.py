@@ -1,0 +1,366 @@
+"""Webhooks: emitted at the domain's moments, signed, delivered to a real HTTP server on
+127.0.0.1, retried with backoff, logged; private addresses refused outside development."""
+
+import json
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from accounts.models import WebhookDelivery, WebhookEventType
+from accounts.webhooks import (
+    SIGNATURE_HEADER,
+    WebhookRetry,
+    backoff,
+    delivery_resend,
+    emit,
+    endpoint_create,
+    webhook_deliver,
+)
+from api.webhooks import verify_signature
+from tests.helpers import wait_for
+
+ALL_EVENTS = list(WebhookEventType.values)
+
+
+class Receiver(ThreadingHTTPServer):
+    """A business's endpoint: records every request; answers ``statuses`` in turn, then 200."""
+
+    def __init__(self):
+        self.received: list[tuple[dict, bytes]] = []
+        self.statuses: list[int] = []
+        self.location = ""
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hooks/advocate"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        server: Receiver = self.server  # type: ignore[assignment]
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        server.received.append((dict(self.headers), body))
+        status = server.statuses.pop(0) if server.statuses else 200
+        self.send_response(status)
+        if server.location:
+            self.send_header("Location", server.location)
+        self.end_headers()
+        self.wfile.write(b"thanks")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def endpoint(acme, receiver):
+    endpoint, secret = endpoint_create(organization=acme, url=receiver.url, events=ALL_EVENTS)
+    endpoint.plain_secret = secret
+    return endpoint
+
+
+# Emitting -----------------------------------------------------------------------------------
+
+
+def test_emit_writes_a_delivery_for_each_subscribed_endpoint_of_the_organization(
+    acme, globex, receiver
+):
+    endpoint_create(organization=acme, url=receiver.url, events=["referral.created"])
+    endpoint_create(organization=acme, url=receiver.url + "?b", events=["payout.paid"])
+    endpoint_create(organization=globex, url=receiver.url, events=["referral.created"])
+    deliveries = emit(acme, "referral.created", {"id": 1, "object": "referral"})
+    assert len(deliveries) == 1
+    body = json.loads(deliveries[0].body)
+    assert body["type"] == "referral.created" and body["data"]["object"]["id"] == 1
+    assert body["id"].startswith("evt_") and body["created"].endswith("Z")
+
+
+def test_emit_costs_one_query_when_nobody_listens(acme, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert emit(acme, "reward.approved", {"id": 1}) == []
+
+
+def test_the_domain_emits_at_each_named_moment(acme, endpoint, program, source, link, fixed_rule):
+    from referrals.services import conversion_record, referral_create
+    from rewards.models import Payout
+    from rewards.services import (
+        issue_rewards_for_conversion,
+        payout_mark_paid,
+        payout_process,
+        payout_request,
+        reward_grant_manual,
+        reward_void,
+        send_expiry_reminders,
+    )
+
+    referral = referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="f@example.com"
+    )
+    conversion, _ = conversion_record(
+        referral=referral, kind="purchase", external_id="o-1", amount=Decimal("50")
+    )
+    [reward] = issue_rewards_for_conversion(conversion_id=conversion.pk)
+    reward_void(reward=reward, reason="Test", actor=None)
+    reward_grant_manual(
+        organization=acme,
+        source=source,
+        amount=Decimal("9"),
+        note="x",
+        actor=None,
+        reward_kind="cash",
+    )
+    payout = payout_request(source=source, method="bank_transfer")
+    payout_process(payout_id=payout.pk)
+    payout_mark_paid(payout=Payout.objects.get(pk=payout.pk), actor=None)
+    from rewards.services import credit_account_for, credit_grant
+
+    account = credit_account_for(organization_id=acme.pk, source=source)
+    credit_grant(
+        account=account,
+        amount=Decimal("5"),
+        expires_at=timezone.now() + timedelta(hours=12),
+        idempotency_key="soon",
+    )
+    send_expiry_reminders()
+
+    emitted = list(WebhookDelivery.objects.order_by("id").values_list("event_type", flat=True))
+    for event_type in [
+        "referral.created",
+        "referral.converted",
+        "reward.approved",
+        "reward.fulfilled",
+        "reward.voided",
+        "payout.paid",
+        "credit.expiring",
+    ]:
+        assert event_type in emitted, event_type
+    voided = WebhookDelivery.objects.get(event_type="reward.voided")
+    assert json.loads(voided.body)["data"]["object"]["status"] == "void"
+
+
+def test_a_payout_that_runs_out_of_attempts_emits_payout_failed(
+    acme, endpoint, source, settings, monkeypatch
+):
+    from rewards import providers
+    from rewards.services import PayoutRetry, payout_process, payout_request, reward_grant_manual
+
+    settings.REWARDS_PAYOUT_MAX_ATTEMPTS = 1
+
+    class Broken:
+        def pay(self, payout):
+            raise RuntimeError("bank down")
+
+    monkeypatch.setattr(providers, "get_provider", lambda method: Broken())
+    monkeypatch.setattr("rewards.services.payouts.get_provider", lambda method: Broken())
+    reward_grant_manual(
+        organization=acme,
+        source=source,
+        amount=Decimal("9"),
+        note="x",
+        actor=None,
+        reward_kind="cash",
+    )
+    payout = payout_request(source=source, method="bank_transfer")
+    try:
+        payout_process(payout_id=payout.pk)
+    except PayoutRetry:
+        pytest.fail("the only attempt should fail the payout")
+    delivery = WebhookDelivery.objects.get(event_type="payout.failed")
+    assert json.loads(delivery.body)["data"]["object"]["status"] == "failed"
+
+
+def test_a_rolled_back_change_sends_nothing(acme, endpoint):
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        emit(acme, "referral.created", {"id": 1})
+        raise RuntimeError("rolled back")
+    assert not WebhookDelivery.objects.exists()
+
+
+# Signing and sending ------------------------------------------------------------------------
+
+
+def test_a_delivery_is_signed_so_the_receiver_can_verify_it(acme, endpoint, receiver):
+    [delivery] = emit(acme, "referral.created", {"id": 7, "object": "referral"})
+    delivery = webhook_deliver(delivery_id=delivery.pk)
+    assert delivery.status == "succeeded" and delivery.attempts == 1
+    assert delivery.last_status_code == 200 and delivery.last_duration_ms is not None
+    [(headers, body)] = receiver.received
+    assert body == delivery.body.encode()
+    header = headers[SIGNATURE_HEADER]
+    assert verify_signature(body, header, endpoint.plain_secret)
+    assert not verify_signature(body + b" ", header, endpoint.plain_secret)
+    assert not verify_signature(body, header, "whsec_wrong")
+
+
+def test_verify_signature_refuses_replays_and_garbage():
+    from accounts.webhooks import sign
+
+    body, secret, now = b'{"id":"evt_1"}', "whsec_s", time.time()
+    assert verify_signature(body, sign(secret, body, int(now)), secret, now=now)
+    old = sign(secret, body, int(now) - 301)
+    assert not verify_signature(body, old, secret, now=now)
+    future = sign(secret, body, int(now) + 301)
+    assert not verify_signature(body, future, secret, now=now)
+    for header in ["", "t=abc,v1=00", "v1=00", f"t={int(now)}", "garbage"]:
+        assert not verify_signature(body, header, secret, now=now)
+
+
+def test_a_failed_attempt_is_logged_and_retried_with_backoff(acme, endpoint, receiver, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 3
+    receiver.statuses = [503, 500, 500]
+    [delivery] = emit(acme, "payout.paid", {"id": 1})
+    for expected in (1, 2):
+        with pytest.raises(WebhookRetry) as retry:
+            webhook_deliver(delivery_id=delivery.pk)
+        assert retry.value.countdown == backoff(expected)
+    delivery = webhook_deliver(delivery_id=delivery.pk)
+    assert (delivery.status, delivery.attempts) == ("failed", 3)
+    assert [entry["status"] for entry in delivery.log] == [503, 500, 500]
+    assert webhook_deliver(delivery_id=delivery.pk).attempts == 3  # failed stays failed
+
+
+def test_backoff_doubles_from_the_base(settings):
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 30
+    assert [backoff(n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert backoff(30) == 6 * 3600
+
+
+def test_redirects_are_not_followed(acme, endpoint, receiver, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    receiver.statuses = [302]
+    receiver.location = "http://169.254.169.254/latest/meta-data/"
+    [delivery] = emit(acme, "payout.paid", {"id": 1})
+    delivery = webhook_deliver(delivery_id=delivery.pk)
+    assert delivery.status == "failed" and delivery.last_status_code == 302
+    assert len(receiver.received) == 1
+
+
+def test_an_unreachable_endpoint_is_a_failed_attempt(acme, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    endpoint_create(organization=acme, url="http://127.0.0.1:9/nothing", events=ALL_EVENTS)
+    [delivery] = emit(acme, "payout.paid", {"id": 1})
+    delivery = webhook_deliver(delivery_id=delivery.pk)
+    assert delivery.status == "failed" and delivery.last_status_code is None
+    assert "Error" in delivery.last_error
+
+
+def test_resend_sends_the_same_event_again(acme, endpoint, receiver):
+    [delivery] = emit(acme, "referral.created", {"id": 1})
+    webhook_deliver(delivery_id=delivery.pk)
+    copy = delivery_resend(delivery=delivery)
+    webhook_deliver(delivery_id=copy.pk)
+    assert copy.event_id == delivery.event_id
+    assert receiver.received[0][1] == receiver.received[1][1]
+
+
+# SSRF -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/hook",
+        "http://0.0.0.0/hook",
+        "ftp://example.com/hook",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "http:///nohost",
+    ],
+)
+def test_private_addresses_and_other_schemes_are_refused_in_production(acme, settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    with pytest.raises(ValidationError) as error:
+        endpoint_create(organization=acme, url=url, events=ALL_EVENTS)
+    assert "url" in error.value.message_dict
+
+
+def test_a_public_address_is_accepted_in_production(acme, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    endpoint, _ = endpoint_create(
+        organization=acme, url="https://93.184.216.34/hook", events=ALL_EVENTS
+    )
+    assert endpoint.pk
+
+
+def test_a_delivery_to_a_private_address_is_refused_at_send_time(
+    acme, endpoint, receiver, settings
+):
+    [delivery] = emit(acme, "referral.created", {"id": 1})
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    delivery = webhook_deliver(delivery_id=delivery.pk)
+    assert delivery.status == "failed" and "public addresses" in delivery.last_error
+    assert receiver.received == []
+
+
+def test_unknown_events_are_refused(acme, receiver):
+    with pytest.raises(ValidationError):
+        endpoint_create(organization=acme, url=receiver.url, events=["everything"])
+    with pytest.raises(ValidationError):
+        endpoint_create(organization=acme, url=receiver.url, events=[])
+
+
+# With a real worker ---------------------------------------------------------------------------
+
+
+@pytest.mark.worker
+def test_a_worker_retries_an_endpoint_that_fails_twice_then_delivers(
+    celery_worker, acme, receiver, program, source, settings
+):
+    """The whole path: a referral committed, the delivery queued after commit, a real Celery
+    worker sending it, the endpoint answering 500 twice, the task retrying with backoff."""
+    from referrals.services import referral_create
+
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 0.2
+    receiver.statuses = [500, 502]
+    endpoint, secret = endpoint_create(
+        organization=acme, url=receiver.url, events=["referral.created"]
+    )
+    referral = referral_create(
+        program=program, source=source, channel="api", friend_email="f@example.com"
+    )
+    delivery = wait_for(
+        lambda: WebhookDelivery.objects.filter(endpoint=endpoint, status="succeeded").first()
+    )
+    assert delivery.attempts == 3
+    assert [entry["status"] for entry in delivery.log] == [500, 502, 200]
+    assert len(receiver.received) == 3
+    bodies = {body for _, body in receiver.received}
+    assert len(bodies) == 1  # the same bytes on every attempt
+    headers, body = receiver.received[-1]
+    assert verify_signature(body, headers[SIGNATURE_HEADER], secret)
+    assert json.loads(body)["data"]["object"]["id"] == referral.pk
+
+
+def test_deliveries_whose_task_was_lost_are_resumed(acme, endpoint):
+    from accounts.webhooks import deliveries_to_resume
+
+    [fresh] = emit(acme, "payout.paid", {"id": 1})
+    [lost] = emit(acme, "payout.paid", {"id": 2})
+    WebhookDelivery.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert deliveries_to_resume() == [lost.pk]
