@@ -1,10 +1,12 @@
 """Reads for rewards, credit and payouts. List selectors fetch their relations up front, so
 a page of any size costs the same few queries."""
 
+import hashlib
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
 from accounts.models import Customer, Organization, ReferralSource
@@ -12,6 +14,7 @@ from core.money import MoneyField, cents
 from referrals.models import Program
 
 from .models import (
+    PAID_OUT_KINDS,
     CreditAccount,
     CreditLot,
     LedgerEntry,
@@ -178,3 +181,82 @@ def credit_account_of(
     if source is not None:
         return CreditAccount.objects.filter(source=source).first()
     return CreditAccount.objects.filter(customer=customer).first()
+
+
+def default_payout_method(*, source: ReferralSource) -> str:
+    """Gift card when every unpaid reward was promised as one (and there is an email)."""
+    kinds = set(
+        Reward.objects.filter(
+            source=source,
+            status=Reward.Status.APPROVED,
+            reward_kind__in=PAID_OUT_KINDS,
+            payout__isnull=True,
+        ).values_list("reward_kind", flat=True)
+    )
+    if kinds == {RewardRule.Kind.GIFT_CARD} and source.email:
+        return Payout.Method.GIFT_CARD
+    return Payout.Method.BANK_TRANSFER
+
+
+@dataclass(frozen=True)
+class PayoutPreviewRow:
+    source: ReferralSource
+    amount: Decimal
+    currency: str
+    method: str
+
+    @property
+    def method_label(self) -> str:
+        return Payout.Method(self.method).label
+
+
+@dataclass(frozen=True)
+class PayoutPreview:
+    rows: list[PayoutPreviewRow]
+    total: Decimal
+    currency: str
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when anything the batch would pay changes: who, how much, how."""
+        text = "|".join(f"{r.source.pk}:{r.amount}:{r.method}" for r in self.rows)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    @property
+    def source_ids(self) -> list[int]:
+        return [row.source.pk for row in self.rows]
+
+
+def payout_batch_preview(*, organization: Organization, method: str = "") -> PayoutPreview:
+    """What a payout batch would pay now: every source with a positive payout balance."""
+    balances = (
+        PayoutBalanceEntry.objects.filter(organization=organization, account__source__isnull=False)
+        .values("account__source_id")
+        .annotate(balance=Round(Sum("amount"), 2))
+        .filter(balance__gt=0)
+        .order_by("account__source_id")
+    )
+    owed = {row["account__source_id"]: cents(row["balance"]) for row in balances}
+    sources = ReferralSource.objects.filter(pk__in=owed).order_by("name", "pk")
+    rows = [
+        PayoutPreviewRow(
+            source=source,
+            amount=owed[source.pk],
+            currency=organization.currency,
+            method=method or default_payout_method(source=source),
+        )
+        for source in sources
+    ]
+    return PayoutPreview(rows, cents(sum((r.amount for r in rows), ZERO)), organization.currency)
+
+
+@dataclass(frozen=True)
+class Totals:
+    count: int
+    amount: Decimal
+
+
+def totals_of(queryset) -> Totals:
+    """How many rows a filtered list holds and what their amounts add up to."""
+    result = queryset.order_by().aggregate(count=Count("pk"), amount=Sum("amount"))
+    return Totals(result["count"], cents(result["amount"]))

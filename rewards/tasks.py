@@ -71,7 +71,11 @@ def process_payouts() -> int:
 
 @shared_task(name="rewards.start_payout_batch", **REDELIVER)
 def start_payout_batch(
-    organization_id: int, batch_key: str, method: str = "", actor_id: int | None = None
+    organization_id: int,
+    batch_key: str,
+    method: str = "",
+    actor_id: int | None = None,
+    source_ids: list[int] | None = None,
 ) -> int:
     from accounts.models import Organization, User
 
@@ -81,7 +85,11 @@ def start_payout_batch(
     actor = User.objects.filter(pk=actor_id).first() if actor_id else None
     return len(
         services.payout_batch(
-            organization=organization, batch_key=batch_key, method=method, actor=actor
+            organization=organization,
+            batch_key=batch_key,
+            method=method,
+            actor=actor,
+            source_ids=source_ids,
         )
     )
 

@@ -113,6 +113,7 @@ class PayoutRequestForm(forms.Form):
 
 class PayoutBatchForm(forms.Form):
     method = forms.ChoiceField(choices=METHOD_CHOICES, required=False)
+    fingerprint = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
 
 
 class MarkPaidForm(forms.Form):

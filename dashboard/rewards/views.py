@@ -81,7 +81,12 @@ def reward_list(request):
     return render(
         request,
         "dashboard/rewards/reward_list.html",
-        {"page": page, "status": status, "statuses": Reward.Status.choices},
+        {
+            "page": page,
+            "status": status,
+            "statuses": Reward.Status.choices,
+            "totals": selectors.totals_of(qs),
+        },
     )
 
 
@@ -276,27 +281,51 @@ def payout_list(request):
                 organization=request.organization
             ).count(),
             "max_attempts": services.payout_max_attempts(),
+            "totals": selectors.totals_of(qs),
         },
     )
 
 
-@require_POST
 @org_member_required(Role.MANAGER)
 def payout_batch(request):
-    """Start a payout for every source with money owed (in a Celery task)."""
-    form = PayoutBatchForm(request.POST)
+    """Who a payout batch would pay, how much and by which method; confirming runs it.
+
+    The confirmation carries the preview's fingerprint: when a balance changed in the
+    meantime, staff see the new preview instead of paying what they did not see.
+    """
+    form = PayoutBatchForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         messages.error(request, "Choose a valid payout method.")
         return redirect("rewards:payout_list")
-    enqueue_on_commit(
-        "rewards.start_payout_batch",
-        request.organization.pk,
-        uuid.uuid4().hex,
-        form.cleaned_data["method"],
-        actor_id=request.user.pk,
+    method = form.cleaned_data["method"]
+    preview = selectors.payout_batch_preview(organization=request.organization, method=method)
+    if request.method == "POST":
+        if form.cleaned_data["fingerprint"] != preview.fingerprint:
+            messages.warning(request, "Balances changed since the preview: check it again.")
+        elif not preview.rows:
+            messages.info(request, "Nobody is owed money: there is nothing to pay.")
+            return redirect("rewards:payout_list")
+        else:
+            enqueue_on_commit(
+                "rewards.start_payout_batch",
+                request.organization.pk,
+                uuid.uuid4().hex,
+                method,
+                actor_id=request.user.pk,
+                source_ids=preview.source_ids,
+            )
+            messages.success(
+                request,
+                f"Payout batch started for {len(preview.rows)} sources: payouts appear here "
+                "as they are requested.",
+            )
+            return redirect("rewards:payout_list")
+    return render(
+        request,
+        "dashboard/rewards/payout_batch.html",
+        {"preview": preview, "method": method},
+        status=409 if request.method == "POST" else 200,
     )
-    messages.success(request, "Payout batch started: payouts appear here as they are requested.")
-    return redirect("rewards:payout_list")
 
 
 @require_POST

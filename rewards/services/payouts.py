@@ -22,9 +22,9 @@ from ..models import (
     Payout,
     PayoutBalanceEntry,
     Reward,
-    RewardRule,
 )
 from ..providers import get_provider
+from ..selectors import default_payout_method
 from .ledger import _balance_entry, _lock_account, _payout_balance, credit_account_for
 from .lifecycle import _fulfil
 
@@ -49,21 +49,6 @@ def payout_backoff(attempts: int) -> int:
     return min(base * 2 ** max(attempts - 1, 0), 24 * 3600)
 
 
-def _default_method(source: ReferralSource) -> str:
-    """Gift card when every unpaid reward was promised as one (and there is an email)."""
-    kinds = set(
-        Reward.objects.filter(
-            source=source,
-            status=Reward.Status.APPROVED,
-            reward_kind__in=PAID_OUT_KINDS,
-            payout__isnull=True,
-        ).values_list("reward_kind", flat=True)
-    )
-    if kinds == {RewardRule.Kind.GIFT_CARD} and source.email:
-        return Payout.Method.GIFT_CARD
-    return Payout.Method.BANK_TRANSFER
-
-
 def payout_request(
     *,
     source: ReferralSource,
@@ -77,7 +62,7 @@ def payout_request(
     The amount is reserved on the balance at once (a negative ``payout`` entry), and the
     approved rewards it carries are attached to it; ``rewards.process_payout`` pays it.
     """
-    method = method or _default_method(source)
+    method = method or default_payout_method(source=source)
     if method not in Payout.Method.values:
         raise ValidationError({"method": "Unknown payout method."})
     if method == Payout.Method.GIFT_CARD and not source.email:
@@ -145,11 +130,20 @@ def sources_to_pay(*, organization: Organization) -> list[int]:
 
 
 def payout_batch(
-    *, organization: Organization, batch_key: str, method: str = "", actor: User | None = None
+    *,
+    organization: Organization,
+    batch_key: str,
+    method: str = "",
+    actor: User | None = None,
+    source_ids: list[int] | None = None,
 ) -> list[Payout]:
-    """Request a payout for every source with money owed. A batch key run twice pays once."""
+    """Request a payout for every source with money owed (only those of ``source_ids``, the
+    ones staff saw in the preview, when given). A batch key run twice pays once."""
     payouts = []
-    for source in ReferralSource.objects.filter(pk__in=sources_to_pay(organization=organization)):
+    owed = sources_to_pay(organization=organization)
+    if source_ids is not None:
+        owed = [pk for pk in owed if pk in set(source_ids)]
+    for source in ReferralSource.objects.filter(pk__in=owed):
         try:
             payouts.append(
                 payout_request(

@@ -217,7 +217,14 @@ def test_staff_pages_that_queue_work_answer_while_the_broker_is_down(
         actor=alice,
         reward_kind="cash",
     )
-    response = client.post("/app/payouts/batch/", {"method": "bank_transfer"})
+    fingerprint = (
+        client.get("/app/payouts/batch/", {"method": "bank_transfer"})
+        .context["preview"]
+        .fingerprint
+    )
+    response = client.post(
+        "/app/payouts/batch/", {"method": "bank_transfer", "fingerprint": fingerprint}
+    )
     assert response.status_code == 302
     assert set(
         OutboxMessage.objects.filter(sent_at__isnull=True).values_list("task", flat=True)

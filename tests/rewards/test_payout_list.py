@@ -83,7 +83,7 @@ def test_the_csv_holds_only_the_organizations_own_transfers(login, eve, payout):
 def test_an_analyst_can_read_but_not_act(login, charlie, payout):
     client = login(charlie)
     html = client.get("/app/payouts/").content.decode()
-    assert "Start payout batch" not in html
+    assert "Preview the payout batch" not in html
     assert client.post("/app/payouts/batch/").status_code == 403
     assert client.post(f"/app/payouts/{payout.pk}/retry/").status_code == 403
     assert client.post(f"/app/payouts/{payout.pk}/paid/").status_code == 403
@@ -128,7 +128,12 @@ def test_staff_start_a_batch_for_every_source_owed(celery_worker, login, bob, ac
             actor=alice,
             reward_kind="cash",
         )
-    response = login(bob).post("/app/payouts/batch/", {"method": "bank_transfer"})
+    client = login(bob)
+    preview = client.get("/app/payouts/batch/", {"method": "bank_transfer"})
+    fingerprint = preview.context["preview"].fingerprint
+    response = client.post(
+        "/app/payouts/batch/", {"method": "bank_transfer", "fingerprint": fingerprint}
+    )
     assert response.status_code == 302
     wait_for(lambda: Payout.objects.filter(status="processing").count() == 2)
     assert sorted(Payout.objects.values_list("source__name", flat=True)) == ["Olga", "Sam Source"]

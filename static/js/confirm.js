@@ -1,0 +1,8 @@
+// Forms with data-confirm ask before they submit: money actions (void, payout batches).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  var question = form.getAttribute && form.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+  }
+});
