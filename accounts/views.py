@@ -9,6 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from referrals import selectors as referral_selectors
+
 from . import selectors, services
 from .forms import (
     ContributionForm,
@@ -219,10 +221,10 @@ def _render_source_detail(request, source, contribution_form=None, status=200):
         contribution_form = ContributionForm(initial={"occurred_on": today})
     context = {
         "source": source,
-        "totals": selectors.source_totals(source=source),
-        "links": selectors.source_links(source=source),
-        "referrals": selectors.source_referrals(source=source)[:50],
-        "conversions": selectors.source_conversions(source=source)[:50],
+        "totals": referral_selectors.source_totals(source=source),
+        "links": referral_selectors.source_links(source=source),
+        "referrals": referral_selectors.source_referrals(source=source)[:50],
+        "conversions": referral_selectors.source_conversions(source=source)[:50],
         "contributions": selectors.contribution_list(source=source)[:50],
         "contribution_form": contribution_form,
     }

@@ -1,19 +1,24 @@
 """
 Reads for the dashboard: counts, rates and money, for one organization.
 
-Every function takes the organization and an optional period, and never writes.
+Every function takes the organization and an optional period, and never writes. Revenue has
+one definition, on the models (``Purchase.objects.credited().net_revenue()``: purchases minus
+refunds, attributed to referrals neither rejected nor waiting in review), and every table
+here sums the same rows, so the overview, the source page and the by-kind and top-sources
+tables agree on every source's figure.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncMonth
 
 from accounts.models import Organization, ReferralSource
 from core.money import cents
-from referrals.models import Click, Conversion, Referral
+from referrals.models import Click, Purchase, Referral, signed_amount
+from referrals.selectors import source_revenue
 from rewards.models import LedgerEntry, Reward
 
 ZERO = Decimal("0.00")
@@ -25,8 +30,9 @@ class Overview:
     referrals: int
     signups: int
     converted: int
-    purchases: int
-    revenue: Decimal
+    purchases: int  # credited to a source
+    revenue: Decimal  # net revenue credited to sources
+    other_revenue: Decimal  # net revenue no source is credited with
     reward_cost: Decimal
     credits_issued: Decimal
     pending_review: int
@@ -66,18 +72,10 @@ def overview(
         converted=Count("id", filter=Q(status=Referral.Status.CONVERTED)),
         review=Count("id", filter=Q(flagged=True) & ~Q(status=Referral.Status.REJECTED)),
     )
-    money = _period(
-        Conversion.objects.filter(organization=organization), "occurred_at", since, until
-    ).aggregate(
-        purchases=Count("id", filter=Q(kind=Conversion.Kind.PURCHASE)),
-        revenue=Sum("amount", filter=Q(kind=Conversion.Kind.PURCHASE)),
-        refunds=Sum("amount", filter=Q(kind=Conversion.Kind.REFUND)),
-    )
-    reward_cost = (
-        _period(Reward.objects.filter(organization=organization), "created_at", since, until)
-        .exclude(status=Reward.Status.VOID)
-        .aggregate(total=Sum("amount"))["total"]
-    )
+    money = Purchase.objects.filter(organization=organization).between(since, until).revenue_split()
+    reward_cost = _period(
+        Reward.objects.filter(organization=organization), "created_at", since, until
+    ).cost()
     credits = _period(
         LedgerEntry.objects.filter(organization=organization, kind=LedgerEntry.Kind.GRANT),
         "at",
@@ -89,9 +87,10 @@ def overview(
         referrals=referral_counts["total"],
         signups=referral_counts["signups"],
         converted=referral_counts["converted"],
-        purchases=money["purchases"],
-        revenue=cents(money["revenue"]) - cents(money["refunds"]),
-        reward_cost=cents(reward_cost),
+        purchases=money["credited_purchases"],
+        revenue=money["credited"],
+        other_revenue=money["not_credited"],
+        reward_cost=reward_cost,
         credits_issued=cents(credits),
         pending_review=referral_counts["review"],
     )
@@ -120,7 +119,7 @@ def monthly_series(*, organization: Organization, months: int = 12) -> dict:
 
 
 def by_source_kind(*, organization: Organization) -> list[dict]:
-    """Referrals, customers won and revenue per kind of source."""
+    """Referrals, customers won and net revenue credited, per kind of source."""
     rows = (
         Referral.objects.filter(organization=organization)
         .values("source__kind")
@@ -129,12 +128,13 @@ def by_source_kind(*, organization: Organization) -> list[dict]:
             converted=Count("id", filter=Q(status=Referral.Status.CONVERTED)),
         )
     )
-    revenue = dict(
-        Conversion.objects.filter(organization=organization, kind=Conversion.Kind.PURCHASE)
-        .values("referral__source__kind")
-        .annotate(total=Sum("amount"))
-        .values_list("referral__source__kind", "total")
-    )
+    revenue = {
+        row["conversion__source__kind"]: row["total"]
+        for row in Purchase.objects.filter(organization=organization)
+        .credited()
+        .values("conversion__source__kind")
+        .annotate(total=Sum(signed_amount()))
+    }
     labels = dict(ReferralSource._meta.get_field("kind").choices)
     result = []
     for row in rows:
@@ -152,14 +152,33 @@ def by_source_kind(*, organization: Organization) -> list[dict]:
 
 
 def top_sources(*, organization: Organization, limit: int = 10):
+    """The sources credited with the most net revenue (those credited with any)."""
     return (
-        ReferralSource.objects.filter(organization=organization)
-        .annotate(
-            revenue=Sum(
-                "referrals__conversions__amount",
-                filter=Q(referrals__conversions__kind=Conversion.Kind.PURCHASE),
-            ),
-        )
-        .filter(revenue__isnull=False)
-        .order_by("-revenue")[:limit]
+        source_table(organization=organization)
+        .filter(Q(revenue__gt=0) | Q(revenue__lt=0))
+        .order_by("-revenue", "name")[:limit]
     )
+
+
+def source_table(*, organization: Organization):
+    """Every source with its figures, one query: referrals, customers won, net revenue."""
+    return (
+        ReferralSource.objects.for_organization(organization)
+        .annotate(
+            revenue=source_revenue(),
+            referral_count=_count(Referral, "source"),
+            won_count=_count(Referral, "source", status=Referral.Status.CONVERTED),
+        )
+        .order_by("name", "pk")
+    )
+
+
+def _count(model, field: str, **filters):
+    rows = (
+        model.objects.filter(**{field: OuterRef("pk")}, **filters)
+        .order_by()
+        .values(field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows), 0)

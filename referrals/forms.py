@@ -75,6 +75,9 @@ class ConversionForm(forms.Form):
     external_id = forms.CharField(max_length=200, label="Order or event id")
     amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"), initial=0)
     occurred_at = forms.DateTimeField(initial=timezone.now, label="When")
+    refund_of = forms.CharField(
+        max_length=200, required=False, label="Refunded order id", help_text="For a refund."
+    )
 
 
 class EventForm(forms.Form):
@@ -93,10 +96,15 @@ class EventForm(forms.Form):
         label="Referral code",
         help_text="If the customer gave one; it wins over matching by email.",
     )
+    refund_of = forms.CharField(
+        max_length=200, required=False, label="Refunded order id", help_text="For a refund."
+    )
 
     def clean(self):
         data = super().clean()
-        if not data.get("email") and not data.get("customer_external_id"):
+        refund = data.get("kind") == Conversion.Kind.REFUND
+        if not data.get("email") and not data.get("customer_external_id") and not refund:
+            # A refund names its order, which knows the customer.
             raise forms.ValidationError("Give the customer's email or id.")
         return data
 

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import (
@@ -30,6 +31,7 @@ from accounts.models import (
     TenantQuerySet,
     User,
 )
+from core.money import cents
 from referrals.models import Conversion, Program
 
 ZERO = Decimal("0")
@@ -217,7 +219,19 @@ class RewardRule(models.Model):
         return ""
 
 
+class RewardQuerySet(TenantQuerySet):
+    def kept(self):
+        """Rewards not voided: what the business gives, or will give once the hold ends."""
+        return self.exclude(status=Reward.Status.VOID)
+
+    def cost(self) -> Decimal:
+        """What the rewards cost: the amount of those not voided, to the cent."""
+        return cents(self.kept().aggregate(total=Sum("amount"))["total"])
+
+
 class Reward(models.Model):
+    """What a rule paid for a conversion (or staff gave by hand), to a source or a customer."""
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         APPROVED = "approved", "Approved"
@@ -274,7 +288,7 @@ class Reward(models.Model):
         help_text="The insider's contribution this manual reward thanks: rewarded once.",
     )
 
-    objects = TenantQuerySet.as_manager()
+    objects = RewardQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -363,6 +377,15 @@ class CreditAccount(models.Model):
         return self.source or self.customer
 
 
+class CreditLotQuerySet(TenantQuerySet):
+    def open(self, at=None):
+        """Lots that can be spent at ``at`` (default now): something left, not past their date,
+        not closed by the expiry task."""
+        return self.filter(
+            remaining__gt=0, expired_at__isnull=True, expires_at__gt=at or timezone.now()
+        )
+
+
 class CreditLot(models.Model):
     """Credit granted at once, with one expiry date. ``remaining`` is what is left of it."""
 
@@ -377,7 +400,7 @@ class CreditLot(models.Model):
     expires_at = models.DateTimeField()
     expired_at = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = CreditLotQuerySet.as_manager()
 
     class Meta:
         ordering = ["expires_at", "id"]

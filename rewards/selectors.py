@@ -5,7 +5,6 @@ from decimal import Decimal
 
 from django.db.models import DecimalField, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from accounts.models import Organization
 from core.money import cents
@@ -44,9 +43,7 @@ def payout_balance(*, account: CreditAccount) -> Decimal:
 
 
 def open_lots(*, account: CreditAccount) -> QuerySet[CreditLot]:
-    return CreditLot.objects.filter(
-        account=account, remaining__gt=0, expired_at__isnull=True, expires_at__gt=timezone.now()
-    ).order_by("expires_at", "id")
+    return CreditLot.objects.filter(account=account).open().order_by("expires_at", "id")
 
 
 def reward_list(*, organization: Organization, status: str = "") -> QuerySet[Reward]:
@@ -61,7 +58,9 @@ def reward_list(*, organization: Organization, status: str = "") -> QuerySet[Rew
 def reward_get(*, organization: Organization, pk: int) -> Reward | None:
     return (
         Reward.objects.for_organization(organization)
-        .select_related("source", "customer", "rule", "conversion", "payout", "lot", "created_by")
+        .select_related(
+            "source", "customer", "rule", "conversion__purchase", "payout", "lot", "created_by"
+        )
         .prefetch_related(Prefetch("events", queryset=RewardEvent.objects.select_related("actor")))
         .filter(pk=pk)
         .first()
@@ -86,12 +85,8 @@ def _sum_of(model, field: str = "amount", **filters) -> Subquery:
 def account_list(*, organization: Organization, holder: str = "") -> QuerySet[CreditAccount]:
     """Every account with its credit balance, payout balance and next expiry, in one query."""
     next_expiry = Subquery(
-        CreditLot.objects.filter(
-            account=OuterRef("pk"),
-            remaining__gt=0,
-            expired_at__isnull=True,
-            expires_at__gt=timezone.now(),
-        )
+        CreditLot.objects.filter(account=OuterRef("pk"))
+        .open()
         .order_by("expires_at")
         .values("expires_at")[:1]
     )

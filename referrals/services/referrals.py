@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ReferralSource, User
+from accounts.models import Customer, ReferralSource, User
 from core.tasks import enqueue_on_commit
 
 from ..models import Channel, Conversion, Program, Referral, ReferralEvent, ReferralLink
@@ -147,21 +147,26 @@ def referral_approve(*, referral: Referral, actor: User | None) -> Referral:
 
 
 def _apply_conversion(referral: Referral, conversion: Conversion, *, actor: User | None) -> None:
-    """Move the referral along for a conversion and, when it is clean, queue its rewards."""
-    if referral.flagged or referral.status == Referral.Status.REJECTED:
+    """Move the referral along for a conversion and, when it is credited (not rejected, not
+    waiting in review), queue its rewards. A referral approved later replays its conversions
+    through here, in order."""
+    if not referral.is_credited:
         return
     previous = referral.status
     now = timezone.now()
     if conversion.kind == Conversion.Kind.SIGNUP and referral.status == Referral.Status.LEAD:
         referral.status = Referral.Status.SIGNED_UP
         referral.signed_up_at = conversion.occurred_at or now
-    elif (
-        conversion.kind == Conversion.Kind.PURCHASE and referral.status != Referral.Status.CONVERTED
-    ):
+    elif conversion.is_first_purchase and referral.status != Referral.Status.CONVERTED:
+        # Only the purchase that won the customer converts (advocacy never does), and the
+        # customer it won becomes a referred customer.
         referral.status = Referral.Status.CONVERTED
         referral.converted_at = conversion.occurred_at or now
         if referral.signed_up_at is None:
             referral.signed_up_at = referral.converted_at
+        Customer.objects.filter(pk=conversion.customer_id, is_referred=False).update(
+            is_referred=True
+        )
     if referral.status != previous:
         referral.save(update_fields=["status", "signed_up_at", "converted_at"])
         ReferralEvent.record(

@@ -138,12 +138,8 @@ def _open_lot(
 def _open_lots_for_update(account: CreditAccount) -> list[CreditLot]:
     return list(
         CreditLot.objects.select_for_update()
-        .filter(
-            account=account,
-            remaining__gt=0,
-            expired_at__isnull=True,
-            expires_at__gt=timezone.now(),
-        )
+        .filter(account=account)
+        .open()
         .order_by("expires_at", "id")
     )
 

@@ -14,7 +14,7 @@ from accounts.models import InsiderContribution, Organization, ReferralSource, U
 from core.money import cents as _money
 from core.signing import digest
 from core.tasks import enqueue_on_commit
-from referrals.models import Conversion, Referral
+from referrals.models import Conversion, Purchase, Referral
 
 from ..models import (
     CreditAccount,
@@ -32,11 +32,19 @@ log = logging.getLogger(__name__)
 def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
     """Issue what every matching rule pays for a conversion. Safe to call any number of times.
 
-    A refund voids instead what its purchase earned (see ``reward_void_for_refund``).
+    A refund takes back instead what its order earned (see ``reward_void_for_refund``). A
+    purchase already refunded when its rewards are issued (the refund's task ran first, or
+    the referral waited in review) has them taken back at once.
     """
     conversion = (
         Conversion.objects.select_related(
-            "referral", "referral__source", "referral__program", "organization", "customer"
+            "referral",
+            "referral__source",
+            "referral__program",
+            "organization",
+            "customer",
+            "purchase",
+            "purchase__refund_of",
         )
         .filter(pk=conversion_id)
         .first()
@@ -47,7 +55,7 @@ def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
     if conversion.kind == Conversion.Kind.REFUND:
         reward_void_for_refund(conversion=conversion)
         return []
-    if referral.flagged or referral.status == Referral.Status.REJECTED:
+    if not referral.is_credited:
         return []
     issued = []
     rules = RewardRule.objects.filter(program_id=referral.program_id, active=True)
@@ -57,6 +65,11 @@ def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
         reward = _issue_one(rule=rule, conversion=conversion)
         if reward is not None:
             issued.append(reward)
+    if issued and conversion.purchase_id:
+        last_refund = conversion.purchase.refunds.order_by("-occurred_at", "-id").first()
+        if last_refund is not None:
+            _take_back_for_refunds(conversion.purchase, reason=f"Refund {last_refund.external_id}")
+            issued = [Reward.objects.get(pk=reward.pk) for reward in issued]
     return issued
 
 
@@ -257,29 +270,35 @@ def reward_void(*, reward: Reward, reason: str, actor: User | None, label: str =
 
 
 def reward_void_for_refund(*, conversion: Conversion) -> list[Reward]:
-    """A refund voids the rewards its purchase earned (all purchases of the friend if the
-    refund names none): inside the hold they were never given; after, they are clawed back.
+    """A refund voids the rewards its order earned: inside the hold they were never given;
+    after, they are clawed back. Running it again for the same refund changes nothing.
     """
-    purchases = Conversion.objects.filter(
-        referral_id=conversion.referral_id, kind=Conversion.Kind.PURCHASE
-    )
-    if conversion.refund_of_id:
-        purchases = purchases.filter(pk=conversion.refund_of_id)
-    voided = []
-    for pk in (
-        Reward.objects.filter(conversion__in=purchases)
-        .exclude(status=Reward.Status.VOID)
-        .values_list("pk", flat=True)
-    ):
-        voided.append(
-            reward_void(
-                reward=Reward(pk=pk),
-                reason=f"Refund {conversion.external_id}",
-                actor=None,
-                label="refund",
-            )
+    refund = Purchase.objects.select_related("refund_of").filter(pk=conversion.purchase_id).first()
+    reason = f"Refund {conversion.external_id}"
+    if refund is None or refund.refund_of is None:
+        # A refund recorded before refunds named their order: its friend's purchases.
+        purchases = Conversion.objects.filter(
+            referral_id=conversion.referral_id, kind=Conversion.Kind.PURCHASE
         )
-    return voided
+        return [
+            reward_void(reward=Reward(pk=pk), reason=reason, actor=None, label="refund")
+            for pk in Reward.objects.filter(conversion__in=purchases)
+            .kept()
+            .values_list("pk", flat=True)
+        ]
+    return _take_back_for_refunds(refund.refund_of, reason=reason)
+
+
+def _take_back_for_refunds(order: Purchase, *, reason: str) -> list[Reward]:
+    """Void the rewards an order earned once any of it was refunded."""
+    if order.refunded() <= 0:
+        return []
+    ids = list(
+        Reward.objects.filter(conversion__purchase=order).kept().values_list("pk", flat=True)
+    )
+    return [
+        reward_void(reward=Reward(pk=pk), reason=reason, actor=None, label="refund") for pk in ids
+    ]
 
 
 MANUAL_KINDS = (RewardRule.Kind.CREDIT, RewardRule.Kind.CASH, RewardRule.Kind.GIFT_CARD)
