@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import (
@@ -225,12 +225,18 @@ class RewardQuerySet(TenantQuerySet):
         return self.exclude(status=Reward.Status.VOID)
 
     def cost(self) -> Decimal:
-        """What the rewards cost: the amount of those not voided, to the cent."""
-        return cents(self.kept().aggregate(total=Sum("amount"))["total"])
+        """What the rewards cost: the value of those not voided, less what partial refunds
+        took back (see ``Reward.value``), to the cent."""
+        return cents(self.kept().aggregate(total=Sum(F("amount") - F("taken_back")))["total"])
 
 
 class Reward(models.Model):
-    """What a rule paid for a conversion (or staff gave by hand), to a source or a customer."""
+    """What a rule paid for a conversion (or staff gave by hand), to a source or a customer.
+
+    ``amount`` is what was issued and never changes; a partial refund of the purchase takes
+    back its share into ``taken_back`` (written as ledger or payout-balance entries when the
+    reward was already given), and a full refund voids the reward.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -252,6 +258,12 @@ class Reward(models.Model):
         Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="rewards"
     )
     amount = models.DecimalField(max_digits=12, decimal_places=2)
+    taken_back = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=ZERO,
+        help_text="Taken back by partial refunds of the purchase, in proportion.",
+    )
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     reward_kind = models.CharField(
         max_length=16, choices=RewardRule.Kind.choices, default=RewardRule.Kind.CREDIT
@@ -306,6 +318,10 @@ class Reward(models.Model):
             models.CheckConstraint(
                 condition=models.Q(amount__gte=0), name="reward_amount_not_negative"
             ),
+            models.CheckConstraint(
+                condition=models.Q(taken_back__gte=0) & models.Q(taken_back__lte=F("amount")),
+                name="reward_taken_back_within_amount",
+            ),
         ]
         indexes = [
             models.Index(fields=["organization", "status", "created_at"]),
@@ -322,6 +338,11 @@ class Reward(models.Model):
     @property
     def beneficiary(self):
         return self.source or self.customer
+
+    @property
+    def value(self) -> Decimal:
+        """What the reward is worth now: its amount less what partial refunds took back."""
+        return self.amount - self.taken_back
 
     @property
     def is_paid_out(self) -> bool:

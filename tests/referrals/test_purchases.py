@@ -168,6 +168,74 @@ def test_a_refund_finds_its_order_by_id_without_naming_the_customer(acme, rules,
     assert back.customer.email == "fay@example.com" and back.referral == fay
 
 
+def test_a_partial_refund_takes_back_the_reward_in_proportion(acme, rules, fay):
+    order = buy(acme, "F-1", "fay@example.com", "200", on=7)
+    refund(acme, "R-1", of="F-1", amount="100", on=20)  # half of it, inside the hold
+    cash = rewards_of(order, rules["every"]).get()
+    assert (cash.status, cash.amount, cash.taken_back) == ("pending", Decimal("20.00"), 10)
+    hold_ends()
+    cash.refresh_from_db()
+    assert cash.status == "approved"
+    from rewards.selectors import payout_balance
+
+    assert payout_balance(account=fay.source.credit_account) == Decimal("10.00")
+    welcome = rewards_of(order, rules["welcome"]).get()  # fulfilled at once: clawed back
+    assert (welcome.status, welcome.taken_back) == ("fulfilled", Decimal("12.50"))
+    assert credit_balance(account=fay.source.credit_account) == Decimal("12.50")
+
+
+def test_partial_refunds_that_add_up_to_the_order_void_its_rewards(acme, rules, fay):
+    order = buy(acme, "F-1", "fay@example.com", "200", on=7)
+    hold_ends()
+    refund(acme, "R-1", of="F-1", amount="50", on=20)
+    refund(acme, "R-2", of="F-1", amount="150", on=60)
+    welcome = rewards_of(order, rules["welcome"]).get()
+    assert (welcome.status, welcome.void_reason) == ("void", "Refund R-2")
+    account = fay.source.credit_account
+    clawed = LedgerEntry.objects.filter(account=account, kind="clawback")
+    assert sorted(e.amount for e in clawed) == [Decimal("-18.75"), Decimal("-6.25")]
+    assert credit_balance(account=account) == Decimal("0.00")
+    from rewards.selectors import payout_balance
+
+    assert payout_balance(account=account) == Decimal("0.00")  # 20 earned, 5 + 15 voided
+
+
+def test_the_refund_task_run_again_takes_back_nothing_more(acme, rules, fay):
+    order = buy(acme, "F-1", "fay@example.com", "200", on=7)
+    hold_ends()
+    back = refund(acme, "R-1", of="F-1", amount="100", on=20)
+    issue_rewards_for_conversion(conversion_id=back.pk)
+    issue_rewards_for_conversion(conversion_id=back.pk)
+    assert rewards_of(order, rules["welcome"]).get().taken_back == Decimal("12.50")
+    assert credit_balance(account=fay.source.credit_account) == Decimal("12.50")
+
+
+def test_a_refund_recorded_before_its_purchase_earned_rewards_is_taken_into_account(
+    acme, rules, fay
+):
+    """The refund's task may run first (or the referral waited in review): the purchase's
+    rewards are then issued with the refunded share already taken back."""
+    order, _ = event_record(
+        organization=acme,
+        kind="purchase",
+        external_id="F-1",
+        amount=Decimal("200"),
+        occurred_at=day(7),
+        email="fay@example.com",
+    )
+    back, _ = event_record(
+        organization=acme,
+        kind="refund",
+        external_id="R-1",
+        refund_of="F-1",
+        amount=Decimal("50"),
+        occurred_at=day(8),
+    )
+    issue_rewards_for_conversion(conversion_id=back.pk)  # nothing to take back yet
+    issued = issue_rewards_for_conversion(conversion_id=order.pk)
+    assert {r.rule_id: r.value for r in issued}[rules["every"].pk] == Decimal("15.00")
+
+
 def test_an_order_arriving_after_a_later_order_won_the_friend_credits_the_same_source(
     acme, rules, fay
 ):
@@ -340,7 +408,9 @@ def test_replaying_the_same_events_changes_nothing(acme, program, source, ada, r
             "conversions": list(Conversion.objects.order_by("pk").values_list("pk", "kind")),
             "customers": Customer.objects.count(),
             "referrals": Referral.objects.count(),
-            "rewards": list(Reward.objects.order_by("pk").values_list("pk", "status")),
+            "rewards": list(
+                Reward.objects.order_by("pk").values_list("pk", "status", "taken_back")
+            ),
             "ledger": LedgerEntry.objects.count(),
             "revenue": source_totals(source=source).revenue,
         }
