@@ -123,7 +123,9 @@ def customer_get_or_create(
 ) -> tuple[Customer, bool]:
     """Find a customer by external id, then by email; create one if neither matches.
 
-    ``first_seen_at`` (default now) dates a new customer.
+    Safe under concurrency: the unique constraints (the business's id; the email of a
+    customer known only by email) let one of several racing calls create the customer,
+    and the others find it. ``first_seen_at`` (default now) dates a new customer.
     """
     email = (email or "").strip().lower()
     external_id = (external_id or "").strip()

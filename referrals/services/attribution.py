@@ -25,7 +25,9 @@ The rules (``docs/attribution.md`` tells them with examples):
 Bad input raises a ValidationError on the field at fault before anything is written.
 
 Concurrency: an event is recorded in one transaction, and the events of one customer one at a
-time (the customer's row is locked), so a customer is won once.
+time (the customer's row is locked; a referral code locks its source first). Customers are
+created through their unique constraints, so N deliveries of one event racing each other
+leave one customer, one referral, one purchase, one conversion and one reward task.
 """
 
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Customer, Organization, User
+from accounts.models import Customer, Organization, ReferralSource, User
 from accounts.selectors import customer_find
 from accounts.services import customer_get_or_create
 
@@ -591,6 +593,10 @@ def attribute(
         who |= Q(friend=customer)
     if given:
         link = _live_link_in(organization, given)
+        # One referral per source and friend however many deliveries race: the source's
+        # row lock (which referral_create takes too) serializes them, and the lookup
+        # after it sees the referral a concurrent delivery committed.
+        ReferralSource.objects.select_for_update().filter(pk=link.source_id).first()
         if who:
             existing = (
                 candidates.filter(who, program=link.program, source=link.source)

@@ -1,13 +1,14 @@
 """
 The data migrations, run on rows of the old shape on the real PostgreSQL: conversions that
-carried their own amount become purchases with an attribution.
+carried their own amount become purchases with an attribution, and customers known only by
+email that races had duplicated are merged before their unique constraint goes on.
 """
 
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
@@ -100,3 +101,49 @@ def test_conversions_become_purchases_credited_to_their_referral(old_apps):
     assert new_apps.get_model("referrals", "Referral").objects.get(pk=by_phone.pk).friend_id == (
         phil.pk
     )
+
+
+def test_customers_known_only_by_email_that_races_duplicated_are_merged(old_apps):
+    Organization = old_apps.get_model("accounts", "Organization")
+    Customer = old_apps.get_model("accounts", "Customer")
+    Source = old_apps.get_model("accounts", "ReferralSource")
+    Program = old_apps.get_model("referrals", "Program")
+    Referral = old_apps.get_model("referrals", "Referral")
+    Account = old_apps.get_model("rewards", "CreditAccount")
+    Lot = old_apps.get_model("rewards", "CreditLot")
+    now = timezone.now()
+    org = Organization.objects.create(name="Acme", slug="acme", currency="EUR")
+    first = Customer.objects.create(
+        organization=org, email="fay@example.com", first_seen_at=now - timedelta(days=2)
+    )
+    second = Customer.objects.create(
+        organization=org, email="FAY@example.com", name="Fay", is_referred=True, first_seen_at=now
+    )
+    with_id = Customer.objects.create(organization=org, email="fay@example.com", external_id="C1")
+    sam = Source.objects.create(organization=org, name="Sam", kind="customer")
+    program = Program.objects.create(organization=org, name="Friends", allowed_source_kinds=[])
+    referral = Referral.objects.create(organization=org, program=program, source=sam, friend=second)
+    for holder in (first, second):
+        account = Account.objects.create(organization=org, customer=holder, currency="EUR")
+        Lot.objects.create(
+            organization=org,
+            account=account,
+            amount=Decimal("5"),
+            remaining=Decimal("5"),
+            expires_at=now + timedelta(days=30),
+        )
+
+    new_apps = migrate([("accounts", "0005_customer_uniq_customer_email_without_id")])
+
+    Customer = new_apps.get_model("accounts", "Customer")
+    survivor = Customer.objects.get(pk=first.pk)
+    assert not Customer.objects.filter(pk=second.pk).exists()
+    assert Customer.objects.filter(pk=with_id.pk).exists()  # has the business's id: kept
+    assert (survivor.name, survivor.is_referred) == ("Fay", True)
+    assert new_apps.get_model("referrals", "Referral").objects.get(pk=referral.pk).friend_id == (
+        first.pk
+    )
+    [account] = new_apps.get_model("rewards", "CreditAccount").objects.filter(customer=survivor)
+    assert new_apps.get_model("rewards", "CreditLot").objects.filter(account=account).count() == 2
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Customer.objects.create(organization_id=org.pk, email="Fay@Example.com")
