@@ -4,10 +4,11 @@ Reads for the dashboard: counts, rates and money, for one organization.
 Every function takes the organization and an optional period, and never writes. Revenue has
 one definition, on the models (``Purchase.objects.credited().net_revenue()``: purchases minus
 refunds, attributed to referrals neither rejected nor waiting in review), and every table
-here sums the same rows, so the overview, the source page and the by-kind and top-sources
-tables agree on every source's figure.
+here sums the same rows, so the overview, the source page, the by-kind and top-sources
+tables and the CSV export agree on every source's figure.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,7 +16,7 @@ from decimal import Decimal
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
-from accounts.models import Organization, ReferralSource
+from accounts.models import Customer, Organization, ReferralSource
 from core.money import cents
 from referrals.models import Click, Purchase, Referral, signed_amount
 from referrals.selectors import source_revenue
@@ -182,3 +183,60 @@ def _count(model, field: str, **filters):
         .values("n")
     )
     return Coalesce(Subquery(rows), 0)
+
+
+SOURCE_EXPORT_COLUMNS = ["source", "kind", "email", "referrals", "customers_won", "net_revenue"]
+
+
+def source_export_rows(*, organization: Organization) -> Iterator[list]:
+    """The header, then every source with its figures (the CSV of the sources table)."""
+    yield SOURCE_EXPORT_COLUMNS
+    for source in source_table(organization=organization).iterator(chunk_size=2000):
+        yield [
+            source.name,
+            source.kind,
+            source.email,
+            source.referral_count,
+            source.won_count,
+            cents(source.revenue),
+        ]
+
+
+@dataclass(frozen=True)
+class CustomerGroup:
+    customers: int
+    buyers: int
+    revenue: Decimal  # net revenue of all their purchases, credited or not
+
+    @property
+    def revenue_per_customer(self) -> Decimal | None:
+        return cents(self.revenue / self.customers) if self.customers else None
+
+
+def customers_compared(*, organization: Organization) -> dict[str, CustomerGroup]:
+    """Referred customers next to the others: how many, how many bought, what they spent.
+
+    Every purchase of every customer counts here, credited to a source or not: the
+    customers nobody referred are the baseline referred customers are compared with.
+    """
+    customers = Customer.objects.filter(organization=organization).aggregate(
+        referred=Count("pk", filter=Q(is_referred=True)),
+        other=Count("pk", filter=Q(is_referred=False)),
+    )
+    spent = {
+        row["customer__is_referred"]: row
+        for row in Purchase.objects.filter(organization=organization)
+        .values("customer__is_referred")
+        .annotate(
+            buyers=Count("customer", distinct=True, filter=Q(kind=Purchase.Kind.PURCHASE)),
+            revenue=Sum(signed_amount()),
+        )
+    }
+    return {
+        key: CustomerGroup(
+            customers=customers[key],
+            buyers=spent.get(referred, {}).get("buyers", 0),
+            revenue=cents(spent.get(referred, {}).get("revenue")),
+        )
+        for key, referred in (("referred", True), ("other", False))
+    }
