@@ -7,7 +7,8 @@ One module per concept; this package exports the public names, so callers write
 - ``programs``: create and change programs.
 - ``links``: a source's link and vanity code, QR codes, and the hot path of ``/r/<code>``.
 - ``referrals``: introductions from every channel, fraud guards, review, a referral's progress.
-- ``attribution``: events from the business and the referral (and source) each is credited to.
+- ``attribution``: events from the business: every purchase and refund of every customer
+  stored, and the referral (and source) each is credited to (``docs/attribution.md``).
 
 A conversion that may earn a reward is handed to the rewards app through the Celery task
 named ``rewards.issue_rewards_for_conversion``, sent after the transaction commits, so the
