@@ -269,6 +269,15 @@ class Customer(models.Model):
                 condition=~models.Q(external_id=""),
                 name="uniq_customer_external_id",
             ),
+            # A customer the business knows only by email is one customer per email, so
+            # events racing for an unseen customer create one. Customers with the business's
+            # own id may share an email (a joint account, a family address).
+            models.UniqueConstraint(
+                "organization",
+                Lower("email"),
+                condition=models.Q(external_id="") & ~models.Q(email=""),
+                name="uniq_customer_email_without_id",
+            ),
         ]
         indexes = [
             models.Index(fields=["organization", "email"]),

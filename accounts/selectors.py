@@ -2,14 +2,10 @@
 
 import zoneinfo
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 
-from django.apps import apps
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from django.utils import timezone
-
-from core.money import cents
 
 from . import imports
 from .models import (
@@ -44,6 +40,18 @@ def source_list(
     return qs
 
 
+def customer_find(
+    *, organization: Organization, email: str = "", external_id: str = ""
+) -> Customer | None:
+    """The customer the business's id names, else the first seen with this email, or None."""
+    qs = Customer.objects.for_organization(organization)
+    email, external_id = (email or "").strip(), (external_id or "").strip()
+    customer = qs.filter(external_id=external_id).first() if external_id else None
+    if customer is None and email:
+        customer = qs.filter(email__iexact=email).order_by("first_seen_at", "pk").first()
+    return customer
+
+
 def customer_list(*, organization: Organization, query: str = "") -> QuerySet[Customer]:
     qs = Customer.objects.for_organization(organization)
     if query:
@@ -53,83 +61,8 @@ def customer_list(*, organization: Organization, query: str = "") -> QuerySet[Cu
     return qs
 
 
-# A source's history -----------------------------------------------------------------------
-#
-# The links, referrals and conversions of a source live in the referrals app, which depends
-# on this one and not the other way round; so they are reached through the reverse relations
-# and the model registry (by label), never by importing ``referrals``.
-
-
-def _conversion_model():
-    return apps.get_model("referrals", "Conversion")
-
-
-@dataclass(frozen=True)
-class SourceTotals:
-    referrals: int
-    customers_won: int
-    purchases: int
-    revenue: Decimal  # purchases minus refunds of the customers it referred
-    advocacy_conversions: int
-    advocacy_revenue: Decimal  # more bought by existing customers because of it
-    contributions: int
-    contribution_value: Decimal
-
-
-def source_credited_conversions(*, source: ReferralSource) -> QuerySet:
-    """Conversions that count for the source: not on rejected or held referrals."""
-    return (
-        _conversion_model()
-        .objects.filter(organization_id=source.organization_id, referral__source=source)
-        .exclude(referral__status="rejected")
-        .exclude(referral__flagged=True)
-    )
-
-
-def source_conversions(*, source: ReferralSource) -> QuerySet:
-    """Every conversion on the source's referrals, credited or not (for its history)."""
-    return (
-        _conversion_model()
-        .objects.filter(organization_id=source.organization_id, referral__source=source)
-        .select_related("referral", "customer")
-        .order_by("-occurred_at", "-id")
-    )
-
-
-def source_totals(*, source: ReferralSource) -> SourceTotals:
-    referrals = source.referrals.aggregate(
-        total=Count("id"), won=Count("id", filter=Q(status="converted"))
-    )
-    money = source_credited_conversions(source=source).aggregate(
-        purchases=Count("id", filter=Q(kind="purchase")),
-        revenue=Sum("amount", filter=Q(kind="purchase")),
-        refunds=Sum("amount", filter=Q(kind="refund")),
-        advocacy=Count("id", filter=Q(kind="advocacy")),
-        advocacy_revenue=Sum("amount", filter=Q(kind="advocacy")),
-    )
-    contributions = source.contributions.aggregate(total=Count("id"), value=Sum("value"))
-    return SourceTotals(
-        referrals=referrals["total"],
-        customers_won=referrals["won"],
-        purchases=money["purchases"],
-        revenue=cents(money["revenue"]) - cents(money["refunds"]),
-        advocacy_conversions=money["advocacy"],
-        advocacy_revenue=cents(money["advocacy_revenue"]),
-        contributions=contributions["total"],
-        contribution_value=cents(contributions["value"]),
-    )
-
-
-def source_links(*, source: ReferralSource) -> QuerySet:
-    return (
-        source.links.select_related("program")
-        .annotate(click_count=Count("clicks"))
-        .order_by("program__name")
-    )
-
-
-def source_referrals(*, source: ReferralSource) -> QuerySet:
-    return source.referrals.select_related("program", "friend").order_by("-created_at", "-id")
+# A source's history: its links, referrals and what is credited to it are read through
+# ``referrals.selectors``, which owns them; its insider contributions are read here.
 
 
 def contribution_list(*, source: ReferralSource) -> QuerySet[InsiderContribution]:

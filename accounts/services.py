@@ -32,6 +32,7 @@ from .models import (
     SourceKind,
     User,
 )
+from .selectors import customer_find
 
 
 def _unique_slug(name: str) -> str:
@@ -123,18 +124,19 @@ def customer_get_or_create(
     external_id: str = "",
     name: str = "",
     phone: str = "",
+    first_seen_at: datetime.datetime | None = None,
 ) -> tuple[Customer, bool]:
-    """Find a customer by external id, then by email; create one if neither matches."""
+    """Find a customer by external id, then by email; create one if neither matches.
+
+    Safe under concurrency: the unique constraints (the business's id; the email of a
+    customer known only by email) let one of several racing calls create the customer,
+    and the others find it. ``first_seen_at`` (default now) dates a new customer.
+    """
     email = (email or "").strip().lower()
     external_id = (external_id or "").strip()
     if not email and not external_id:
         raise ValidationError("A customer needs an email or an external id.")
-    qs = Customer.objects.for_organization(organization)
-    customer = None
-    if external_id:
-        customer = qs.filter(external_id=external_id).first()
-    if customer is None and email:
-        customer = qs.filter(email__iexact=email).order_by("first_seen_at").first()
+    customer = customer_find(organization=organization, email=email, external_id=external_id)
     if customer is not None:
         changed = []
         if external_id and not customer.external_id:
@@ -157,10 +159,15 @@ def customer_get_or_create(
                 external_id=external_id,
                 name=name,
                 phone=phone,
+                first_seen_at=first_seen_at or timezone.now(),
             )
     except IntegrityError:
-        # Another request created the same external id in the meantime.
-        return qs.get(external_id=external_id), False
+        # Another request created the same customer in the meantime (and has committed:
+        # the insert waited for it).
+        customer = customer_find(organization=organization, email=email, external_id=external_id)
+        if customer is None:
+            raise
+        return customer, False
     return customer, True
 
 

@@ -1,12 +1,18 @@
 """
 Reads for the dashboard: counts, rates and money, for one organization.
 
-Every function takes the organization and an optional period, and never writes.
+Every function takes the organization and an optional period, and never writes. Revenue has
+one definition, on the models (``Purchase.objects.credited().net_revenue()``: purchases minus
+refunds, attributed to referrals neither rejected nor waiting in review), and every table
+here sums the same rows, so the overview, the source page, the by-kind and top-sources
+tables and the CSV export agree on every source's figure.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import (
     Count,
@@ -21,9 +27,10 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
-from accounts.models import Organization, ReferralSource, SourceKind
+from accounts.models import Customer, Organization, ReferralSource, SourceKind
 from core.money import cents
-from referrals.models import Click, Conversion, Referral
+from referrals.models import Click, Purchase, Referral, signed_amount
+from referrals.selectors import source_revenue
 from rewards.models import LedgerEntry, Reward
 
 ZERO = Decimal("0.00")
@@ -35,8 +42,9 @@ class Overview:
     referrals: int
     signups: int
     converted: int
-    purchases: int
-    revenue: Decimal
+    purchases: int  # credited to a source
+    revenue: Decimal  # net revenue credited to sources
+    other_revenue: Decimal  # net revenue no source is credited with
     reward_cost: Decimal
     credits_issued: Decimal
     pending_review: int
@@ -76,18 +84,10 @@ def overview(
         converted=Count("id", filter=Q(status=Referral.Status.CONVERTED)),
         review=Count("id", filter=Q(flagged=True) & ~Q(status=Referral.Status.REJECTED)),
     )
-    money = _period(
-        Conversion.objects.filter(organization=organization), "occurred_at", since, until
-    ).aggregate(
-        purchases=Count("id", filter=Q(kind=Conversion.Kind.PURCHASE)),
-        revenue=Sum("amount", filter=Q(kind=Conversion.Kind.PURCHASE)),
-        refunds=Sum("amount", filter=Q(kind=Conversion.Kind.REFUND)),
-    )
-    reward_cost = (
-        _period(Reward.objects.filter(organization=organization), "created_at", since, until)
-        .exclude(status=Reward.Status.VOID)
-        .aggregate(total=Sum("amount"))["total"]
-    )
+    money = Purchase.objects.filter(organization=organization).between(since, until).revenue_split()
+    reward_cost = _period(
+        Reward.objects.filter(organization=organization), "created_at", since, until
+    ).cost()
     credits = _period(
         LedgerEntry.objects.filter(organization=organization, kind=LedgerEntry.Kind.GRANT),
         "at",
@@ -99,9 +99,10 @@ def overview(
         referrals=referral_counts["total"],
         signups=referral_counts["signups"],
         converted=referral_counts["converted"],
-        purchases=money["purchases"],
-        revenue=cents(money["revenue"]) - cents(money["refunds"]),
-        reward_cost=cents(reward_cost),
+        purchases=money["credited_purchases"],
+        revenue=money["credited"],
+        other_revenue=money["not_credited"],
+        reward_cost=reward_cost,
         credits_issued=cents(credits),
         pending_review=referral_counts["review"],
     )
@@ -130,7 +131,7 @@ def monthly_series(*, organization: Organization, months: int = 12) -> dict:
 
 
 def by_source_kind(*, organization: Organization) -> list[dict]:
-    """Referrals, customers won and revenue per kind of source."""
+    """Referrals, customers won and net revenue credited, per kind of source."""
     rows = (
         Referral.objects.filter(organization=organization)
         .values("source__kind")
@@ -139,12 +140,13 @@ def by_source_kind(*, organization: Organization) -> list[dict]:
             converted=Count("id", filter=Q(status=Referral.Status.CONVERTED)),
         )
     )
-    revenue = dict(
-        Conversion.objects.filter(organization=organization, kind=Conversion.Kind.PURCHASE)
-        .values("referral__source__kind")
-        .annotate(total=Sum("amount"))
-        .values_list("referral__source__kind", "total")
-    )
+    revenue = {
+        row["conversion__source__kind"]: row["total"]
+        for row in Purchase.objects.filter(organization=organization)
+        .credited()
+        .values("conversion__source__kind")
+        .annotate(total=Sum(signed_amount()))
+    }
     labels = dict(SourceKind.choices)
     result = []
     for row in rows:
@@ -162,46 +164,43 @@ def by_source_kind(*, organization: Organization) -> list[dict]:
 
 
 def top_sources(*, organization: Organization, limit: int = 10):
+    """The sources credited with the most net revenue (those credited with any)."""
     return (
-        ReferralSource.objects.filter(organization=organization)
-        .annotate(
-            revenue=Sum(
-                "referrals__conversions__amount",
-                filter=Q(referrals__conversions__kind=Conversion.Kind.PURCHASE),
-            ),
-        )
-        .filter(revenue__isnull=False)
-        .order_by("-revenue")[:limit]
+        source_table(organization=organization)
+        .filter(Q(revenue__gt=0) | Q(revenue__lt=0))
+        .order_by("-revenue", "name")[:limit]
     )
 
 
 def source_stats(
     *, organization: Organization, since: datetime | None = None, until: datetime | None = None
 ):
-    """Per source: referrals, signups, customers won, purchases and revenue (purchases less
-    refunds) in the period, one row per source, each number a subquery of its own."""
+    """Per source: referrals, signups, customers won, purchases and revenue credited (net of
+    refunds) in the period, one row per source, each number a subquery of its own. Revenue
+    is the one definition (``Purchase.objects.credited()``) every page uses."""
     referrals = _period(
         Referral.objects.filter(organization=organization, source=OuterRef("pk")),
         "created_at",
         since,
         until,
     ).order_by()
-    conversions = _period(
-        Conversion.objects.filter(organization=organization, referral__source=OuterRef("pk")),
-        "occurred_at",
-        since,
-        until,
-    ).order_by()
+    credited = (
+        Purchase.objects.filter(organization=organization)
+        .credited()
+        .filter(conversion__source=OuterRef("pk"))
+        .between(since, until)
+        .order_by()
+    )
+    money = DecimalField(max_digits=14, decimal_places=2)
 
     def count(qs, **filters):
         rows = qs.filter(**filters).annotate(key=Value(1)).values("key")
         rows = rows.annotate(n=Count("pk")).values("n")[:1]
         return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
 
-    def total(qs, **filters):
+    def total(qs, amount, **filters):
         rows = qs.filter(**filters).annotate(key=Value(1)).values("key")
-        rows = rows.annotate(n=Sum("amount")).values("n")[:1]
-        money = DecimalField(max_digits=14, decimal_places=2)
+        rows = rows.annotate(n=Sum(amount)).values("n")[:1]
         return Coalesce(Subquery(rows, output_field=money), Value(ZERO), output_field=money)
 
     return (
@@ -210,9 +209,90 @@ def source_stats(
             referral_count=count(referrals),
             signup_count=count(referrals, signed_up_at__isnull=False),
             converted_count=count(referrals, status=Referral.Status.CONVERTED),
-            purchase_count=count(conversions, kind=Conversion.Kind.PURCHASE),
-            purchases_total=total(conversions, kind=Conversion.Kind.PURCHASE),
-            refunds_total=total(conversions, kind=Conversion.Kind.REFUND),
+            purchase_count=count(credited, kind=Purchase.Kind.PURCHASE),
+            purchases_total=total(credited, "amount", kind=Purchase.Kind.PURCHASE),
+            refunds_total=total(credited, "amount", kind=Purchase.Kind.REFUND),
         )
         .annotate(revenue=F("purchases_total") - F("refunds_total"))
     )
+
+
+def source_table(*, organization: Organization):
+    """Every source with its figures, one query: referrals, customers won, net revenue."""
+    return (
+        ReferralSource.objects.for_organization(organization)
+        .annotate(
+            revenue=source_revenue(),
+            referral_count=_count(Referral, "source"),
+            won_count=_count(Referral, "source", status=Referral.Status.CONVERTED),
+        )
+        .order_by("name", "pk")
+    )
+
+
+def _count(model, field: str, **filters):
+    rows = (
+        model.objects.filter(**{field: OuterRef("pk")}, **filters)
+        .order_by()
+        .values(field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows), 0)
+
+
+SOURCE_EXPORT_COLUMNS = ["source", "kind", "email", "referrals", "customers_won", "net_revenue"]
+
+
+def source_export_rows(*, organization: Organization) -> Iterator[list]:
+    """The header, then every source with its figures (the CSV of the sources table)."""
+    yield SOURCE_EXPORT_COLUMNS
+    for source in source_table(organization=organization).iterator(chunk_size=2000):
+        yield [
+            source.name,
+            source.kind,
+            source.email,
+            source.referral_count,
+            source.won_count,
+            cents(source.revenue),
+        ]
+
+
+@dataclass(frozen=True)
+class CustomerGroup:
+    customers: int
+    buyers: int
+    revenue: Decimal  # net revenue of all their purchases, credited or not
+
+    @property
+    def revenue_per_customer(self) -> Decimal | None:
+        return cents(self.revenue / self.customers) if self.customers else None
+
+
+def customers_compared(*, organization: Organization) -> dict[str, CustomerGroup]:
+    """Referred customers next to the others: how many, how many bought, what they spent.
+
+    Every purchase of every customer counts here, credited to a source or not: the
+    customers nobody referred are the baseline referred customers are compared with.
+    """
+    customers = Customer.objects.filter(organization=organization).aggregate(
+        referred=Count("pk", filter=Q(is_referred=True)),
+        other=Count("pk", filter=Q(is_referred=False)),
+    )
+    spent: dict[bool, Any] = {
+        row["customer__is_referred"]: row
+        for row in Purchase.objects.filter(organization=organization)
+        .values("customer__is_referred")
+        .annotate(
+            buyers=Count("customer", distinct=True, filter=Q(kind=Purchase.Kind.PURCHASE)),
+            revenue=Sum(signed_amount()),
+        )
+    }
+    return {
+        key: CustomerGroup(
+            customers=customers[key],
+            buyers=spent.get(referred, {}).get("buyers", 0),
+            revenue=cents(spent.get(referred, {}).get("revenue")),
+        )
+        for key, referred in (("referred", True), ("other", False))
+    }

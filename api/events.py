@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from accounts.models import Customer, Organization
-from referrals.models import Conversion
+from referrals.models import Conversion, Purchase
 from referrals.services import event_record
 from rewards.models import Reward
 from rewards.services import issue_rewards_for_conversion
@@ -74,6 +74,7 @@ def ingest(
     name: str = "",
     code: str = "",
     cookie: str = "",
+    refund_of: str = "",
 ) -> EventResult:
     """Record one event, once; say what was stored, where it was attributed, what it earned."""
     conversion, created = event_record(
@@ -88,25 +89,26 @@ def ingest(
         name=name,
         code=code,
         cookie_code=cookie,
+        refund_of=refund_of,
     )
     issued = None
     if conversion is not None and created:
         # After the event committed (its own transaction): if this fails, the task queued
         # on that commit issues the rewards; a retry of the event answers "duplicate".
         issued = issue_rewards_for_conversion(conversion_id=conversion.pk)
-    if conversion is None:
+    if conversion is None:  # stored (or known before), credited to no source
         return EventResult(
             id=id,
             type=type,
-            stored=False,
-            duplicate=False,
+            stored=created,
+            duplicate=not created,
             customer=_customer_id(organization, external_id=customer_external_id, email=email),
             conversion=None,
         )
     if issued is None:  # known before: read what it earned then
         issued = list(Reward.objects.filter(conversion=conversion).order_by("id"))
     if not Conversion.referral.is_cached(conversion):
-        conversion = Conversion.objects.select_related("referral").get(pk=conversion.pk)
+        conversion = Conversion.objects.select_related("referral", "purchase").get(pk=conversion.pk)
     return EventResult(
         id=id,
         type=type,
@@ -119,28 +121,49 @@ def ingest(
 
 
 def already_recorded(*, organization: Organization, ids: list[str]) -> dict[str, EventResult]:
-    """The events among ``ids`` recorded before, answered in three queries whatever their
-    number: a batch sent again costs almost nothing and creates nothing."""
+    """The events among ``ids`` recorded before, answered in four queries whatever their
+    number: a batch sent again costs almost nothing and creates nothing. An event that was
+    stored but credited to no source is a duplicate too, with no attribution."""
+    wanted = [i.strip() for i in ids]
     conversions = {
         c.external_id: c
         for c in Conversion.objects.filter(
-            organization=organization, external_id__in=[i.strip() for i in ids]
-        ).select_related("referral")
+            organization=organization, external_id__in=wanted
+        ).select_related("referral", "purchase")
+    }
+    unattributed = (
+        Purchase.objects.filter(organization=organization, external_id__in=wanted)
+        .exclude(external_id__in=list(conversions))
+        .values_list("external_id", "kind", "customer_id")
+    )
+    results = {
+        external_id: EventResult(
+            id=external_id,
+            type=kind,
+            stored=False,
+            duplicate=True,
+            customer=customer_id,
+            conversion=None,
+        )
+        for external_id, kind, customer_id in unattributed
     }
     if not conversions:
-        return {}
+        return results
     rewards: dict[int, list[Reward]] = {}
     for reward in Reward.objects.filter(conversion__in=conversions.values()).order_by("id"):
         rewards.setdefault(reward.conversion_id, []).append(reward)  # type: ignore[arg-type]
-    return {
-        external_id: EventResult(
-            id=external_id,
-            type=c.kind,
-            stored=False,
-            duplicate=True,
-            customer=c.customer_id,
-            conversion=c,
-            rewards=rewards.get(c.pk, []),
-        )
-        for external_id, c in conversions.items()
-    }
+    results.update(
+        {
+            external_id: EventResult(
+                id=external_id,
+                type=c.kind,
+                stored=False,
+                duplicate=True,
+                customer=c.customer_id,
+                conversion=c,
+                rewards=rewards.get(c.pk, []),
+            )
+            for external_id, c in conversions.items()
+        }
+    )
+    return results

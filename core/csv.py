@@ -5,6 +5,10 @@ export puts a quote in front of such a cell (``escape_cell``); imports take it o
 (``unescape_cell``), so a file round-trips.
 """
 
+import csv
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -20,3 +24,22 @@ def unescape_cell(value: str) -> str:
     if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
         return value[1:]
     return value
+
+
+class _Echo:
+    """A file-like object whose ``write`` hands the line back, for a streaming csv.writer."""
+
+    def write(self, value):
+        return value
+
+
+def csv_lines(rows: Iterable[Iterable]) -> Iterator[str]:
+    """The lines of a CSV file for a streaming response, after a byte order mark (so
+    spreadsheets read it as UTF-8). Text is escaped; numbers are written as they are, so
+    a negative amount stays a number."""
+    writer = csv.writer(_Echo())
+    yield "\ufeff"
+    for row in rows:
+        yield writer.writerow(
+            [cell if isinstance(cell, int | Decimal) else escape_cell(cell) for cell in row]
+        )

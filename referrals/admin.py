@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from accounts.admin import TenantAdmin
 
-from .models import Conversion, Program, Referral, ReferralLink
+from .models import Conversion, Program, Purchase, Referral, ReferralLink
 
 
 @admin.register(Program)
@@ -26,9 +26,17 @@ class ReferralAdmin(TenantAdmin):
     raw_id_fields = ["program", "source", "link", "friend"]
 
 
-@admin.register(Conversion)
-class ConversionAdmin(TenantAdmin):
+@admin.register(Purchase)
+class PurchaseAdmin(TenantAdmin):
     list_display = ["external_id", "organization", "kind", "amount", "currency", "occurred_at"]
     list_filter = ["organization", "kind"]
     search_fields = ["external_id"]
-    raw_id_fields = ["referral", "customer", "refund_of"]
+    raw_id_fields = ["customer", "refund_of", "recorded_by"]
+
+
+@admin.register(Conversion)
+class ConversionAdmin(TenantAdmin):
+    list_display = ["external_id", "organization", "kind", "source", "occurred_at"]
+    list_filter = ["organization", "kind"]
+    search_fields = ["external_id"]
+    raw_id_fields = ["referral", "source", "customer", "purchase", "recorded_by"]

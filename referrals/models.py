@@ -1,10 +1,13 @@
-"""Programs, links, clicks, referrals and the conversions that are credited to them."""
+"""Programs, links, clicks, referrals; what the business sold (purchases) and what a referral
+earned (conversions: the attribution of an event to a referral and its source)."""
 
 import secrets
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import Case, Count, F, Q, Sum, When
 from django.utils import timezone
 
 from accounts.models import (
@@ -17,6 +20,9 @@ from accounts.models import (
     TenantQuerySet,
     User,
 )
+from core.money import ZERO, cents
+
+MONEY = models.DecimalField(max_digits=14, decimal_places=2)
 
 # Codes avoid look-alike characters (0/O, 1/l/I) so they can be read out over the phone.
 CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -166,9 +172,23 @@ class Channel(models.TextChoices):
     API = "api", "API"
 
 
+def credited_referral(prefix: str = "") -> Q:
+    """The one test of a referral whose events count for its source: not rejected and not
+    waiting in review. ``prefix`` reaches it through a relation ("conversion__referral__")."""
+    return Q(**{f"{prefix}flagged": False}) & ~Q(**{f"{prefix}status": Referral.Status.REJECTED})
+
+
 class ReferralQuerySet(TenantQuerySet):
     def open(self):
         return self.filter(status__in=[Referral.Status.LEAD, Referral.Status.SIGNED_UP])
+
+    def credited(self):
+        """Referrals whose events count for their source (see ``Referral.is_credited``)."""
+        return self.filter(credited_referral())
+
+    def won(self):
+        """Referrals that made their friend a customer."""
+        return self.filter(status=Referral.Status.CONVERTED)
 
 
 class Referral(models.Model):
@@ -220,6 +240,11 @@ class Referral(models.Model):
     def __str__(self):
         return f"{self.friend_name or self.friend_email or 'friend'} via {self.source}"
 
+    @property
+    def is_credited(self) -> bool:
+        """Its events count for its source: it is neither rejected nor waiting in review."""
+        return not self.flagged and self.status != self.Status.REJECTED
+
 
 class ReferralEvent(StatusEvent):
     """The history of a referral: each status change, by whom or what, and when."""
@@ -229,11 +254,153 @@ class ReferralEvent(StatusEvent):
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="events")
 
 
-class Conversion(models.Model):
-    """An event from the business that moves a referral: signup, purchase, refund, advocacy.
+def signed_amount(prefix: str = ""):
+    """A purchase's amount, negative for a refund: the one expression every revenue total sums.
+    ``prefix`` reaches the purchase through a relation ("purchase__")."""
+    return Case(
+        When(**{f"{prefix}kind": Purchase.Kind.REFUND}, then=-F(f"{prefix}amount")),
+        default=F(f"{prefix}amount"),
+        output_field=MONEY,
+    )
 
-    ``external_id`` is the idempotency key: unique per organization, so the same event
-    delivered twice is recorded once.
+
+class PurchaseQuerySet(TenantQuerySet):
+    """The named sets of purchases every page, export and task counts with.
+
+    Net revenue is purchases minus refunds. A purchase (or refund) is *credited* when it is
+    attributed to a referral that is neither rejected nor waiting in review; its source is
+    then the conversion's. Every purchase is credited to one source at most, so revenue summed
+    over sources is never counted twice.
+    """
+
+    def purchases(self):
+        return self.filter(kind=Purchase.Kind.PURCHASE)
+
+    def refunds(self):
+        return self.filter(kind=Purchase.Kind.REFUND)
+
+    def credited(self):
+        return self.filter(Purchase.CREDITED)
+
+    def credited_to(self, source):
+        return self.credited().filter(conversion__source=source)
+
+    def not_credited(self):
+        """Purchases no source is credited with: of customers nobody referred, outside every
+        window, or on referrals rejected or waiting in review."""
+        return self.exclude(pk__in=Purchase.objects.credited().values("pk"))
+
+    def between(self, since=None, until=None):
+        qs = self
+        if since:
+            qs = qs.filter(occurred_at__gte=since)
+        if until:
+            qs = qs.filter(occurred_at__lt=until)
+        return qs
+
+    def net_revenue(self) -> Decimal:
+        """Purchases minus refunds, to the cent."""
+        return cents(self.aggregate(total=Sum(signed_amount()))["total"])
+
+    def revenue_split(self) -> dict[str, Decimal | int]:
+        """In one query: net revenue credited to sources, net revenue of no source, and how
+        many purchases (refunds aside) were credited."""
+        totals = self.aggregate(
+            credited=Sum(signed_amount(), filter=Purchase.CREDITED),
+            total=Sum(signed_amount()),
+            purchases=Count("pk", filter=Purchase.CREDITED & Q(kind=Purchase.Kind.PURCHASE)),
+        )
+        credited = cents(totals["credited"])
+        return {
+            "credited": credited,
+            "not_credited": cents(totals["total"]) - credited,
+            "credited_purchases": totals["purchases"],
+        }
+
+
+class Purchase(models.Model):
+    """What the business sold: one purchase or refund of one customer, referred or not.
+
+    Every purchase of every customer is stored, whoever (if anyone) is credited with it:
+    the purchases of customers nobody referred are the baseline referred customers are
+    compared with. ``external_id`` is the business's order id and the idempotency key of
+    the event, unique per organization. A refund names the order it refunds (``refund_of``)
+    and never takes back more than is left of it. Which referral and source a purchase is
+    credited to is a fact of its own: its ``conversion``, if any.
+    """
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        REFUND = "refund", "Refund"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="purchases"
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="purchases")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PURCHASE)
+    external_id = models.CharField(max_length=200)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    refund_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = PurchaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "external_id"], name="uniq_purchase_external_id"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="purchase_amount_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="refund") | models.Q(refund_of__isnull=True),
+                name="purchase_refund_of_only_on_refunds",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "occurred_at"]),
+            models.Index(fields=["customer", "occurred_at"]),
+        ]
+
+    #: Credited to a source: attributed to a referral neither rejected nor waiting in review.
+    CREDITED = Q(conversion__isnull=False) & credited_referral("conversion__referral__")
+
+    def __str__(self):
+        return f"{self.kind} {self.external_id}"
+
+    @property
+    def signed_amount(self) -> Decimal:
+        return -self.amount if self.kind == self.Kind.REFUND else self.amount
+
+    def refunded(self) -> Decimal:
+        """How much of this order has been refunded so far."""
+        return cents(self.refunds.aggregate(total=Sum("amount"))["total"])
+
+
+class ConversionQuerySet(TenantQuerySet):
+    def credited(self):
+        """Conversions that count for their source (see ``Referral.is_credited``)."""
+        return self.filter(credited_referral("referral__"))
+
+
+class Conversion(models.Model):
+    """What a referral earned: one event of a customer credited to a referral and its source.
+
+    A signup has no purchase; a purchase, a refund and advocacy (an existing customer who
+    bought because of the source) are each the attribution of one ``Purchase``, and a
+    purchase is attributed once at most. ``external_id`` is the event's id (the order id
+    for a purchase), unique per organization, so the same event delivered twice is recorded
+    once. ``is_first_purchase`` marks the purchase that made the friend a customer: the one
+    the attribution window decided, once for the whole relationship.
     """
 
     class Kind(models.TextChoices):
@@ -246,24 +413,28 @@ class Conversion(models.Model):
         Organization, on_delete=models.CASCADE, related_name="conversions"
     )
     referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="conversions")
+    source = models.ForeignKey(ReferralSource, on_delete=models.PROTECT, related_name="conversions")
     customer = models.ForeignKey(
         Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversions"
     )
+    purchase = models.OneToOneField(
+        Purchase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="conversion",
+        help_text="The purchase or refund credited; none for a signup.",
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     external_id = models.CharField(max_length=200)
-    amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
-    currency = models.CharField(max_length=3, choices=CURRENCIES)
     is_first_purchase = models.BooleanField(default=False)
-    refund_of = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
-    )
     occurred_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     recorded_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
 
-    objects = TenantQuerySet.as_manager()
+    objects = ConversionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -271,11 +442,29 @@ class Conversion(models.Model):
             models.UniqueConstraint(
                 fields=["organization", "external_id"], name="uniq_conversion_external_id"
             ),
+            # The window decides once who won a customer: one first purchase per referral.
+            models.UniqueConstraint(
+                fields=["referral"],
+                condition=models.Q(is_first_purchase=True),
+                name="uniq_first_purchase_per_referral",
+            ),
             models.CheckConstraint(
-                condition=models.Q(amount__gte=0), name="conversion_amount_not_negative"
+                condition=models.Q(kind="signup", purchase__isnull=True)
+                | models.Q(kind__in=["purchase", "refund"], purchase__isnull=False)
+                | models.Q(kind="advocacy"),
+                name="conversion_purchase_matches_kind",
             ),
         ]
         indexes = [models.Index(fields=["organization", "kind", "occurred_at"])]
 
     def __str__(self):
         return f"{self.kind} {self.external_id}"
+
+    @property
+    def amount(self) -> Decimal:
+        """The amount of the purchase or refund credited (0.00 for a signup)."""
+        return self.purchase.amount if self.purchase_id else cents(ZERO)
+
+    @property
+    def currency(self) -> str:
+        return self.purchase.currency if self.purchase_id else self.organization.currency

@@ -1,11 +1,30 @@
-"""Reads for programs, links and referrals."""
+"""Reads for programs, links, referrals, purchases and the figures credited to a source.
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+What a source is credited with is defined once, on the models: ``Purchase.objects.credited()``
+(attributed to a referral neither rejected nor waiting in review) and ``.net_revenue()``
+(purchases minus refunds). Every page, export and task reads it through here or analytics.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from accounts.models import Organization
+from accounts.models import Organization, ReferralSource
+from core.money import cents
 
-from .models import Click, Program, Referral, ReferralLink
+from .models import (
+    Click,
+    Conversion,
+    Program,
+    Purchase,
+    Referral,
+    ReferralLink,
+    signed_amount,
+)
+
+MONEY = DecimalField(max_digits=14, decimal_places=2)
 
 
 def _count_of(model, **outer):
@@ -46,6 +65,101 @@ def referral_list(
 def review_queue(*, organization: Organization) -> QuerySet[Referral]:
     return referral_list(organization=organization, flagged=True).exclude(
         status=Referral.Status.REJECTED
+    )
+
+
+def referral_conversions(*, referral: Referral) -> QuerySet[Conversion]:
+    """A referral's conversions with their purchase and rewards (for its page)."""
+    return referral.conversions.select_related(
+        "organization", "purchase", "purchase__refund_of"
+    ).prefetch_related("rewards")
+
+
+# What a source is credited with -----------------------------------------------------------
+
+
+def source_revenue() -> Coalesce:
+    """A subquery for ``ReferralSource.objects.annotate(revenue=...)``: the net revenue
+    credited to each source (0.00 when none), in one query for any number of sources."""
+    rows = (
+        Purchase.objects.credited()
+        .filter(conversion__source=OuterRef("pk"))
+        .order_by()
+        .values("conversion__source")
+        .annotate(total=Sum(signed_amount()))
+        .values("total")
+    )
+    return Coalesce(Subquery(rows, output_field=MONEY), cents(0), output_field=MONEY)
+
+
+def sources_with_revenue(*, organization: Organization) -> QuerySet[ReferralSource]:
+    """Every source of the organization, each with ``revenue``: the net revenue credited."""
+    return ReferralSource.objects.for_organization(organization).annotate(revenue=source_revenue())
+
+
+@dataclass(frozen=True)
+class SourceTotals:
+    referrals: int
+    customers_won: int
+    purchases: int  # purchases credited, of customers it won and by advocacy
+    revenue: Decimal  # net revenue credited: those purchases minus their refunds
+    advocacy_conversions: int
+    advocacy_revenue: Decimal  # the part of revenue bought by existing customers it moved
+    contributions: int
+    contribution_value: Decimal
+
+
+def source_totals(*, source: ReferralSource) -> SourceTotals:
+    referrals = Referral.objects.filter(source=source).aggregate(
+        total=Count("id"),
+        won=Count("id", filter=Q(status=Referral.Status.CONVERTED)),
+    )
+    advocacy = Q(conversion__kind=Conversion.Kind.ADVOCACY) | Q(
+        refund_of__conversion__kind=Conversion.Kind.ADVOCACY
+    )
+    bought = Q(kind=Purchase.Kind.PURCHASE)
+    money = Purchase.objects.credited_to(source).aggregate(
+        purchases=Count("pk", filter=bought),
+        revenue=Sum(signed_amount()),
+        advocacy=Count("pk", filter=bought & advocacy),
+        advocacy_revenue=Sum(signed_amount(), filter=advocacy),
+    )
+    contributions = source.contributions.aggregate(total=Count("id"), value=Sum("value"))
+    return SourceTotals(
+        referrals=referrals["total"],
+        customers_won=referrals["won"],
+        purchases=money["purchases"],
+        revenue=cents(money["revenue"]),
+        advocacy_conversions=money["advocacy"],
+        advocacy_revenue=cents(money["advocacy_revenue"]),
+        contributions=contributions["total"],
+        contribution_value=cents(contributions["value"]),
+    )
+
+
+def source_conversions(*, source: ReferralSource) -> QuerySet[Conversion]:
+    """Every conversion credited to the source, counting or not (for its history)."""
+    return (
+        Conversion.objects.filter(source=source)
+        .select_related("organization", "referral", "customer", "purchase")
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def source_links(*, source: ReferralSource) -> QuerySet[ReferralLink]:
+    return (
+        ReferralLink.objects.filter(source=source)
+        .select_related("program")
+        .annotate(click_count=_count_of(Click, link=OuterRef("pk")))
+        .order_by("program__name")
+    )
+
+
+def source_referrals(*, source: ReferralSource) -> QuerySet[Referral]:
+    return (
+        Referral.objects.filter(source=source)
+        .select_related("program", "friend")
+        .order_by("-created_at", "-id")
     )
 
 

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import (
@@ -30,7 +31,7 @@ from accounts.models import (
     TenantQuerySet,
     User,
 )
-from core.money import MoneyField
+from core.money import MoneyField, cents
 from core.validators import (
     MAX_CREDIT_LIFETIME_DAYS,
     MAX_HOLD_DAYS,
@@ -227,7 +228,25 @@ class RewardRule(models.Model):
         return ""
 
 
+class RewardQuerySet(TenantQuerySet):
+    def kept(self):
+        """Rewards not voided: what the business gives, or will give once the hold ends."""
+        return self.exclude(status=Reward.Status.VOID)
+
+    def cost(self) -> Decimal:
+        """What the rewards cost: the value of those not voided, less what partial refunds
+        took back (see ``Reward.value``), to the cent."""
+        return cents(self.kept().aggregate(total=Sum(F("amount") - F("taken_back")))["total"])
+
+
 class Reward(models.Model):
+    """What a rule paid for a conversion (or staff gave by hand), to a source or a customer.
+
+    ``amount`` is what was issued and never changes; a partial refund of the purchase takes
+    back its share into ``taken_back`` (written as ledger or payout-balance entries when the
+    reward was already given), and a full refund voids the reward.
+    """
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         APPROVED = "approved", "Approved"
@@ -248,6 +267,10 @@ class Reward(models.Model):
         Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="rewards"
     )
     amount = MoneyField()
+    taken_back = MoneyField(
+        default=ZERO,
+        help_text="Taken back by partial refunds of the purchase, in proportion.",
+    )
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     reward_kind = models.CharField(
         max_length=16, choices=RewardRule.Kind.choices, default=RewardRule.Kind.CREDIT
@@ -284,7 +307,7 @@ class Reward(models.Model):
         help_text="The insider's contribution this manual reward thanks: rewarded once.",
     )
 
-    objects = TenantQuerySet.as_manager()
+    objects = RewardQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -302,6 +325,10 @@ class Reward(models.Model):
             models.CheckConstraint(
                 condition=models.Q(amount__gte=0), name="reward_amount_not_negative"
             ),
+            models.CheckConstraint(
+                condition=models.Q(taken_back__gte=0) & models.Q(taken_back__lte=F("amount")),
+                name="reward_taken_back_within_amount",
+            ),
         ]
         indexes = [
             models.Index(fields=["organization", "status", "created_at"]),
@@ -318,6 +345,11 @@ class Reward(models.Model):
     @property
     def beneficiary(self):
         return self.source or self.customer
+
+    @property
+    def value(self) -> Decimal:
+        """What the reward is worth now: its amount less what partial refunds took back."""
+        return self.amount - self.taken_back
 
     @property
     def is_paid_out(self) -> bool:
@@ -373,6 +405,15 @@ class CreditAccount(models.Model):
         return self.source or self.customer
 
 
+class CreditLotQuerySet(TenantQuerySet):
+    def open(self, at=None):
+        """Lots that can be spent at ``at`` (default now): something left, not past their date,
+        not closed by the expiry task."""
+        return self.filter(
+            remaining__gt=0, expired_at__isnull=True, expires_at__gt=at or timezone.now()
+        )
+
+
 class CreditLot(models.Model):
     """Credit granted at once, with one expiry date. ``remaining`` is what is left of it."""
 
@@ -387,7 +428,7 @@ class CreditLot(models.Model):
     expires_at = models.DateTimeField()
     expired_at = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = CreditLotQuerySet.as_manager()
 
     class Meta:
         ordering = ["expires_at", "id"]

@@ -5,9 +5,16 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, Round
-from django.utils import timezone
 
 from accounts.models import Customer, Organization, ReferralSource
 from core.money import MoneyField, cents
@@ -49,9 +56,7 @@ def payout_balance(*, account: CreditAccount) -> Decimal:
 
 
 def open_lots(*, account: CreditAccount) -> QuerySet[CreditLot]:
-    return CreditLot.objects.filter(
-        account=account, remaining__gt=0, expired_at__isnull=True, expires_at__gt=timezone.now()
-    ).order_by("expires_at", "id")
+    return CreditLot.objects.filter(account=account).open().order_by("expires_at", "id")
 
 
 def reward_list(*, organization: Organization, status: str = "") -> QuerySet[Reward]:
@@ -66,7 +71,9 @@ def reward_list(*, organization: Organization, status: str = "") -> QuerySet[Rew
 def reward_get(*, organization: Organization, pk: int) -> Reward | None:
     return (
         Reward.objects.for_organization(organization)
-        .select_related("source", "customer", "rule", "conversion", "payout", "lot", "created_by")
+        .select_related(
+            "source", "customer", "rule", "conversion__purchase", "payout", "lot", "created_by"
+        )
         .prefetch_related(Prefetch("events", queryset=RewardEvent.objects.select_related("actor")))
         .filter(pk=pk)
         .first()
@@ -91,12 +98,8 @@ def _sum_of(model, field: str = "amount", **filters) -> Coalesce:
 def account_list(*, organization: Organization, holder: str = "") -> QuerySet[CreditAccount]:
     """Every account with its credit balance, payout balance and next expiry, in one query."""
     next_expiry = Subquery(
-        CreditLot.objects.filter(
-            account=OuterRef("pk"),
-            remaining__gt=0,
-            expired_at__isnull=True,
-            expires_at__gt=timezone.now(),
-        )
+        CreditLot.objects.filter(account=OuterRef("pk"))
+        .open()
         .order_by("expires_at")
         .values("expires_at")[:1]
     )

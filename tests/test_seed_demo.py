@@ -11,10 +11,10 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import Sum
+from django.db.models import F, Sum
 
 from accounts.models import Membership, Organization, ReferralSource, SourceKind
-from referrals.models import Conversion, Referral, ReferralLink
+from referrals.models import Conversion, Purchase, Referral, ReferralLink
 from rewards.models import CreditLot, LedgerEntry, Payout, PayoutBalanceEntry, Reward
 
 SLUG = "northbank-demo"
@@ -32,7 +32,8 @@ def fingerprint() -> dict:
     org = Organization.objects.get(slug=SLUG)
     return {
         "referrals": Referral.objects.filter(organization=org).count(),
-        "amounts": Conversion.objects.filter(organization=org).aggregate(t=Sum("amount"))["t"],
+        "amounts": Purchase.objects.filter(organization=org).aggregate(t=Sum("amount"))["t"],
+        "conversions": Conversion.objects.filter(organization=org).count(),
         "codes": set(ReferralLink.objects.filter(organization=org).values_list("code", flat=True)),
     }
 
@@ -135,3 +136,25 @@ def test_the_demo_owner_can_sign_in(client):
 def test_it_refuses_a_demo_too_small_to_have_shape():
     with pytest.raises(CommandError):
         seed(customers=10)
+
+
+@pytest.mark.django_db
+def test_customers_nobody_referred_buy_too():
+    seed()
+    org = Organization.objects.get(slug=SLUG)
+    purchases = Purchase.objects.filter(organization=org)
+    referred = purchases.filter(customer__is_referred=True)
+    others = purchases.filter(customer__is_referred=False)
+
+    # Most of a bank's customers were not referred, and their purchases are stored, credited
+    # to no source; every purchase of a referred customer is credited to its referral.
+    assert others.purchases().count() > referred.purchases().count() > 0
+    assert not others.filter(conversion__isnull=False).exists()
+    assert not referred.filter(conversion__isnull=True).exists()
+    assert (
+        not Conversion.objects.filter(organization=org, purchase__isnull=False)
+        .exclude(customer=F("purchase__customer"))
+        .exists()
+    )
+    assert purchases.refunds().filter(refund_of__isnull=True).count() == 0
+    assert purchases.not_credited().net_revenue() == others.net_revenue() > 0

@@ -112,11 +112,12 @@ def test_bin_dev_serves_signs_in_runs_tasks_and_stops(tmp_path):
         assert run_in_app(env, reward_count) == "0"
         run_in_app(
             env,
-            "from referrals.models import Referral;"
-            "from referrals.services import conversion_record;"
-            "r = Referral.objects.filter(program__reward_rules__trigger='first_purchase',"
-            " status='lead', flagged=False, program__status='active').first();"
-            "conversion_record(referral=r, kind='purchase', external_id='smoke-1', amount=100)",
+            "from referrals.models import ReferralLink;"
+            "from referrals.services import event_record;"
+            "k = ReferralLink.objects.filter(program__reward_rules__trigger='first_purchase',"
+            " program__status='active', source__active=True).first();"
+            "event_record(organization=k.organization, kind='purchase', external_id='smoke-1',"
+            " amount=100, email='smoke@example.com', code=k.public_code)",
         )
         deadline = time.monotonic() + 60
         while run_in_app(env, reward_count) == "0":

@@ -41,6 +41,12 @@ class EventIn(serializers.Serializer):
         max_length=64,
         help_text="The value of the adv_ref_<program> cookie the friend's browser carried.",
     )
+    refund_of = Text(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="For a refund: the id of the order it refunds (required for a refund).",
+    )
 
     def validate_occurred_at(self, value):
         if value < EARLIEST or value > timezone.now() + timedelta(days=1):
@@ -48,7 +54,12 @@ class EventIn(serializers.Serializer):
         return value
 
     def validate(self, data):
-        if not data.get("email") and not data.get("customer_external_id"):
+        if data["type"] == "refund" and not data.get("refund_of"):
+            raise ValidationError({"refund_of": ["A refund names the order it refunds."]})
+        if data["type"] != "refund" and data.get("refund_of"):
+            raise ValidationError({"refund_of": ["Only a refund names a refunded order."]})
+        named = data.get("email") or data.get("customer_external_id")
+        if not named and data["type"] != "refund":  # a refund's order knows its customer
             raise ValidationError(
                 {"customer_external_id": ["Give the customer's external id or email."]}
             )

@@ -15,6 +15,7 @@ from accounts.imports import COLUMNS, MAX_BYTES, MAX_ROWS, escape_cell
 from accounts.models import CsvImport, Invitation, Membership, ReferralSource, Role, SourceKind
 from accounts.tenancy import current_membership, org_member_required, switch_organization
 from core.forms import add_form_errors
+from referrals import selectors as referral_selectors
 
 from .forms import (
     ContributionForm,
@@ -232,10 +233,10 @@ def _render_source_detail(request, source, contribution_form=None, status=200):
         contribution_form = ContributionForm(initial={"occurred_on": today})
     context = {
         "source": source,
-        "totals": selectors.source_totals(source=source),
-        "links": selectors.source_links(source=source),
-        "referrals": selectors.source_referrals(source=source)[:50],
-        "conversions": selectors.source_conversions(source=source)[:50],
+        "totals": referral_selectors.source_totals(source=source),
+        "links": referral_selectors.source_links(source=source),
+        "referrals": referral_selectors.source_referrals(source=source)[:50],
+        "conversions": referral_selectors.source_conversions(source=source)[:50],
         "contributions": selectors.contribution_list(source=source)[:50],
         "contribution_form": contribution_form,
     }

@@ -70,6 +70,9 @@ class ConversionForm(forms.Form):
     occurred_at = forms.DateTimeField(
         initial=timezone.now, label="When", validators=[validate_sane_datetime]
     )
+    refund_of = forms.CharField(
+        max_length=200, required=False, label="Refunded order id", help_text="For a refund."
+    )
 
 
 class EventForm(forms.Form):
@@ -90,10 +93,15 @@ class EventForm(forms.Form):
         label="Referral code",
         help_text="If the customer gave one; it wins over matching by email.",
     )
+    refund_of = forms.CharField(
+        max_length=200, required=False, label="Refunded order id", help_text="For a refund."
+    )
 
     def clean(self):
         data = super().clean()
-        if not data.get("email") and not data.get("customer_external_id"):
+        refund = data.get("kind") == Conversion.Kind.REFUND
+        if not data.get("email") and not data.get("customer_external_id") and not refund:
+            # A refund names its order, which knows the customer.
             raise forms.ValidationError("Give the customer's email or id.")
         return data
 

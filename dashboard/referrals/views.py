@@ -217,7 +217,7 @@ def referral_detail(request, pk: int, conversion_form=None, status=200):
     context = {
         "referral": referral,
         "events": referral.events.select_related("actor"),
-        "conversions": referral.conversions.prefetch_related("rewards"),
+        "conversions": selectors.referral_conversions(referral=referral),
         "conversion_form": conversion_form or ConversionForm(),
         "reject_form": RejectForm(),
     }
@@ -227,7 +227,7 @@ def referral_detail(request, pk: int, conversion_form=None, status=200):
 def _reward_follows(request, conversion) -> None:
     """Tell staff when the task queue could not take the reward task yet (Redis is down):
     the outbox keeps it, and the reward is issued once the queue is back."""
-    if waiting(services.REWARD_TASK, conversion.pk):
+    if conversion is not None and waiting(services.REWARD_TASK, conversion.pk):
         messages.warning(
             request,
             "The task queue is unreachable right now: the event is saved and its reward "
@@ -250,18 +250,35 @@ def conversion_create(request, pk: int):
                 external_id=data["external_id"],
                 amount=data["amount"],
                 occurred_at=data["occurred_at"],
+                refund_of_external_id=data["refund_of"],
                 actor=request.user,
             )
         except ValidationError as error:
             add_form_errors(form, error)
         else:
-            if created:
-                messages.success(request, f"{conversion.get_kind_display()} recorded.")
-            else:
-                messages.info(request, f"Event {conversion.external_id} was already recorded.")
+            _event_message(request, conversion, created, data["external_id"])
             _reward_follows(request, conversion)
             return redirect("referrals:referral_detail", pk=referral.pk)
     return referral_detail(request, pk, conversion_form=form, status=400)
+
+
+def _event_message(request, conversion, created: bool, external_id: str) -> None:
+    if not created:
+        messages.info(request, f"Event {external_id.strip()} was already recorded.")
+    elif conversion is None:
+        messages.warning(
+            request, "Recorded. No referral covers this customer: no source is credited."
+        )
+    elif not conversion.referral.is_credited:
+        why = "is held for review" if conversion.referral.flagged else "was rejected"
+        messages.warning(
+            request,
+            f"Recorded. The referral by {conversion.source.name} {why}: nothing is credited "
+            "or rewarded unless it is approved.",
+        )
+    else:
+        name = conversion.source.name
+        messages.success(request, f"{conversion.get_kind_display()} credited to {name}.")
 
 
 @org_member_required(Role.MANAGER)
@@ -277,19 +294,9 @@ def event_create(request):
         except ValidationError as error:
             add_form_errors(form, error)
         else:
+            _event_message(request, conversion, created, form.cleaned_data["external_id"])
             if conversion is None:
-                messages.warning(
-                    request,
-                    "No referral covers this customer: no source is credited for this event.",
-                )
                 return redirect("referrals:event_create")
-            if created:
-                source_name = conversion.referral.source.name
-                messages.success(
-                    request, f"{conversion.get_kind_display()} credited to {source_name}."
-                )
-            else:
-                messages.info(request, f"Event {conversion.external_id} was already recorded.")
             _reward_follows(request, conversion)
             return redirect("referrals:referral_detail", pk=conversion.referral_id)
     return render(

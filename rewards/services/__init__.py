@@ -29,6 +29,7 @@ from .lifecycle import (
     release_held_rewards,
     reward_approve,
     reward_grant_manual,
+    reward_take_back,
     reward_void,
     reward_void_for_refund,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "reward_amount",
     "reward_approve",
     "reward_grant_manual",
+    "reward_take_back",
     "reward_void",
     "reward_void_for_refund",
     "rule_create",

@@ -108,12 +108,11 @@ def _due_for_reminder(now, days_before: int):
     """Open lots expiring within ``days_before`` days (and, for the early reminder, not yet
     within the next one's window), that have not had this reminder."""
     closer = [d for d in REMINDER_DAYS if d < days_before]
-    qs = CreditLot.objects.filter(
-        remaining__gt=0,
-        expired_at__isnull=True,
-        expires_at__gt=now,
-        expires_at__lte=now + timedelta(days=days_before),
-    ).exclude(reminders__days_before=days_before)
+    qs = (
+        CreditLot.objects.open(at=now)
+        .filter(expires_at__lte=now + timedelta(days=days_before))
+        .exclude(reminders__days_before=days_before)
+    )
     if closer:
         qs = qs.filter(expires_at__gt=now + timedelta(days=max(closer)))
     return qs.select_related(

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import Customer, Organization, ReferralSource, User
@@ -138,12 +138,8 @@ def _open_lot(
 def _open_lots_for_update(account: CreditAccount) -> list[CreditLot]:
     return list(
         CreditLot.objects.select_for_update()
-        .filter(
-            account=account,
-            remaining__gt=0,
-            expired_at__isnull=True,
-            expires_at__gt=timezone.now(),
-        )
+        .filter(account=account)
+        .open()
         .order_by("expires_at", "id")
     )
 
@@ -285,49 +281,78 @@ def credit_adjust(
     return -taken
 
 
-def _clawback_credit(account: CreditAccount, reward: Reward) -> Clawback:
-    """Take a credit reward back. The caller holds the account lock.
+def _reward_keys(prefix: str, reward: Reward) -> Q:
+    """The idempotency keys of one reward's take-backs: "clawback:reward:7" (in full) and
+    "clawback:reward:7:refund:12" (a partial refund's share)."""
+    base = f"{prefix}:reward:{reward.pk}"
+    return Q(idempotency_key=base) | Q(idempotency_key__startswith=f"{base}:")
 
-    What is left of the reward's lot is taken from it; what the holder already spent is
+
+def _credit_still_held(account: CreditAccount, reward: Reward, lot: CreditLot) -> Decimal:
+    """What of a credit reward its holder still has the benefit of: its lot, less what
+    expired unused, less what was taken back before (from credit, or as a debt)."""
+    expired = lot.entries.filter(kind=LedgerEntry.Kind.EXPIRE).aggregate(total=Sum("amount"))
+    taken = LedgerEntry.objects.filter(account=account).filter(_reward_keys("clawback", reward))
+    debts = PayoutBalanceEntry.objects.filter(account=account).filter(_reward_keys("debt", reward))
+    held = (
+        lot.amount
+        + (expired["total"] or ZERO)
+        + (taken.aggregate(total=Sum("amount"))["total"] or ZERO)
+        + (debts.aggregate(total=Sum("amount"))["total"] or ZERO)
+    )
+    return max(held, ZERO)
+
+
+def _clawback_credit(
+    account: CreditAccount, reward: Reward, *, amount: Decimal | None = None, key_suffix: str = ""
+) -> Clawback:
+    """Take a credit reward back: all its holder still has the benefit of, or ``amount`` of
+    it (a partial refund's share). The caller holds the account lock.
+
+    Taken from what is left of the reward's lot first; what the holder already spent is
     taken from their other credit, first to expire first; what that cannot cover becomes a
     debt on the payout balance. Credit that expired unused is not taken back: the holder
-    never had the benefit of it.
+    never had the benefit of it. Each take-back has its own key, so it is written once.
     """
     lot = CreditLot.objects.select_for_update().filter(reward=reward).first()
     if lot is None:
         return Clawback(ZERO, ZERO)
-    key = f"clawback:reward:{reward.pk}"
-    if LedgerEntry.objects.filter(account=account, idempotency_key=key).exists():
+    suffix = f":{key_suffix}" if key_suffix else ""
+    key = f"clawback:reward:{reward.pk}{suffix}"
+    debt_key = f"debt:reward:{reward.pk}{suffix}"
+    if (
+        LedgerEntry.objects.filter(account=account, idempotency_key=key).exists()
+        or PayoutBalanceEntry.objects.filter(account=account, idempotency_key=debt_key).exists()
+    ):
         return Clawback(ZERO, ZERO)
-    expired = -(
-        lot.entries.filter(kind=LedgerEntry.Kind.EXPIRE).aggregate(total=Sum("amount"))["total"]
-        or ZERO
-    )
-    spent = lot.amount - lot.remaining - expired
+    held = _credit_still_held(account, reward, lot)
+    amount = held if amount is None else min(_money(amount), held)
+    if amount <= 0:
+        return Clawback(ZERO, ZERO)
     recovered = _consume(
         account=account,
-        amount=lot.remaining,
+        amount=min(amount, lot.remaining),
         kind=LedgerEntry.Kind.CLAWBACK,
         idempotency_key=key,
         reference=f"reward {reward.pk}",
         lots=[lot],
     )
     from_others = ZERO
-    if spent > 0:
+    if amount > recovered:
         from_others = _consume(
             account=account,
-            amount=spent,
+            amount=amount - recovered,
             kind=LedgerEntry.Kind.CLAWBACK,
             idempotency_key=key,
             reference=f"reward {reward.pk} (spent credit)",
         )
-    debt = spent - from_others
+    debt = amount - recovered - from_others
     if debt > 0:
         _balance_entry(
             account,
             kind=PayoutBalanceEntry.Kind.DEBT,
             amount=-debt,
-            key=f"debt:reward:{reward.pk}",
+            key=debt_key,
             reward=reward,
             note="Credit already spent when the reward was clawed back",
         )

@@ -15,7 +15,7 @@ from core.money import cents as _money
 from core.signing import digest
 from core.tasks import enqueue_on_commit
 from core.validators import MAX_CREDIT_LIFETIME_DAYS
-from referrals.models import Conversion, Referral
+from referrals.models import Conversion, Purchase, Referral
 
 from .. import webhooks
 from ..models import (
@@ -34,11 +34,19 @@ log = logging.getLogger(__name__)
 def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
     """Issue what every matching rule pays for a conversion. Safe to call any number of times.
 
-    A refund voids instead what its purchase earned (see ``reward_void_for_refund``).
+    A refund takes back instead what its order earned (see ``reward_void_for_refund``). A
+    purchase already (partly) refunded when its rewards are issued (the refund's task ran
+    first, or the referral waited in review) has them taken back at once, in proportion.
     """
     conversion = (
         Conversion.objects.select_related(
-            "referral", "referral__source", "referral__program", "organization", "customer"
+            "referral",
+            "referral__source",
+            "referral__program",
+            "organization",
+            "customer",
+            "purchase",
+            "purchase__refund_of",
         )
         .filter(pk=conversion_id)
         .first()
@@ -49,7 +57,7 @@ def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
     if conversion.kind == Conversion.Kind.REFUND:
         reward_void_for_refund(conversion=conversion)
         return []
-    if referral.flagged or referral.status == Referral.Status.REJECTED:
+    if not referral.is_credited:
         return []
     issued = []
     rules = RewardRule.objects.filter(program_id=referral.program_id, active=True)
@@ -59,6 +67,12 @@ def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
         reward = _issue_one(rule=rule, conversion=conversion)
         if reward is not None:
             issued.append(reward)
+    purchase = conversion.purchase
+    if issued and purchase is not None:
+        last_refund = purchase.refunds.order_by("-occurred_at", "-id").first()
+        if last_refund is not None:
+            _take_back_for_refunds(purchase, reason=f"Refund {last_refund.external_id}")
+            issued = [Reward.objects.get(pk=reward.pk) for reward in issued]
     return issued
 
 
@@ -159,6 +173,14 @@ def _approve(
     account, reward = _lock_reward(reward_pk)
     if reward.status != Reward.Status.PENDING:
         return reward, False
+    if reward.value <= 0:
+        # Partial refunds took back all of it while it was held: nothing is left to give.
+        reward.status = Reward.Status.VOID
+        reward.void_reason = "Refunded while held"
+        reward.voided_at = timezone.now()
+        reward.save(update_fields=["status", "void_reason", "voided_at"])
+        RewardEvent.record(reward, from_status=Reward.Status.PENDING, actor=actor, label=label)
+        return reward, True
     now = timezone.now()
     reward.status = Reward.Status.APPROVED
     reward.approved_at = now
@@ -171,7 +193,7 @@ def _approve(
         )
         lot = credit_grant(
             account=account,
-            amount=reward.amount,
+            amount=reward.value,
             expires_at=now + timedelta(days=lifetime),
             idempotency_key=f"reward:{reward.pk}",
             reward=reward,
@@ -185,7 +207,7 @@ def _approve(
         _balance_entry(
             account,
             kind=PayoutBalanceEntry.Kind.EARNED,
-            amount=reward.amount,
+            amount=reward.value,
             key=f"earned:reward:{reward.pk}",
             reward=reward,
         )
@@ -226,6 +248,7 @@ def reward_void(*, reward: Reward, reason: str, actor: User | None, label: str =
       spent, other credit of the holder; what credit cannot cover is written as a debt.
     - cash or gift card, approved or fulfilled: a negative entry on the payout balance
       (a debt when it was already paid out, deducted from the next payout).
+    What partial refunds took back before is not taken twice.
     - coupon: the code stays issued; the event records the void for the business to act on.
     """
     reason = (reason or "").strip()
@@ -244,7 +267,7 @@ def reward_void(*, reward: Reward, reason: str, actor: User | None, label: str =
         created = _balance_entry(
             account,
             kind=PayoutBalanceEntry.Kind.VOID,
-            amount=-reward.amount,
+            amount=-reward.value,
             key=f"void:reward:{reward.pk}",
             reward=reward,
             note=reason,
@@ -263,29 +286,93 @@ def reward_void(*, reward: Reward, reason: str, actor: User | None, label: str =
 
 
 def reward_void_for_refund(*, conversion: Conversion) -> list[Reward]:
-    """A refund voids the rewards its purchase earned (all purchases of the friend if the
-    refund names none): inside the hold they were never given; after, they are clawed back.
+    """A refund takes back what its order earned, in proportion to what has been refunded of
+    the order so far: all of it once the order is refunded in full (the rewards are void),
+    else that share of each reward (a percent reward on a refunded half loses half).
+
+    Inside the hold nothing was given, so the reward is only made smaller, or void; after,
+    the credit is clawed back and cash deducted from the payout balance (``reward_void``,
+    ``reward_take_back``). Running it again for the same refund changes nothing.
     """
-    purchases = Conversion.objects.filter(
-        referral_id=conversion.referral_id, kind=Conversion.Kind.PURCHASE
+    refund = (
+        Purchase.objects.select_related("refund_of").filter(pk=conversion.purchase_id).first()
+        if conversion.purchase_id is not None
+        else None
     )
-    if conversion.refund_of_id:
-        purchases = purchases.filter(pk=conversion.refund_of_id)
-    voided = []
-    for pk in (
-        Reward.objects.filter(conversion__in=purchases)
-        .exclude(status=Reward.Status.VOID)
-        .values_list("pk", flat=True)
-    ):
-        voided.append(
-            reward_void(
-                reward=Reward(pk=pk),
-                reason=f"Refund {conversion.external_id}",
-                actor=None,
-                label="refund",
-            )
+    reason = f"Refund {conversion.external_id}"
+    if refund is None or refund.refund_of is None:
+        # A refund recorded before refunds named their order: its friend's purchases.
+        purchases = Conversion.objects.filter(
+            referral_id=conversion.referral_id, kind=Conversion.Kind.PURCHASE
         )
-    return voided
+        return [
+            reward_void(reward=Reward(pk=pk), reason=reason, actor=None, label="refund")
+            for pk in Reward.objects.filter(conversion__in=purchases)
+            .kept()
+            .values_list("pk", flat=True)
+        ]
+    return _take_back_for_refunds(refund.refund_of, reason=reason)
+
+
+def _take_back_for_refunds(order: Purchase, *, reason: str) -> list[Reward]:
+    """Bring the rewards an order earned in line with what has been refunded of it."""
+    refunded = order.refunded()
+    if refunded <= 0:
+        return []
+    ids = list(
+        Reward.objects.filter(conversion__purchase=order).kept().values_list("pk", flat=True)
+    )
+    if refunded >= order.amount:
+        return [
+            reward_void(reward=Reward(pk=pk), reason=reason, actor=None, label="refund")
+            for pk in ids
+        ]
+    share = refunded / order.amount
+    return [reward_take_back(reward=Reward(pk=pk), share=share, reason=reason) for pk in ids]
+
+
+@transaction.atomic
+def reward_take_back(
+    *, reward: Reward, share: Decimal, reason: str, actor: User | None = None, label: str = ""
+) -> Reward:
+    """Take back ``share`` (0 to 1) of a reward in all, for a partial refund of its purchase.
+
+    What was taken back before counts: only the difference is taken now, so the same share
+    again takes nothing. Pending: the reward is made smaller (approval gives what is left).
+    Credit, fulfilled: that much is clawed back (from its lot, then other credit, then a
+    debt). Cash or gift card, approved or fulfilled: a negative payout-balance entry.
+    Coupon: the code stays issued; the event records it.
+    """
+    account, reward = _lock_reward(reward.pk)
+    if reward.status == Reward.Status.VOID:
+        return reward
+    target = _money(reward.amount * min(max(Decimal(share), Decimal(0)), Decimal(1)))
+    delta = target - reward.taken_back
+    if delta <= 0:
+        return reward
+    key = f"take:{target}"
+    note = f"{reason}: {delta} of {reward.amount} taken back"
+    if reward.status == Reward.Status.FULFILLED and reward.reward_kind == RewardRule.Kind.CREDIT:
+        clawback = _clawback_credit(account, reward, amount=delta, key_suffix=key)
+        note += f" (credit clawed back: {clawback.recovered}"
+        note += f", debt: {clawback.debt})" if clawback.debt else ")"
+    elif reward.is_paid_out and reward.status != Reward.Status.PENDING:
+        _balance_entry(
+            account,
+            kind=PayoutBalanceEntry.Kind.VOID,
+            amount=-delta,
+            key=f"void:reward:{reward.pk}:{key}",
+            reward=reward,
+            note=reason,
+        )
+    elif reward.reward_kind == RewardRule.Kind.COUPON and reward.coupon_code:
+        note += f" (coupon {reward.coupon_code} was issued)"
+    reward.taken_back = target
+    reward.save(update_fields=["taken_back"])
+    RewardEvent.record(
+        reward, from_status=reward.status, actor=actor, label=label or "refund", note=note
+    )
+    return reward
 
 
 MANUAL_KINDS = (RewardRule.Kind.CREDIT, RewardRule.Kind.CASH, RewardRule.Kind.GIFT_CARD)

@@ -3,12 +3,10 @@
 import logging
 from decimal import Decimal
 
-from django.db.models import Q, Sum
-
 from accounts.models import ReferralSource
 from core.money import ZERO
 from core.money import cents as _money
-from referrals.models import Conversion, Program, Referral
+from referrals.models import Conversion, Program, Purchase, Referral
 
 from ..models import (
     Reward,
@@ -46,18 +44,17 @@ def rule_create(*, program: Program, **fields) -> RewardRule:
 
 
 def _sent_by_source(rule: RewardRule, source: ReferralSource) -> Decimal:
-    """How much the source has sent to the rule's program: customers, or their value."""
+    """How much the source has sent to the rule's program: customers won, or the net revenue
+    credited to it (the same figure its page shows, counted for this program only)."""
     if rule.tier_basis == TierBasis.VALUE:
-        totals = Conversion.objects.filter(
-            referral__source=source, referral__program_id=rule.program_id
-        ).aggregate(
-            bought=Sum("amount", filter=Q(kind=Conversion.Kind.PURCHASE)),
-            refunded=Sum("amount", filter=Q(kind=Conversion.Kind.REFUND)),
+        return (
+            Purchase.objects.credited_to(source)
+            .filter(conversion__referral__program_id=rule.program_id)
+            .net_revenue()
         )
-        return (totals["bought"] or ZERO) - (totals["refunded"] or ZERO)
-    count = Referral.objects.filter(
-        source=source, program_id=rule.program_id, status=Referral.Status.CONVERTED
-    ).count()
+    count = (
+        Referral.objects.credited().won().filter(source=source, program_id=rule.program_id).count()
+    )
     return Decimal(count)
 
 
@@ -79,7 +76,7 @@ def reward_amount(*, rule: RewardRule, conversion: Conversion) -> Decimal:
     """What ``rule`` pays for ``conversion``: formula, tier, per-reward cap, lifetime cap.
 
     The lifetime cap is per friend (per referral): what the rule already paid for this
-    friend, voided rewards excepted, counts against it.
+    friend, voided rewards and what refunds took back excepted, counts against it.
     """
     amount_fixed, percent = rule.amount, rule.percent
     tier = tier_for(rule=rule, source=conversion.referral.source)
@@ -93,12 +90,9 @@ def reward_amount(*, rule: RewardRule, conversion: Conversion) -> Decimal:
     if rule.cap is not None:
         value = min(value, rule.cap)
     if rule.lifetime_cap is not None:
-        paid = (
-            Reward.objects.filter(rule=rule, conversion__referral_id=conversion.referral_id)
-            .exclude(status=Reward.Status.VOID)
-            .aggregate(total=Sum("amount"))["total"]
-            or ZERO
-        )
+        paid = Reward.objects.filter(
+            rule=rule, conversion__referral_id=conversion.referral_id
+        ).cost()
         value = min(value, max(rule.lifetime_cap - paid, ZERO))
     return max(_money(value), ZERO)
 
@@ -108,5 +102,10 @@ def _rule_applies(rule: RewardRule, conversion: Conversion) -> bool:
         Conversion.Kind(conversion.kind), set[RewardRule.Trigger]()
     ):
         return False
+    if rule.trigger == RewardRule.Trigger.SIGNUP:
+        # A signup rule pays once per friend: on the referral's first signup only.
+        return not Conversion.objects.filter(
+            referral_id=conversion.referral_id, kind=Conversion.Kind.SIGNUP, pk__lt=conversion.pk
+        ).exists()
     # A first-purchase rule pays once per friend: only on the purchase marked first.
     return rule.trigger != RewardRule.Trigger.FIRST_PURCHASE or conversion.is_first_purchase

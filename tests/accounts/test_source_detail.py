@@ -58,10 +58,11 @@ def test_it_totals_referrals_customers_and_revenue(login, charlie, source, won, 
     totals = login(charlie).get(f"/app/sources/{source.pk}/").context["totals"]
     assert totals.referrals == 2
     assert totals.customers_won == 1
-    assert totals.purchases == 2
-    assert totals.revenue == Decimal("120.00")  # 100 + 50 - 30
+    # Every purchase credited to Sam counts once, advocacy included: 100 + 50 - 30 + 40.
+    assert totals.purchases == 3
+    assert totals.revenue == Decimal("160.00")
     assert totals.advocacy_conversions == 1
-    assert totals.advocacy_revenue == Decimal("40.00")
+    assert totals.advocacy_revenue == Decimal("40.00")  # of which advocacy
 
 
 def test_it_does_not_credit_a_rejected_referral(login, charlie, program, source):

@@ -30,7 +30,13 @@ def test_per_source_numbers_count_without_fan_out(
         )
         conversion_record(referral=r, kind="purchase", external_id=f"o-{n}", amount=Decimal("10"))
         conversion_record(referral=r, kind="purchase", external_id=f"p-{n}", amount=Decimal("5"))
-    conversion_record(referral=r, kind="refund", external_id="r-1", amount=Decimal("5"))
+    conversion_record(
+        referral=r,
+        kind="refund",
+        external_id="r-1",
+        amount=Decimal("5"),
+        refund_of_external_id="p-2",
+    )
     for n in range(20):
         ReferralSource.objects.create(organization=acme, name=f"S{n}", kind="agent")
     with django_assert_max_num_queries(4):

@@ -66,10 +66,10 @@ def test_an_event_of_a_customer_nobody_referred_is_answered_but_attributed_to_no
     response = api.post(
         "/api/v1/events", purchase(email="walkin@example.com", customer_external_id="c-7")
     )
-    assert response.status_code == 200
+    assert response.status_code == 201  # stored: every purchase of every customer is kept
     body = response.json()
     assert (body["stored"], body["referral"], body["conversion"], body["rewards"]) == (
-        False,
+        True,
         None,
         None,
         [],
@@ -100,10 +100,43 @@ def test_a_refund_voids_what_its_purchase_earned(api, program, source, link, fix
     api.post("/api/v1/events", purchase())
     response = api.post(
         "/api/v1/events",
-        {"id": "r-1", "type": "refund", "email": "friend@example.com", "amount": "120.00"},
+        {"id": "r-1", "type": "refund", "refund_of": "o-1", "amount": "120.00"},
     )
     assert response.status_code == 201 and response.json()["conversion"]["kind"] == "refund"
     assert Reward.objects.get().status == "void"
+
+
+def test_a_partial_refund_takes_back_its_share(api, program, source, link, fixed_rule):
+    referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="friend@example.com"
+    )
+    api.post("/api/v1/events", purchase())
+    response = api.post(
+        "/api/v1/events",
+        {"id": "r-1", "type": "refund", "refund_of": "o-1", "amount": "30.00"},
+    )
+    assert response.status_code == 201
+    reward = Reward.objects.get()
+    assert (reward.status, reward.taken_back) == ("fulfilled", Decimal("6.25"))
+
+
+def test_a_refund_must_name_its_order(api):
+    response = api.post(
+        "/api/v1/events", {"id": "r-1", "type": "refund", "email": "f@x.com", "amount": "5"}
+    )
+    assert response.status_code == 400 and error_of(response)["param"] == "refund_of"
+
+
+def test_a_purchase_of_a_customer_nobody_referred_is_stored_not_credited(api, acme):
+    from referrals.models import Purchase
+
+    response = api.post("/api/v1/events", purchase(n="solo-1", email="solo@example.com"))
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["stored"], body["referral"], body["source"]) == (True, None, None)
+    assert Purchase.objects.get(external_id="solo-1").amount == Decimal("120.00")
+    again = api.post("/api/v1/events", purchase(n="solo-1", email="solo@example.com")).json()
+    assert (again["stored"], again["duplicate"]) == (False, True)
 
 
 def test_bad_events_are_refused_and_change_nothing(api, program, source, link):
@@ -165,7 +198,7 @@ def test_a_bulk_answers_each_event_in_order_and_a_bad_one_stops_nothing(
         (2, 400),
         (3, 201),
         (4, 200),
-        (5, 200),
+        (5, 201),  # a customer nobody referred: stored, credited to no source
     ]
     assert results[1]["result"] is None and results[1]["error"]["param"] == "amount"
     assert results[3]["result"]["rewards"][0]["amount"] == "25.00"
@@ -224,5 +257,7 @@ def test_a_new_event_costs_a_bounded_number_of_queries(
 
 
 def test_a_refund_without_an_amount_is_a_400(api):
-    response = api.post("/api/v1/events", {"id": "r-1", "type": "refund", "email": "f@x.com"})
+    response = api.post(
+        "/api/v1/events", {"id": "r-1", "type": "refund", "refund_of": "o-1", "email": "f@x.com"}
+    )
     assert response.status_code == 400 and error_of(response)["param"] == "amount"

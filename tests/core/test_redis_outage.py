@@ -204,7 +204,12 @@ def test_staff_pages_that_queue_work_answer_while_the_broker_is_down(
     client = login(bob)
     response = client.post(
         f"/app/referrals/{referral_for_fay.pk}/conversions/",
-        {"kind": "purchase", "external_id": "o-1", "amount": "50", "occurred_at": form_datetime()},
+        {
+            "kind": "purchase",
+            "external_id": "o-1",
+            "amount": "50",
+            "occurred_at": form_datetime(tz="Europe/Amsterdam"),
+        },
         follow=True,
     )
     assert response.status_code == 200

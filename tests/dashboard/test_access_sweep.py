@@ -52,6 +52,7 @@ NO_ARGS = {
     "rewards:payout_batch",
     "rewards:bank_transfer_csv",
     "analytics:overview",
+    "analytics:source_export",
     "developers:api_keys",
     "developers:webhooks",
 }

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import Customer, ReferralSource
-from referrals.models import Conversion, Referral
+from referrals.models import Conversion, Purchase, Referral
 from referrals.services import (
     event_record,
     link_get_or_create,
@@ -85,8 +85,9 @@ def test_two_sources_first_touch_wins(acme, program, source, agent):
 def test_the_friend_arrives_after_the_window(acme, program, source):
     refer(program, source, "late@example.com", days_ago=program.attribution_window_days + 1)
     conversion, created = purchase(acme, "o-1", "late@example.com")
-    assert (conversion, created) == (None, False)
+    assert (conversion, created) == (None, True)  # stored, credited to no source
     assert not Conversion.objects.exists()
+    assert Purchase.objects.get(external_id="o-1").customer.email == "late@example.com"
 
 
 def test_the_window_is_per_program(acme, program, source):

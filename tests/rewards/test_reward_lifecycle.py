@@ -255,3 +255,33 @@ def test_a_manual_reward_is_for_the_organizations_own_sources(source, globex, ev
             organization=globex, source=source, amount=Decimal("10"), note="x", actor=eve
         )
     assert sorted(caught.value.message_dict) == ["source"]
+
+
+def test_a_partial_refund_of_spent_credit_is_a_debt_of_its_share_only(make_rule, referral, source):
+    make_rule()
+    [reward] = convert(referral, "order-1", amount="200.00")
+    account = source.credit_account
+    credit_redeem(account=account, amount=Decimal("25.00"), order_id="shop-1")
+    refund(referral, "refund-1", of="order-1", amount="100.00")
+    reward.refresh_from_db()
+    assert (reward.status, reward.taken_back, reward.value) == (
+        "fulfilled",
+        Decimal("12.50"),
+        Decimal("12.50"),
+    )
+    assert payout_balance(account=account) == Decimal("-12.50")
+    assert "12.50 of 25.00 taken back" in reward.events.last().note
+    refund(referral, "refund-2", of="order-1", amount="100.00")  # the rest: void
+    reward.refresh_from_db()
+    assert reward.status == "void"
+    assert payout_balance(account=account) == Decimal("-25.00")  # never more than the reward
+
+
+def test_a_reward_partly_refunded_in_its_hold_gives_only_what_is_left(make_rule, referral, source):
+    make_rule(hold_days=14)
+    [reward] = convert(referral, "order-1", amount="80.00")
+    refund(referral, "refund-1", of="order-1", amount="20.00")
+    release_held_rewards(now=timezone.now() + timedelta(days=15))
+    reward.refresh_from_db()
+    assert (reward.status, reward.lot.amount) == ("fulfilled", Decimal("18.75"))
+    assert credit_balance(account=source.credit_account) == Decimal("18.75")

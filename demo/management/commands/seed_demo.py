@@ -13,7 +13,9 @@ what is left of it, a source's payout balance is what its approved cash rewards 
 owed, a payout carries exactly the rewards it paid, one reward per rule and conversion.
 
 ``--customers`` counts every customer, including the long-standing customers who refer
-(first seen before the year shown); the rest arrive over the last twelve months.
+(first seen before the year shown); the rest arrive over the last twelve months. Like a
+bank's, most customers were not referred, and they buy too: their purchases are stored
+(credited to no source), the baseline referred customers are compared with.
 """
 
 import base64
@@ -50,6 +52,7 @@ from referrals.models import (
     Click,
     Conversion,
     Program,
+    Purchase,
     Referral,
     ReferralEvent,
     ReferralLink,
@@ -83,6 +86,8 @@ REFERRED_SHARE = 0.30
 FRIENDS_PROGRAM_SHARE = 0.70  # of referrals, the rest go to professional introductions
 FLAG_EVERY = 50  # one open referral in 50 waits for review: about 1% of all referrals
 REFUND_SHARE = 0.04  # of repeat purchases (about 2% of all purchases)
+# How many purchases a customer nobody referred made in the year shown (0 to 4).
+OTHER_PURCHASE_WEIGHTS = (25, 35, 22, 11, 7)
 # Refunds come inside the 14-day hold: a refund voids a pending cash reward, and no paid
 # reward ever needs clawing back (the services can, but a demo need not show debts).
 REFUND_WITHIN_DAYS = 13
@@ -196,8 +201,9 @@ def delete_demo(organization: Organization) -> None:
         Payout.objects.filter(organization=organization),
         CreditAccount.objects.filter(organization=organization),
         RewardRule.objects.filter(organization=organization),
-        Conversion.objects.filter(organization=organization, refund_of__isnull=False),
         Conversion.objects.filter(organization=organization),
+        Purchase.objects.filter(organization=organization, refund_of__isnull=False),
+        Purchase.objects.filter(organization=organization),
         ReferralEvent.objects.filter(organization=organization),
         Referral.objects.filter(organization=organization),
         Click.objects.filter(organization=organization),
@@ -247,12 +253,14 @@ class SourcePool:
 
 @dataclass
 class Story:
-    """A converted referral and the conversions generated for it, until rewards are made."""
+    """A converted referral, its friend's purchases and refunds and the conversions that
+    credit them to the source, until rewards are made."""
 
     referral: Referral
     signup: Conversion
-    purchases: list[Conversion]
-    refunds: dict[str, Conversion] = field(default_factory=dict)  # by purchase external id
+    purchases: list[Purchase]
+    conversions: dict[str, Conversion] = field(default_factory=dict)  # by purchase id
+    refunds: dict[str, Purchase] = field(default_factory=dict)  # by purchase external id
     tier_percent: Decimal = Decimal("0")
 
 
@@ -280,7 +288,7 @@ class CashPlan:
     amount: Decimal
     earned_at: datetime
     hold_until: datetime
-    refund: Conversion | None
+    refund: Purchase | None
 
 
 def first_of_next_month(moment: datetime) -> datetime:
@@ -510,6 +518,7 @@ class DemoSeeder:
                 )
             )
         Customer.objects.bulk_create(customers, batch_size=BATCH_SIZE)
+        self.save_other_purchases(customers)
         self.save_sources(
             [
                 ReferralSource(
@@ -613,6 +622,7 @@ class DemoSeeder:
         """Customers ``first`` to ``first + size`` of ``total``, with all that follows them."""
         customers = [self.customer(first + i, total) for i in range(size)]
         Customer.objects.bulk_create(customers, batch_size=BATCH_SIZE)
+        self.save_other_purchases([c for c in customers if not c.is_referred])
         referred = [customer for customer in customers if customer.is_referred]
         stories = [self.converted_story(customer) for customer in referred]
         earliest = customers[0].first_seen_at - timedelta(days=10)
@@ -689,14 +699,33 @@ class DemoSeeder:
         story = Story(
             referral=referral,
             signup=self.conversion(
-                referral, Conversion.Kind.SIGNUP, "signup", customer.first_seen_at
+                referral,
+                Conversion.Kind.SIGNUP,
+                f"demo-signup-{self.number('signup'):06d}",
+                customer.first_seen_at,
             ),
-            purchases=self.purchases(referral),
+            purchases=self.purchases(customer.pk, first=referral.converted_at),
         )
+        for index, purchase in enumerate(story.purchases):
+            story.conversions[purchase.external_id] = self.conversion(
+                referral,
+                Conversion.Kind.PURCHASE,
+                purchase.external_id,
+                purchase.occurred_at,
+                purchase=purchase,
+                is_first_purchase=index == 0,
+            )
         for purchase in story.purchases[1:]:
-            refund = self.maybe_refund(referral, purchase)
+            refund = self.maybe_refund(purchase)
             if refund is not None:
                 story.refunds[purchase.external_id] = refund
+                story.conversions[refund.external_id] = self.conversion(
+                    referral,
+                    Conversion.Kind.REFUND,
+                    refund.external_id,
+                    refund.occurred_at,
+                    purchase=refund,
+                )
         if key == "pros":
             count = self.pro_conversions.get(source_id, 0) + 1
             self.pro_conversions[source_id] = count
@@ -711,68 +740,92 @@ class DemoSeeder:
                 percent, best = Decimal(tier["percent"]), tier["min_referrals"]
         return percent
 
-    def conversion(self, referral, kind, prefix, occurred_at, amount=Decimal("0"), **fields):
+    def conversion(self, referral, kind, external_id, occurred_at, **fields) -> Conversion:
+        """The attribution of an event to the referral and its source."""
         return Conversion(
             organization_id=self.org_id,
             referral=referral,
+            source_id=referral.source_id,
             customer_id=referral.friend_id,
             kind=kind,
-            external_id=f"demo-{prefix}-{self.number(prefix):06d}",
-            amount=amount,
-            currency=CURRENCY,
+            external_id=external_id,
             occurred_at=occurred_at,
             created_at=occurred_at,
             **fields,
         )
 
-    def purchases(self, referral: Referral) -> list[Conversion]:
-        """One to four purchases: the first converts the referral, the rest follow in months."""
-        count = self.rng.choices((1, 2, 3, 4), weights=(40, 30, 20, 10))[0]
-        first = referral.converted_at
+    def purchase(self, customer_id, prefix, at, amount, **fields) -> Purchase:
+        return Purchase(
+            organization_id=self.org_id,
+            customer_id=customer_id,
+            external_id=f"demo-{prefix}-{self.number(prefix):06d}",
+            amount=amount,
+            currency=CURRENCY,
+            occurred_at=at,
+            created_at=at,
+            **fields,
+        )
+
+    def purchases(self, customer_id: int, *, first: datetime, weights=(0, 40, 30, 20, 10)):
+        """Purchases of a customer from ``first`` on: the first then, the rest in months."""
+        count = self.rng.choices((0, 1, 2, 3, 4), weights=weights)[0]
+        if not count:
+            return []
         room = min(self.now - first, timedelta(days=270))
         times = [first]
         if room > timedelta(days=2):
             times += sorted(
                 self.between(first + timedelta(days=1), first + room) for _ in range(count - 1)
             )
-        return [
-            self.conversion(
-                referral,
-                Conversion.Kind.PURCHASE,
-                "ord",
-                at,
-                amount=self.amount(),
-                is_first_purchase=index == 0,
-            )
-            for index, at in enumerate(times)
-        ]
+        return [self.purchase(customer_id, "ord", at, self.amount()) for at in times]
 
-    def maybe_refund(self, referral: Referral, purchase: Conversion) -> Conversion | None:
+    def maybe_refund(self, purchase: Purchase) -> Purchase | None:
         """Now and then a repeat purchase is refunded in full, never one in the future."""
         if self.rng.random() >= REFUND_SHARE:
             return None
         at = purchase.occurred_at + self.days(1, REFUND_WITHIN_DAYS)
         if at > self.now:
             return None
-        return self.conversion(
-            referral,
-            Conversion.Kind.REFUND,
+        return self.purchase(
+            purchase.customer_id,
             "refund",
             at,
-            amount=purchase.amount,
+            purchase.amount,
+            kind=Purchase.Kind.REFUND,
             refund_of=purchase,
         )
 
     def save_conversions(self, stories: list[Story]) -> None:
-        """Signups and purchases first: refunds point at purchases, so they need their keys."""
-        Conversion.objects.bulk_create(
-            [c for story in stories for c in [story.signup, *story.purchases]],
-            batch_size=BATCH_SIZE,
+        """Purchases, then the refunds that point at them, then the conversions crediting
+        them (and the signups) to their referrals: each needs the keys of the one before."""
+        Purchase.objects.bulk_create(
+            [p for story in stories for p in story.purchases], batch_size=BATCH_SIZE
         )
-        Conversion.objects.bulk_create(
+        Purchase.objects.bulk_create(
             [refund for story in stories for refund in story.refunds.values()],
             batch_size=BATCH_SIZE,
         )
+        for story in stories:
+            for conversion in story.conversions.values():
+                conversion.purchase_id = conversion.purchase.pk
+        Conversion.objects.bulk_create(
+            [c for story in stories for c in [story.signup, *story.conversions.values()]],
+            batch_size=BATCH_SIZE,
+        )
+
+    def save_other_purchases(self, customers: list[Customer]) -> None:
+        """Customers nobody referred buy too: their purchases (and a few refunds), credited
+        to no source."""
+        purchases = []
+        for customer in customers:
+            first = max(customer.first_seen_at, self.start) + self.days(0, 30)
+            if first < self.now:
+                purchases += self.purchases(
+                    customer.pk, first=first, weights=OTHER_PURCHASE_WEIGHTS
+                )
+        Purchase.objects.bulk_create(purchases, batch_size=BATCH_SIZE)
+        refunds = [self.maybe_refund(purchase) for purchase in purchases]
+        Purchase.objects.bulk_create([r for r in refunds if r], batch_size=BATCH_SIZE)
 
     def open_referral(self, earliest, latest, customers: list[Customer]) -> Referral:
         """A referral that did not (yet) become a customer: a lead, a signup, or rejected."""
@@ -929,7 +982,7 @@ class DemoSeeder:
         at = purchase.occurred_at
         common = {
             "organization_id": self.org_id,
-            "conversion": purchase,
+            "conversion": story.conversions[purchase.external_id],
             "currency": CURRENCY,
             "reward_kind": RewardRule.Kind.CREDIT,
             "status": Reward.Status.FULFILLED,
@@ -951,12 +1004,12 @@ class DemoSeeder:
         )
         return referrer, friend
 
-    def cash_plan(self, story: Story, purchase: Conversion) -> CashPlan:
+    def cash_plan(self, story: Story, purchase: Purchase) -> CashPlan:
         """Program 2 pays the introducer a percent of every purchase, after a 14-day hold."""
         rule = self.pros_referrer
         return CashPlan(
             source_id=story.referral.source_id,
-            conversion_id=purchase.pk,
+            conversion_id=story.conversions[purchase.external_id].pk,
             amount=min(money(purchase.amount * story.tier_percent / 100), rule.cap),
             earned_at=purchase.occurred_at,
             hold_until=purchase.occurred_at + timedelta(days=rule.hold_days),
@@ -1216,6 +1269,7 @@ class Command(BaseCommand):
             "sources": ReferralSource.objects.for_organization(organization).count(),
             "referrals": Referral.objects.for_organization(organization).count(),
             "clicks": Click.objects.for_organization(organization).count(),
+            "purchases": Purchase.objects.for_organization(organization).count(),
             "conversions": Conversion.objects.for_organization(organization).count(),
             "rewards": Reward.objects.for_organization(organization).count(),
         }

@@ -1,0 +1,69 @@
+"""
+Writes for programs, links, clicks, referrals and the events credited to them.
+
+One module per concept; this package exports the public names, so callers write
+``from referrals.services import referral_create`` whatever module holds it:
+
+- ``programs``: create and change programs.
+- ``links``: a source's link and vanity code, QR codes, and the hot path of ``/r/<code>``.
+- ``referrals``: introductions from every channel, fraud guards, review, a referral's progress.
+- ``attribution``: events from the business: every purchase and refund of every customer
+  stored, and the referral (and source) each is credited to (``docs/attribution.md``).
+
+A conversion that may earn a reward is handed to the rewards app through the Celery task
+named ``rewards.issue_rewards_for_conversion``, sent after the transaction commits, so the
+worker always sees the row and a rolled-back conversion never earns anything.
+"""
+
+from .attribution import attribute, conversion_record, event_record
+from .links import (
+    CODE_PATTERN,
+    LINK_CACHE_TTL,
+    LinkSnapshot,
+    click_insert,
+    click_record,
+    cookie_name,
+    hash_ip,
+    link_cache_forget,
+    link_get_or_create,
+    link_resolve,
+    link_set_vanity_code,
+    link_snapshot,
+    qr_image,
+)
+from .programs import program_create, program_update
+from .referrals import (
+    INTRODUCTION_TASK,
+    REWARD_TASK,
+    fraud_checks,
+    referral_approve,
+    referral_create,
+    referral_reject,
+)
+
+__all__ = [
+    "CODE_PATTERN",
+    "INTRODUCTION_TASK",
+    "LINK_CACHE_TTL",
+    "REWARD_TASK",
+    "LinkSnapshot",
+    "attribute",
+    "click_insert",
+    "click_record",
+    "conversion_record",
+    "cookie_name",
+    "event_record",
+    "fraud_checks",
+    "hash_ip",
+    "link_cache_forget",
+    "link_get_or_create",
+    "link_resolve",
+    "link_set_vanity_code",
+    "link_snapshot",
+    "program_create",
+    "program_update",
+    "qr_image",
+    "referral_approve",
+    "referral_create",
+    "referral_reject",
+]

@@ -1,0 +1,22 @@
+"""Programs: create and change them; a change reaches the cached link snapshots at once."""
+
+from accounts.models import Organization
+
+from ..models import Program
+from .links import link_cache_forget
+
+
+def program_create(*, organization: Organization, **fields) -> Program:
+    program = Program(organization=organization, **fields)
+    program.full_clean()
+    program.save()
+    return program
+
+
+def program_update(*, program: Program, **fields) -> Program:
+    for name, value in fields.items():
+        setattr(program, name, value)
+    program.full_clean()
+    program.save()
+    link_cache_forget(*program.links.all())
+    return program

@@ -1,0 +1,186 @@
+"""Referrals: introductions from every channel, the fraud guards, staff review, and the
+referral's progress (lead -> signed up -> converted) as conversions arrive."""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Customer, ReferralSource, User
+from core.tasks import enqueue_on_commit
+
+from .. import webhooks
+from ..models import Channel, Conversion, Program, Referral, ReferralEvent, ReferralLink
+
+REWARD_TASK = "rewards.issue_rewards_for_conversion"
+INTRODUCTION_TASK = "referrals.send_introduction_email"
+
+
+def fraud_checks(
+    *, program: Program, source: ReferralSource, email: str, ip_hash: str = "", user_agent: str = ""
+) -> list[str]:
+    """The reasons a new referral should wait for review; empty when it looks clean."""
+    reasons = []
+    email = (email or "").lower()
+    own_emails = {
+        e.lower() for e in [source.email, source.customer.email if source.customer else ""] if e
+    }
+    if email and email in own_emails:
+        reasons.append("self_referral_email")
+    if ip_hash:
+        since = timezone.now() - timedelta(days=1)
+        own_clicks = Referral.objects.filter(
+            source=source, ip_hash=ip_hash, user_agent=user_agent, created_at__gte=since
+        )
+        # One device, within a day, leaving several different "friends" for one source:
+        # most likely the source inventing friends.
+        if own_clicks.exclude(friend_email__iexact=email).exists():
+            reasons.append("same_device")
+    if email and (
+        Referral.objects.filter(program=program, friend_email__iexact=email)
+        .exclude(status=Referral.Status.REJECTED)
+        .exists()
+    ):
+        reasons.append("duplicate_friend")
+    hour_ago = timezone.now() - timedelta(hours=1)
+    recent = Referral.objects.filter(source=source, created_at__gte=hour_ago).count()
+    if recent >= program.velocity_limit_per_hour:
+        reasons.append("velocity")
+    return reasons
+
+
+@transaction.atomic
+def referral_create(
+    *,
+    program: Program,
+    source: ReferralSource,
+    channel: str,
+    friend_email: str = "",
+    friend_name: str = "",
+    friend_phone: str = "",
+    link: ReferralLink | None = None,
+    ip_hash: str = "",
+    user_agent: str = "",
+    actor: User | None = None,
+    actor_label: str = "",
+) -> Referral:
+    """Record a new lead from any channel, running the fraud guards first."""
+    friend_email = (friend_email or "").strip().lower()
+    if channel not in Channel.values:
+        raise ValidationError({"channel": "Unknown channel."})
+    if not friend_email and not friend_phone:
+        raise ValidationError({"friend_email": "Give the friend's email (or phone for a call)."})
+    if program.organization_id != source.organization_id:
+        raise ValidationError("The source and the program belong to different organizations.")
+    if not program.is_live:
+        raise ValidationError("This program is not taking referrals right now.")
+    if source.kind not in (program.allowed_source_kinds or []):
+        raise ValidationError(
+            {"source": f"This program does not accept sources of kind {source.get_kind_display()}."}
+        )
+    if not source.active:
+        raise ValidationError({"source": "This source is deactivated."})
+    # Serialize referrals of one source so the velocity guard counts correctly under races.
+    ReferralSource.objects.select_for_update().filter(pk=source.pk).first()
+    reasons = fraud_checks(
+        program=program, source=source, email=friend_email, ip_hash=ip_hash, user_agent=user_agent
+    )
+    referral = Referral.objects.create(
+        organization_id=program.organization_id,
+        program=program,
+        source=source,
+        link=link,
+        channel=channel,
+        friend_email=friend_email,
+        friend_name=friend_name.strip(),
+        friend_phone=friend_phone.strip(),
+        ip_hash=ip_hash,
+        user_agent=(user_agent or "")[:400],
+        flagged=bool(reasons),
+        flag_reasons=reasons,
+    )
+    ReferralEvent.record(
+        referral,
+        from_status="",
+        actor=actor,
+        label=actor_label or ("" if actor else channel),
+        note=("Held for review: " + ", ".join(reasons)) if reasons else "",
+    )
+    if channel == Channel.EMAIL and friend_email and not referral.flagged:
+        # A referral held for review emails nobody until staff approve it.
+        enqueue_on_commit(INTRODUCTION_TASK, referral.pk)
+    webhooks.referral_created(referral)
+    return referral
+
+
+@transaction.atomic
+def referral_reject(*, referral: Referral, reason: str, actor: User | None) -> Referral:
+    referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    if referral.status == Referral.Status.CONVERTED:
+        raise ValidationError(
+            "A converted referral cannot be rejected; refund its purchases instead."
+        )
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the referral is rejected."})
+    previous = referral.status
+    referral.status = Referral.Status.REJECTED
+    referral.rejection_reason = reason.strip()[:200]
+    referral.flagged = False
+    referral.save(update_fields=["status", "rejection_reason", "flagged"])
+    ReferralEvent.record(referral, from_status=previous, actor=actor, label="", note=reason)
+    return referral
+
+
+@transaction.atomic
+def referral_approve(*, referral: Referral, actor: User | None) -> Referral:
+    """Clear a flagged referral. Purchases recorded while it waited now count."""
+    referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    if not referral.flagged:
+        return referral
+    referral.flagged = False
+    referral.save(update_fields=["flagged"])
+    ReferralEvent.record(
+        referral, from_status=referral.status, actor=actor, label="", note="Approved after review"
+    )
+    if referral.channel == Channel.EMAIL and referral.friend_email:
+        enqueue_on_commit(INTRODUCTION_TASK, referral.pk)  # held until now; sent once
+    purchases = list(referral.conversions.order_by("occurred_at", "id"))
+    for conversion in purchases:
+        _apply_conversion(referral, conversion, actor=actor)
+    return referral
+
+
+def _apply_conversion(referral: Referral, conversion: Conversion, *, actor: User | None) -> None:
+    """Move the referral along for a conversion and, when it is credited (not rejected, not
+    waiting in review), queue its rewards. A referral approved later replays its conversions
+    through here, in order."""
+    if not referral.is_credited:
+        return
+    previous = referral.status
+    now = timezone.now()
+    if conversion.kind == Conversion.Kind.SIGNUP and referral.status == Referral.Status.LEAD:
+        referral.status = Referral.Status.SIGNED_UP
+        referral.signed_up_at = conversion.occurred_at or now
+    elif conversion.is_first_purchase and referral.status != Referral.Status.CONVERTED:
+        # Only the purchase that won the customer converts (advocacy never does), and the
+        # customer it won becomes a referred customer.
+        referral.status = Referral.Status.CONVERTED
+        referral.converted_at = conversion.occurred_at or now
+        if referral.signed_up_at is None:
+            referral.signed_up_at = referral.converted_at
+        if conversion.customer_id is not None:
+            Customer.objects.filter(pk=conversion.customer_id, is_referred=False).update(
+                is_referred=True
+            )
+    if referral.status != previous:
+        referral.save(update_fields=["status", "signed_up_at", "converted_at"])
+        ReferralEvent.record(
+            referral,
+            from_status=previous,
+            actor=actor,
+            label="",
+            note=f"{conversion.get_kind_display()} {conversion.external_id}",
+        )
+    enqueue_on_commit(REWARD_TASK, conversion.pk)
+    webhooks.referral_changed(referral, previous)
