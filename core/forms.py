@@ -1,6 +1,11 @@
 """Form helpers every surface uses."""
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
+from django.forms import BaseForm
+from django.http import HttpResponse
+from django.shortcuts import render
 
 
 def add_form_errors(form, error: ValidationError) -> None:
@@ -10,3 +15,20 @@ def add_form_errors(form, error: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errs)
     else:
         form.add_error(None, error.messages)
+
+
+def call_service(form, service, /, **kwargs) -> tuple[bool, Any]:
+    """Call a service with what a valid form gave: ``(True, its result)``, or ``(False,
+    None)`` with the ValidationError it raised put on the form, field by field."""
+    try:
+        return True, service(**kwargs)
+    except ValidationError as error:
+        add_form_errors(form, error)
+        return False, None
+
+
+def render_form(request, template: str, context: dict) -> HttpResponse:
+    """Render a page with a form: 400 when a form on it has errors, so a refused post is
+    never mistaken for a success."""
+    refused = any(isinstance(v, BaseForm) and v.errors for v in context.values())
+    return render(request, template, context, status=400 if refused else 200)

@@ -14,7 +14,7 @@ from accounts import selectors, services, widget
 from accounts.imports import COLUMNS, MAX_BYTES, MAX_ROWS, escape_cell
 from accounts.models import CsvImport, Invitation, Membership, ReferralSource, Role, SourceKind
 from accounts.tenancy import current_membership, org_member_required, switch_organization
-from core.forms import add_form_errors
+from core.forms import add_form_errors, call_service, render_form
 from referrals import selectors as referral_selectors
 
 from .forms import (
@@ -71,16 +71,15 @@ def members(request):
         if not is_owner:
             return render(request, "403.html", status=403)
         if invite_form.is_valid():
-            try:
-                invitation = services.invitation_create(
-                    organization=request.organization,
-                    email=invite_form.cleaned_data["email"],
-                    role=invite_form.cleaned_data["role"],
-                    invited_by=request.user,
-                )
-            except ValidationError as error:
-                add_form_errors(invite_form, error)
-            else:
+            ok, invitation = call_service(
+                invite_form,
+                services.invitation_create,
+                organization=request.organization,
+                email=invite_form.cleaned_data["email"],
+                role=invite_form.cleaned_data["role"],
+                invited_by=request.user,
+            )
+            if ok:
                 messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect("accounts:members")
     context = {
@@ -92,12 +91,7 @@ def members(request):
         "is_owner": is_owner,
         "roles": Role.choices,
     }
-    return render(
-        request,
-        "dashboard/accounts/members.html",
-        context,
-        status=400 if invite_form.errors else 200,
-    )
+    return render_form(request, "dashboard/accounts/members.html", context)
 
 
 @org_member_required(Role.OWNER)
@@ -192,12 +186,7 @@ def source_create(request):
             )
             messages.success(request, f"Source {source.name} added.{sent}")
             return redirect("accounts:source_detail", pk=source.pk)
-    return render(
-        request,
-        "dashboard/accounts/source_form.html",
-        {"form": form},
-        status=400 if form.errors else 200,
-    )
+    return render_form(request, "dashboard/accounts/source_form.html", {"form": form})
 
 
 @org_member_required(Role.MANAGER)
@@ -205,18 +194,12 @@ def source_edit(request, pk: int):
     source = get_object_or_404(ReferralSource.objects.for_organization(request.organization), pk=pk)
     form = SourceForm(request.POST or None, instance=source, organization=request.organization)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.source_update(source=source, **form.cleaned_data)
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
+        ok, _ = call_service(form, services.source_update, source=source, **form.cleaned_data)
+        if ok:
             messages.success(request, "Source saved.")
             return redirect("accounts:source_detail", pk=source.pk)
-    return render(
-        request,
-        "dashboard/accounts/source_form.html",
-        {"form": form, "source": source},
-        status=400 if form.errors else 200,
+    return render_form(
+        request, "dashboard/accounts/source_form.html", {"form": form, "source": source}
     )
 
 
@@ -304,11 +287,14 @@ def contribution_create(request, pk: int):
     source = _source_for(request, pk)
     form = ContributionForm(request.POST)
     if form.is_valid():
-        try:
-            services.contribution_log(source=source, created_by=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
+        ok, _ = call_service(
+            form,
+            services.contribution_log,
+            source=source,
+            created_by=request.user,
+            **form.cleaned_data,
+        )
+        if ok:
             messages.success(request, "Contribution logged.")
             return redirect("accounts:source_detail", pk=source.pk)
     return _render_source_detail(request, source, contribution_form=form, status=400)
@@ -405,12 +391,7 @@ def csv_import_upload(request, kind: str):
         else:
             return redirect(f"{IMPORTS[kind]['prefix']}_import_preview", pk=csv_import.pk)
     context = {**_import_context(kind), "form": form}
-    return render(
-        request,
-        "dashboard/accounts/import_upload.html",
-        context,
-        status=400 if form.errors else 200,
-    )
+    return render_form(request, "dashboard/accounts/import_upload.html", context)
 
 
 def _pending_import(request, kind: str, pk: int) -> CsvImport:

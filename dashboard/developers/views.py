@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from accounts import services, webhooks
 from accounts.models import ApiKey, Role, WebhookDelivery, WebhookEndpoint
 from accounts.tenancy import org_member_required
-from core.forms import add_form_errors
+from core.forms import add_form_errors, render_form
 
 from .forms import ApiKeyForm, WebhookForm
 
@@ -39,9 +39,7 @@ def api_keys(request):
         "form": form,
         "new_key": new_key,
     }
-    return render(
-        request, "dashboard/developers/api_keys.html", context, status=400 if form.errors else 200
-    )
+    return render_form(request, "dashboard/developers/api_keys.html", context)
 
 
 @org_member_required(Role.OWNER)
@@ -75,9 +73,7 @@ def webhook_list(request):
         "form": form,
         "new_secret": new_secret,
     }
-    return render(
-        request, "dashboard/developers/webhooks.html", context, status=400 if form.errors else 200
-    )
+    return render_form(request, "dashboard/developers/webhooks.html", context)
 
 
 def _endpoint(request, pk: int) -> WebhookEndpoint:

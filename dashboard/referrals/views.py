@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.tenancy import org_member_required
-from core.forms import add_form_errors
+from core.forms import add_form_errors, call_service, render_form
 from core.tasks import waiting
 from referrals import selectors, services
 from referrals.models import Program, Referral, ReferralLink
@@ -34,21 +34,13 @@ def program_list(request):
 def program_create(request):
     form = ProgramForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            program = services.program_create(
-                organization=request.organization, **form.cleaned_data
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
+        ok, program = call_service(
+            form, services.program_create, organization=request.organization, **form.cleaned_data
+        )
+        if ok:
             messages.success(request, "Program created. Add a reward rule and share links.")
             return redirect("referrals:program_detail", pk=program.pk)
-    return render(
-        request,
-        "dashboard/referrals/program_form.html",
-        {"form": form},
-        status=400 if form.errors else 200,
-    )
+    return render_form(request, "dashboard/referrals/program_form.html", {"form": form})
 
 
 @org_member_required(Role.MANAGER)
@@ -56,18 +48,12 @@ def program_edit(request, pk: int):
     program = get_object_or_404(Program.objects.for_organization(request.organization), pk=pk)
     form = ProgramForm(request.POST or None, instance=program)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.program_update(program=program, **form.cleaned_data)
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
+        ok, _ = call_service(form, services.program_update, program=program, **form.cleaned_data)
+        if ok:
             messages.success(request, "Program saved.")
             return redirect("referrals:program_detail", pk=program.pk)
-    return render(
-        request,
-        "dashboard/referrals/program_form.html",
-        {"form": form, "program": program},
-        status=400 if form.errors else 200,
+    return render_form(
+        request, "dashboard/referrals/program_form.html", {"form": form, "program": program}
     )
 
 
@@ -179,27 +165,21 @@ def introduction_create(request):
     form = IntroductionForm(request.POST or None, organization=request.organization)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            referral = services.referral_create(
-                program=data["program"],
-                source=data["source"],
-                channel=data["channel"],
-                friend_email=data["friend_email"],
-                friend_name=data["friend_name"],
-                friend_phone=data["friend_phone"],
-                actor=request.user,
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
+        ok, referral = call_service(
+            form,
+            services.referral_create,
+            program=data["program"],
+            source=data["source"],
+            channel=data["channel"],
+            friend_email=data["friend_email"],
+            friend_name=data["friend_name"],
+            friend_phone=data["friend_phone"],
+            actor=request.user,
+        )
+        if ok:
             messages.success(request, "Introduction recorded.")
             return redirect("referrals:referral_detail", pk=referral.pk)
-    return render(
-        request,
-        "dashboard/referrals/introduction_form.html",
-        {"form": form},
-        status=400 if form.errors else 200,
-    )
+    return render_form(request, "dashboard/referrals/introduction_form.html", {"form": form})
 
 
 def _referral_for(request, pk: int) -> Referral:
@@ -299,12 +279,7 @@ def event_create(request):
                 return redirect("referrals:event_create")
             _reward_follows(request, conversion)
             return redirect("referrals:referral_detail", pk=conversion.referral_id)
-    return render(
-        request,
-        "dashboard/referrals/event_form.html",
-        {"form": form},
-        status=400 if form.errors else 200,
-    )
+    return render_form(request, "dashboard/referrals/event_form.html", {"form": form})
 
 
 @org_member_required(Role.MANAGER)

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.tenancy import org_member_required
-from core.forms import add_form_errors
+from core.forms import call_service, render_form
 from core.tasks import enqueue_on_commit
 from referrals.models import Program
 from rewards import selectors, services
@@ -55,18 +55,12 @@ def rule_create(request, program_pk: int):
     )
     form = RewardRuleForm(request.POST or None, program=program)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.rule_create(program=program, **form.cleaned_data)
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
+        ok, _ = call_service(form, services.rule_create, program=program, **form.cleaned_data)
+        if ok:
             messages.success(request, "Reward rule added.")
             return redirect("referrals:program_detail", pk=program.pk)
-    return render(
-        request,
-        "dashboard/rewards/rule_form.html",
-        {"form": form, "program": program},
-        status=400 if form.errors else 200,
+    return render_form(
+        request, "dashboard/rewards/rule_form.html", {"form": form, "program": program}
     )
 
 
@@ -129,13 +123,14 @@ def reward_void(request, pk: int):
     reward = get_object_or_404(Reward.objects.for_organization(request.organization), pk=pk)
     form = VoidForm(request.POST)
     if form.is_valid():
-        try:
-            services.reward_void(
-                reward=reward, reason=form.cleaned_data["reason"], actor=request.user
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
+        ok, _ = call_service(
+            form,
+            services.reward_void,
+            reward=reward,
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+        )
+        if ok:
             messages.success(request, "Reward voided.")
             return _back(request, "rewards:reward_detail", pk=reward.pk)
     return _render_reward_detail(request, _reward_or_404(request, pk), void_form=form, status=400)
@@ -148,21 +143,17 @@ def reward_grant(request):
         request.POST or None, initial=initial, organization=request.organization
     )
     if request.method == "POST" and form.is_valid():
-        try:
-            reward = services.reward_grant_manual(
-                organization=request.organization, actor=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
+        ok, reward = call_service(
+            form,
+            services.reward_grant_manual,
+            organization=request.organization,
+            actor=request.user,
+            **form.cleaned_data,
+        )
+        if ok:
             messages.success(request, "Reward granted.")
             return redirect("rewards:reward_detail", pk=reward.pk)
-    return render(
-        request,
-        "dashboard/rewards/reward_grant.html",
-        {"form": form},
-        status=400 if form.errors else 200,
-    )
+    return render_form(request, "dashboard/rewards/reward_grant.html", {"form": form})
 
 
 # Balances -------------------------------------------------------------------------------
@@ -223,16 +214,15 @@ def payout_request(request, pk: int):
         raise Http404("Only a source is paid out.")
     form = PayoutRequestForm(request.POST)
     if form.is_valid():
-        try:
-            services.payout_request(
-                source=account.source,
-                method=form.cleaned_data["method"],
-                idempotency_key=request.POST.get("idempotency_key", ""),
-                actor=request.user,
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
+        ok, _ = call_service(
+            form,
+            services.payout_request,
+            source=account.source,
+            method=form.cleaned_data["method"],
+            idempotency_key=request.POST.get("idempotency_key", ""),
+            actor=request.user,
+        )
+        if ok:
             messages.success(request, "Payout requested.")
             return redirect("rewards:payout_list")
     return _render_account_detail(request, account, form=form, status=400)
@@ -245,17 +235,16 @@ def credit_adjust(request, pk: int):
     account = _account_or_404(request, pk)
     form = AdjustmentForm(request.POST)
     if form.is_valid():
-        try:
-            services.credit_adjust(
-                account=account,
-                amount=form.cleaned_data["amount"],
-                note=form.cleaned_data["note"],
-                idempotency_key=request.POST.get("adjust_key", ""),
-                actor=request.user,
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
+        ok, _ = call_service(
+            form,
+            services.credit_adjust,
+            account=account,
+            amount=form.cleaned_data["amount"],
+            note=form.cleaned_data["note"],
+            idempotency_key=request.POST.get("adjust_key", ""),
+            actor=request.user,
+        )
+        if ok:
             messages.success(request, "Credit adjusted.")
             return redirect("rewards:account_detail", pk=account.pk)
     return _render_account_detail(request, account, adjust_form=form, status=400)
