@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from core.email import send_templated_email
+from core.email import send_organization_email
 from core.tasks import enqueue_on_commit
 
 from . import imports
@@ -75,14 +75,8 @@ def invitation_create(
     except IntegrityError:
         raise ValidationError({"email": "An invitation to this address is already open."}) from None
     url = settings.SITE_URL + reverse("accounts:invitation_accept", args=[invitation.token])
-    send_templated_email(
-        "invitation",
-        to=email,
-        timezone_name=organization.timezone,
-        language=organization.language,
-        organization=organization,
-        invitation=invitation,
-        url=url,
+    send_organization_email(
+        "invitation", organization=organization, to=email, invitation=invitation, url=url
     )
     return invitation
 

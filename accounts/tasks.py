@@ -3,8 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from core.email import send_templated_email
-from core.tasks import once
+from core.email import send_organization_email
 
 from . import webhooks
 from .models import ReferralSource
@@ -30,23 +29,17 @@ def send_portal_link(self, source_id: int, token: str) -> bool:
     )
     if source is None or not source.active or not source.email:
         return False
-    organization = source.organization
     try:
-        with once(f"accounts.portal_link:{self.request.id or token}") as first:
-            if not first:
-                return False
-            send_templated_email(
-                "portal_link",
-                to=source.email,
-                timezone_name=organization.timezone,
-                language=organization.language,
-                organization=organization,
-                source=source,
-                url=f"{settings.SITE_URL}/me/{source.portal_token}/",
-            )
+        return send_organization_email(
+            "portal_link",
+            organization=source.organization,
+            to=source.email,
+            once_key=f"accounts.portal_link:{self.request.id or token}",
+            source=source,
+            url=f"{settings.SITE_URL}/me/{source.portal_token}/",
+        )
     except OSError as exc:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
-    return True
 
 
 @shared_task(name="accounts.deliver_webhook", bind=True, max_retries=None)

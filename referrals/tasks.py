@@ -3,8 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from core.email import send_templated_email
-from core.tasks import once
+from core.email import send_organization_email
 
 from .models import Referral
 from .services import link_get_or_create
@@ -28,20 +27,14 @@ def send_introduction_email(self, referral_id: int) -> bool:
     if referral is None or not referral.friend_email:
         return False
     link = link_get_or_create(program=referral.program, source=referral.source)
-    organization = referral.program.organization
     try:
-        with once(f"referrals.introduction:{referral.pk}") as first:
-            if not first:
-                return False
-            send_templated_email(
-                "introduction",
-                to=referral.friend_email,
-                timezone_name=organization.timezone,
-                language=organization.language,
-                referral=referral,
-                organization=organization,
-                url=f"{settings.SITE_URL}/r/{link.public_code}",
-            )
+        return send_organization_email(
+            "introduction",
+            organization=referral.program.organization,
+            to=referral.friend_email,
+            once_key=f"referrals.introduction:{referral.pk}",
+            referral=referral,
+            url=f"{settings.SITE_URL}/r/{link.public_code}",
+        )
     except OSError as exc:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
-    return True
