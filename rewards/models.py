@@ -31,7 +31,7 @@ from accounts.models import (
     TenantQuerySet,
     User,
 )
-from core.money import MoneyField, cents
+from core.money import MoneyField, cents, format_money
 from core.validators import (
     MAX_CREDIT_LIFETIME_DAYS,
     MAX_HOLD_DAYS,
@@ -340,7 +340,7 @@ class Reward(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.amount} {self.currency} to {self.source or self.customer}"
+        return f"{format_money(self.amount, self.currency)} to {self.source or self.customer}"
 
     @property
     def beneficiary(self):
@@ -593,7 +593,7 @@ class Payout(models.Model):
         indexes = [models.Index(fields=["organization", "status", "created_at"])]
 
     def __str__(self):
-        return f"Payout {self.pk} of {self.amount} {self.currency} to {self.source}"
+        return f"Payout {self.pk} of {format_money(self.amount, self.currency)} to {self.source}"
 
 
 class GiftCard(models.Model):

@@ -44,7 +44,7 @@ def test_manager_runs_a_referral_through_the_dashboard(
     page.click("text=Add reward rule")
     page.fill("#id_amount", "20")
     page.click("text=Add rule")
-    expect(page.locator("table").first).to_contain_text("20.00 EUR")
+    expect(page.locator("table").first).to_contain_text("€20.00")
 
     page.goto("/app/sources/new/")
     page.select_option("#id_kind", "agent")
@@ -77,7 +77,7 @@ def test_manager_runs_a_referral_through_the_dashboard(
     page.goto("/app/")
     expect(page.locator('[data-stat="clicks"]')).to_have_text("1")
     expect(page.locator('[data-stat="converted"]')).to_have_text("1")
-    expect(page.locator('[data-stat="credits_issued"]')).to_have_text("20.00 EUR")
+    expect(page.locator('[data-stat="credits_issued"]')).to_have_text("€20.00")
     assert Reward.objects.get(organization=org).amount == Decimal("20.00")
     page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
     staff.close()

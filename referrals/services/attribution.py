@@ -42,6 +42,7 @@ from django.utils import timezone
 from accounts.models import Customer, Organization, ReferralSource, User
 from accounts.selectors import customer_find
 from accounts.services import customer_get_or_create
+from core.money import format_money
 
 from ..models import (
     Channel,
@@ -411,7 +412,7 @@ def _record_refund(
     if event.amount > left:
         raise ValidationError(
             {
-                "amount": f"Only {left} {order.currency} of order {order.external_id} "
+                "amount": f"Only {format_money(left, order.currency)} of order {order.external_id} "
                 "is left to refund."
             }
         )

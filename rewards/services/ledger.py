@@ -13,7 +13,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import Customer, Organization, ReferralSource, User
-from core.money import ZERO
+from core.money import ZERO, format_money
 from core.money import cents as _money
 
 from ..models import (
@@ -203,14 +203,17 @@ def credit_redeem(*, account: CreditAccount, amount: Decimal, order_id: str) -> 
     if done is not None:
         if -done != amount:
             raise ValidationError(
-                {"order_id": f"Order {order_id} already redeemed {-done} {account.currency}."}
+                {
+                    "order_id": f"Order {order_id} already redeemed "
+                    f"{format_money(-done, account.currency)}."
+                }
             )
         return -done
     lots = _open_lots_for_update(account)
     available = sum((lot.remaining for lot in lots), ZERO)
     if amount > available:
         raise ValidationError(
-            {"amount": f"Only {available} {account.currency} of credit is available."}
+            {"amount": f"Only {format_money(available, account.currency)} of credit is available."}
         )
     return _consume(
         account=account,
@@ -268,7 +271,10 @@ def credit_adjust(
     available = sum((lot.remaining for lot in lots), ZERO)
     if -amount > available:
         raise ValidationError(
-            {"amount": f"Only {available} {account.currency} of credit can be taken away."}
+            {
+                "amount": f"Only {format_money(available, account.currency)} of credit "
+                "can be taken away."
+            }
         )
     taken = _consume(
         account=account,

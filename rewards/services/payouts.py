@@ -14,6 +14,7 @@ from django.db.models.functions import Round
 from django.utils import timezone
 
 from accounts.models import Organization, ReferralSource, User
+from core.money import format_money
 from core.tasks import enqueue_on_commit
 
 from .. import webhooks
@@ -86,7 +87,8 @@ def payout_request(
         balance = _payout_balance(account)
         if balance <= 0:
             raise ValidationError(
-                f"Nothing to pay: {source} has a payout balance of {balance} {account.currency}."
+                f"Nothing to pay: {source} has a payout balance of "
+                f"{format_money(balance, account.currency)}."
             )
         payout = Payout.objects.create(
             organization_id=source.organization_id,

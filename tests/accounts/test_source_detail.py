@@ -98,7 +98,7 @@ def test_it_shows_contributions(login, charlie, acme, source, alice):
     )
     response = login(charlie).get(f"/app/sources/{source.pk}/")
     html = response.content.decode()
-    assert "Told us about the new-build estate" in html and "250.00 EUR" in html
+    assert "Told us about the new-build estate" in html and "€250.00" in html
     totals = response.context["totals"]
     assert (totals.contributions, totals.contribution_value) == (1, Decimal("250.00"))
     assert 'data-testid="contribution-form"' not in html  # analysts read only

@@ -494,7 +494,7 @@ def test_the_staff_event_form_records_a_refund_of_a_named_order(login, bob, acme
         client, "/app/events/new/", kind="refund", external_id="R-2", amount="121", refund_of="F-1"
     )
     assert response.status_code == 400
-    assert "Only 120.00 EUR of order F-1 is left to refund." in response.content.decode()
+    assert "Only €120.00 of order F-1 is left to refund." in response.content.decode()
     assert not Purchase.objects.filter(external_id="R-2").exists()
 
 

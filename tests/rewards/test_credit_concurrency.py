@@ -88,7 +88,7 @@ def test_only_one_of_two_concurrent_redemptions_of_80_out_of_100_succeeds(funded
 
     assert results["first"] == Decimal("80.00")
     assert isinstance(results["second"], ValidationError)
-    assert results["second"].message_dict == {"amount": ["Only 20.00 EUR of credit is available."]}
+    assert results["second"].message_dict == {"amount": ["Only €20.00 of credit is available."]}
     assert credit_balance(account=funded_account) == Decimal("20.00")
     assert LedgerEntry.objects.filter(kind="redeem").count() == 2  # 60 + 20 from two lots
 

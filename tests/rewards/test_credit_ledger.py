@@ -77,7 +77,7 @@ def test_it_never_takes_the_balance_below_zero(account, grant):
     grant("30.00")
     with pytest.raises(ValidationError) as caught:
         credit_redeem(account=account, amount=Decimal("30.01"), order_id="o-1")
-    assert caught.value.message_dict == {"amount": ["Only 30.00 EUR of credit is available."]}
+    assert caught.value.message_dict == {"amount": ["Only €30.00 of credit is available."]}
     assert credit_balance(account=account) == Decimal("30.00")
     assert not LedgerEntry.objects.filter(kind="redeem").exists()
 
@@ -109,7 +109,7 @@ def test_an_order_id_reused_for_another_amount_is_refused(account, grant):
     credit_redeem(account=account, amount=Decimal("40.00"), order_id="order-7")
     with pytest.raises(ValidationError) as caught:
         credit_redeem(account=account, amount=Decimal("50.00"), order_id="order-7")
-    assert caught.value.message_dict == {"order_id": ["Order order-7 already redeemed 40.00 EUR."]}
+    assert caught.value.message_dict == {"order_id": ["Order order-7 already redeemed €40.00."]}
     assert credit_balance(account=account) == Decimal("60.00")
 
 
