@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import CsvImport, Customer
-from tests.accounts.conftest import preview_url
+from tests.dashboard.conftest import preview_url
 from tests.factories import CsvImportFactory, CustomerFactory
 
 UPLOAD = "/app/customers/import/"

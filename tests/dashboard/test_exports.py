@@ -72,7 +72,7 @@ def test_it_defuses_cells_that_spreadsheets_would_run(login, alice, acme):
 
 
 def test_an_export_can_be_imported_back(login, alice, acme, upload):
-    from tests.accounts.conftest import preview_url
+    from tests.dashboard.conftest import preview_url
 
     CustomerFactory(organization=acme, external_id="c-1", name="-1", email="a@b.example")
     client = login(alice)

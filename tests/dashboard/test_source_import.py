@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import ReferralSource
-from tests.accounts.conftest import preview_url
+from tests.dashboard.conftest import preview_url
 from tests.factories import CustomerFactory, ReferralSourceFactory
 
 UPLOAD = "/app/sources/import/"

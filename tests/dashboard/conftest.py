@@ -22,3 +22,8 @@ def upload():
 def preview_url(response) -> str:
     assert response.status_code == 302, response.content.decode()[:2000]
     return response["Location"]
+
+
+# The rewards fixtures the rewards pages are tried with: a referred friend, rules, an
+# account with credit (tests/rewards/conftest.py).
+from tests.rewards.conftest import account, grant, make_rule, referral  # noqa: E402, F401
