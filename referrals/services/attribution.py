@@ -122,21 +122,17 @@ def event_record(
         refund_of=refund_of,
         actor=actor,
     )
-    recorded, conversion = _already_recorded(organization, event.external_id)
-    if recorded:
-        return conversion, False
-    try:
-        with transaction.atomic():
-            return _record(
-                event,
-                email=(email or "").strip().lower(),
-                customer_external_id=(customer_external_id or "").strip(),
-                name=(name or "").strip(),
-                code=code,
-                cookie_code=cookie_code,
-            )
-    except _AlreadyRecorded as race:
-        return _replayed(organization, event.external_id, race)
+    return _once(
+        event,
+        lambda: _record(
+            event,
+            email=(email or "").strip().lower(),
+            customer_external_id=(customer_external_id or "").strip(),
+            name=(name or "").strip(),
+            code=code,
+            cookie_code=cookie_code,
+        ),
+    )
 
 
 def conversion_record(
@@ -169,15 +165,26 @@ def conversion_record(
         refund_of=refund_of_external_id,
         actor=actor,
     )
-    recorded, conversion = _already_recorded(organization, event.external_id)
+    return _once(
+        event,
+        lambda: _record(
+            event,
+            customer=_friend_of(referral, customer=customer, occurred_at=event.occurred_at),
+        ),
+    )
+
+
+def _once(event: "_Event", write) -> tuple[Conversion | None, bool]:
+    """Run ``write`` for an event not recorded before, in one transaction; a delivery that
+    loses a race to record the same event id answers what the winner recorded."""
+    recorded, conversion = _already_recorded(event.organization, event.external_id)
     if recorded:
         return conversion, False
     try:
         with transaction.atomic():
-            friend = _friend_of(referral, customer=customer, occurred_at=event.occurred_at)
-            return _record(event, customer=friend)
+            return write()
     except _AlreadyRecorded as race:
-        return _replayed(organization, event.external_id, race)
+        return _replayed(event.organization, event.external_id, race)
 
 
 # Checking an event before anything is written --------------------------------------------
