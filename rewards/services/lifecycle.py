@@ -60,13 +60,24 @@ def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
     if not referral.is_credited:
         return []
     issued = []
+    failed: list[Exception] = []
     rules = RewardRule.objects.filter(program_id=referral.program_id, active=True)
     for rule in rules:
         if not _rule_applies(rule, conversion):
             continue
-        reward = _issue_one(rule=rule, conversion=conversion)
+        # One rule's error never keeps the others from paying: each is issued in its own
+        # transaction; the error is logged and raised once all are done, so the task is
+        # retried and (every issue being idempotent) pays only what is still missing.
+        try:
+            reward = _issue_one(rule=rule, conversion=conversion)
+        except Exception as error:  # noqa: BLE001 - logged, then raised below
+            log.exception("Rule %s failed for conversion %s", rule.pk, conversion.pk)
+            failed.append(error)
+            continue
         if reward is not None:
             issued.append(reward)
+    if failed:
+        raise failed[0]
     purchase = conversion.purchase
     if issued and purchase is not None:
         last_refund = purchase.refunds.order_by("-occurred_at", "-id").first()
