@@ -4,7 +4,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund \
  && mkdir -p vendor \
- && cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.js vendor/
+ && cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.js \
+       node_modules/chart.js/dist/chart.umd.js.map vendor/
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
