@@ -222,6 +222,15 @@ SPECTACULAR_SETTINGS = {
 # Referral links: the attribution cookie and how the IP of a click is hashed.
 REFERRAL_COOKIE_PREFIX = "adv_ref_"
 IP_HASH_SALT = os.environ.get("IP_HASH_SALT", SECRET_KEY)
+# Each web process appends its clicks to a journal file of its own here; `manage.py
+# ship_clicks`, run beside the web server on every node, loads them into the database
+# (referrals/clicks.py, docs/operations.md).
+CLICK_JOURNAL_DIR = Path(os.environ.get("CLICK_JOURNAL_DIR", VAR_DIR / "clicks"))
+CLICK_JOURNAL_ROTATE_BYTES = int(os.environ.get("CLICK_JOURNAL_ROTATE_BYTES", str(16 << 20)))
+CLICK_JOURNAL_ROTATE_SECONDS = float(os.environ.get("CLICK_JOURNAL_ROTATE_SECONDS", "60"))
+CLICK_SHIP_INTERVAL = float(os.environ.get("CLICK_SHIP_INTERVAL", "1"))
+# Tests only: the request that journals a click also ships it, so it is in the table at once.
+CLICK_JOURNAL_SHIP_EAGERLY = False
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

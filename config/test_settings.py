@@ -47,3 +47,6 @@ CELERY_TASK_DEFAULT_QUEUE = (
 )
 CELERY_TASK_ACKS_LATE = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = False
+# The request that journals a click also ships it, so tests find it in the table at once.
+# A test that runs the shipper itself (or a server in a subprocess) turns this off.
+CLICK_JOURNAL_SHIP_EAGERLY = os.environ.get("CLICK_JOURNAL_SHIP_EAGERLY", "1") == "1"

@@ -1,7 +1,9 @@
 """
 /r/<code>: a source's referral link, the friend's landing page and the thank-you page.
 
-The GET is the hot path: a cached snapshot of the link and one INSERT for the click.
+The GET is the hot path: a cached snapshot of the link, and the click appended to this
+process's journal file (``referrals.clicks``), which ``manage.py ship_clicks`` loads into
+the database in bulk: no round trip to PostgreSQL per click.
 """
 
 from urllib.parse import urlencode, urlparse, urlunparse
@@ -12,7 +14,7 @@ from django.shortcuts import get_object_or_404, render
 
 from core.forms import add_form_errors
 from core.http import client_ip
-from referrals import services
+from referrals import clicks, services
 from referrals.models import Program, ReferralLink
 
 from .forms import LeadForm
@@ -27,15 +29,16 @@ def _with_code(url: str, code: str) -> str:
 def referral_link(request, code: str):
     """/r/<code>: record the click, remember the referrer, show the offer (or redirect).
 
-    The GET is the hot path: a cached snapshot of the link and one INSERT for the click.
+    The GET is the hot path: a cached snapshot of the link and a line in the click journal.
     """
     if request.method == "POST":
         return _leave_lead(request, code)
     snapshot = services.link_snapshot(code)
     if snapshot is None:
         return render(request, "portal/link_not_found.html", status=404)
-    services.click_insert(
-        snapshot=snapshot,
+    clicks.record(
+        organization_id=snapshot.organization_id,
+        link_id=snapshot.link_id,
         ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         referer=request.META.get("HTTP_REFERER", ""),
