@@ -222,6 +222,10 @@ SPECTACULAR_SETTINGS = {
 # Referral links: the attribution cookie and how the IP of a click is hashed.
 REFERRAL_COOKIE_PREFIX = "adv_ref_"
 IP_HASH_SALT = os.environ.get("IP_HASH_SALT", SECRET_KEY)
+# /r/<code> answers from an in-process copy of the link (referrals/linkcache.py): kept this
+# many seconds at most, and dropped at once when the version row says something changed.
+LINK_LOCAL_TTL = float(os.environ.get("LINK_LOCAL_TTL", "5"))
+LINK_VERSION_CHECK_SECONDS = float(os.environ.get("LINK_VERSION_CHECK_SECONDS", "1"))
 # Each web process appends its clicks to a journal file of its own here; `manage.py
 # ship_clicks`, run beside the web server on every node, loads them into the database
 # (referrals/clicks.py, docs/operations.md).

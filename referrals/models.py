@@ -181,6 +181,20 @@ class ClickJournalOffset(models.Model):
         return f"{self.name} @ {self.offset}"
 
 
+class LinkCacheVersion(models.Model):
+    """One row, bumped after any change to what a referral link shows (``linkcache``).
+
+    Every web process reads it at most once a second and drops its in-process links when it
+    moved: a paused program or an edited landing page is live everywhere within a second.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"links version {self.version}"
+
+
 class Channel(models.TextChoices):
     LINK = "link", "Link"
     EMAIL = "email", "Email introduction"

@@ -50,7 +50,10 @@ def pytest_sessionstart(session):
 def _empty_cache():
     from django.core.cache import cache
 
+    from referrals import linkcache
+
     cache.clear()
+    linkcache.forget_local()
     yield
 
 
