@@ -15,7 +15,8 @@ RUN pip install --require-hashes -r requirements/base.lock
 COPY . .
 COPY --from=assets /app/vendor static/vendor
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input -v 0
-RUN useradd --create-home advocate && chown -R advocate /app
+# var/clicks exists in the image so the journal volume mounted there belongs to advocate.
+RUN mkdir -p var/clicks && useradd --create-home advocate && chown -R advocate /app
 USER advocate
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

@@ -285,6 +285,19 @@ WEBHOOK_TIMEOUT_SECONDS = 10
 # Referral links: the attribution cookie and how the IP of a click is hashed.
 REFERRAL_COOKIE_PREFIX = "adv_ref_"
 IP_HASH_SALT = os.environ.get("IP_HASH_SALT", SECRET_KEY)
+# /r/<code> answers from an in-process copy of the link (referrals/linkcache.py): kept this
+# many seconds at most, and dropped at once when the version row says something changed.
+LINK_LOCAL_TTL = float(os.environ.get("LINK_LOCAL_TTL", "5"))
+LINK_VERSION_CHECK_SECONDS = float(os.environ.get("LINK_VERSION_CHECK_SECONDS", "1"))
+# Each web process appends its clicks to a journal file of its own here; `manage.py
+# ship_clicks`, run beside the web server on every node, loads them into the database
+# (referrals/clicks.py, docs/operations.md).
+CLICK_JOURNAL_DIR = Path(os.environ.get("CLICK_JOURNAL_DIR", VAR_DIR / "clicks"))
+CLICK_JOURNAL_ROTATE_BYTES = int(os.environ.get("CLICK_JOURNAL_ROTATE_BYTES", str(16 << 20)))
+CLICK_JOURNAL_ROTATE_SECONDS = float(os.environ.get("CLICK_JOURNAL_ROTATE_SECONDS", "60"))
+CLICK_SHIP_INTERVAL = float(os.environ.get("CLICK_SHIP_INTERVAL", "1"))
+# Tests only: the request that journals a click also ships it, so it is in the table at once.
+CLICK_JOURNAL_SHIP_EAGERLY = False
 
 # Sessions live in PostgreSQL, never in the cache: a Redis outage signs nobody out.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -357,6 +370,9 @@ RATELIMITS = {
     "portal_write": os.environ.get("RATELIMIT_PORTAL_WRITE", "10/m"),
     "widget": os.environ.get("RATELIMIT_WIDGET", "120/m"),
     "landing_write": os.environ.get("RATELIMIT_LANDING_WRITE", "10/m"),
+    # Clicks on one link path, per address and per web process, counted in memory (the
+    # click path makes no network round trip); empty turns it off (the benchmarks do).
+    "link": os.environ.get("RATELIMIT_LINK", "300/m"),
     "link_not_found": os.environ.get("RATELIMIT_LINK_NOT_FOUND", "60/m"),
 }
 # The cache backend is Redis's, wrapped so an outage is a miss (core.cache).

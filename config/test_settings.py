@@ -15,6 +15,8 @@ _checkout = hashlib.sha256(str(Path(__file__).resolve().parent.parent).encode())
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/advocate_{_checkout}")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# The whole suite clicks links from one address; the tests of the click limit set their own.
+os.environ.setdefault("RATELIMIT_LINK", "")
 
 from .settings import *  # noqa: E402,F403
 from .settings import CACHE_REDIS_OPTIONS, DATABASES, STATIC_ROOT, STORAGES  # noqa: E402
@@ -54,3 +56,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = False
 # Webhook receivers in tests are small servers on 127.0.0.1, retried without waiting long.
 WEBHOOK_ALLOW_PRIVATE_URLS = True
 WEBHOOK_RETRY_BASE_SECONDS = 0.05
+# The request that journals a click also ships it, so tests find it in the table at once.
+# A test that runs the shipper itself (or a server in a subprocess) turns this off.
+CLICK_JOURNAL_SHIP_EAGERLY = os.environ.get("CLICK_JOURNAL_SHIP_EAGERLY", "1") == "1"

@@ -7,6 +7,7 @@ production); while Redis is down the cache serves misses, so limits open rather 
 page failing. Rates are settings (``RATELIMITS``), so an operator can tune them.
 """
 
+import time
 from functools import wraps
 
 from django.conf import settings
@@ -56,3 +57,46 @@ def limit(name: str, *, methods: tuple[str, ...] = ("GET", "POST")):
         return wrapped
 
     return decorator
+
+
+def refused(request, name: str) -> HttpResponse | None:
+    """Count one request against ``settings.RATELIMITS[name]``; a 429 once past it.
+
+    For what a view decides to count (a miss, say) rather than every request.
+    """
+    rate_text = rate(name)
+    if not getattr(settings, "RATELIMIT_ENABLE", True) or not rate_text:
+        return None
+    if is_ratelimited(
+        request, group=f"advocate.{name}", key=_client_key, rate=rate_text, increment=True
+    ):
+        return too_many_requests(rate_text)
+    return None
+
+
+class LocalLimiter:
+    """A per-process, in-memory fixed-window limit per client address: no network round
+    trip, for the click path. Each web process counts on its own, so the rate a client
+    really gets is this one times the number of processes: a guard against floods, not
+    an exact quota. Memory is bounded: the table is emptied when a new window starts."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.window_start = 0.0
+        self.counts: dict[str, int] = {}
+
+    def refused(self, request, now: float | None = None) -> HttpResponse | None:
+        rate_text = rate(self.name)
+        if not getattr(settings, "RATELIMIT_ENABLE", True) or not rate_text:
+            return None
+        limit_count, period = rate_text.split("/")
+        seconds = PERIODS.get(period[-1:], 60) * int(period[:-1] or 1)
+        now = time.monotonic() if now is None else now
+        if now - self.window_start >= seconds:
+            self.window_start, self.counts = now, {}
+        key = _client_key(None, request)
+        count = self.counts.get(key, 0) + 1
+        self.counts[key] = count
+        if count > int(limit_count):
+            return too_many_requests(rate_text)
+        return None

@@ -4,9 +4,25 @@ One purpose, one salt: a digest made for gift-card codes can never be replayed a
 hash or a coupon code.
 """
 
+import hashlib
+import hmac
+from functools import lru_cache
+
 from django.utils.crypto import salted_hmac
 
 
 def digest(purpose: str, value: str, *, secret: str | None = None) -> str:
     """The hex HMAC-SHA256 of ``value`` for ``purpose`` (keyed by SECRET_KEY by default)."""
     return salted_hmac(f"advocate.{purpose}", value, secret=secret, algorithm="sha256").hexdigest()
+
+
+@lru_cache(maxsize=16)
+def _derived_key(purpose: str, secret: str) -> bytes:
+    # What salted_hmac derives on every call.
+    return hashlib.sha256(f"advocate.{purpose}".encode() + secret.encode()).digest()
+
+
+def fast_digest(purpose: str, value: str, *, secret: str) -> str:
+    """``digest()``'s very value, with the key derived once per purpose and secret: for
+    the hot path (a click's IP hash), where deriving it every time was a third of the cost."""
+    return hmac.digest(_derived_key(purpose, secret), value.encode(), "sha256").hex()

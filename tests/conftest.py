@@ -60,7 +60,17 @@ def _empty_cache():
             client.delete(*keys)
     finally:
         client.close()
+    from referrals import linkcache
+
+    linkcache.forget_local()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _click_journal(settings, tmp_path):
+    """Each test journals its clicks in a folder of its own."""
+    settings.CLICK_JOURNAL_DIR = tmp_path / "clicks"
+    yield settings.CLICK_JOURNAL_DIR
 
 
 def make_user(email: str) -> User:

@@ -21,6 +21,14 @@ def test_compose_runs_web_worker_and_beat_on_postgres_and_redis():
     assert services["beat"]["command"].startswith("celery -A config beat")
 
 
+def test_the_click_shipper_reads_the_web_servers_journals():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert services["clicks"]["command"] == "python manage.py ship_clicks"
+    assert services["clicks"]["environment"]["DATABASE_URL"].startswith("postgres://")
+    journals = "clicks:/app/var/clicks"  # CLICK_JOURNAL_DIR's default in the image
+    assert journals in services["web"]["volumes"] and journals in services["clicks"]["volumes"]
+
+
 def test_readme_opens_with_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     first_block = readme.split("```sh", 1)[1].split("```", 1)[0]

@@ -1,10 +1,12 @@
 """
 The README's first command, for real: bin/dev on a free port with embedded defaults
 (SQLite, filesystem broker), no DATABASE_URL or REDIS_URL. It loads /, signs in as the demo
-owner, sees the demo organization, has the embedded worker issue a reward, and stops
-cleanly on Ctrl-C (SIGINT to the process group, as a terminal sends it).
+owner, sees the demo organization, follows a referral link whose click the click shipper
+loads, has the embedded worker issue a reward, and stops cleanly on Ctrl-C (SIGINT to the
+process group, as a terminal sends it).
 """
 
+import http.client
 import http.cookiejar
 import os
 import re
@@ -104,6 +106,28 @@ def test_bin_dev_serves_signs_in_runs_tasks_and_stops(tmp_path):
         assert dashboard.url.endswith("/app/"), dashboard.url
         assert "Northbank" in html and 'data-stat="clicks"' in html
 
+        # A click on a demo link is journaled by the web process and loaded into SQLite by
+        # the click shipper that runstack starts beside it.
+        code = run_in_app(
+            env,
+            "from referrals.models import ReferralLink;"
+            "print(ReferralLink.objects.filter(program__status='active',"
+            " source__active=True).first().code)",
+        )
+        click_count = (
+            f"from referrals.models import Click; print(Click.objects.filter(link__code='{code}',"
+            " user_agent='smoke-click').count())"
+        )
+        assert run_in_app(env, click_count) == "0"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", f"/r/{code}", headers={"User-Agent": "smoke-click"})
+        assert conn.getresponse().status in (200, 302)
+        conn.close()
+        deadline = time.monotonic() + 60
+        while run_in_app(env, click_count) != "1":
+            assert time.monotonic() < deadline, "the click shipper loaded no click"
+            time.sleep(1)
+
         # The embedded worker consumes the filesystem broker: a new purchase earns a reward.
         reward_count = (
             "from rewards.models import Reward;"
@@ -134,5 +158,6 @@ def test_bin_dev_serves_signs_in_runs_tasks_and_stops(tmp_path):
         output = log.read()
     assert code == 0, output[-3000:]
     assert "Stopped." in output
+    assert "Click shipper stopped." in output
     assert "ready." in output  # the worker announced it was ready
     assert "beat: Starting" in output

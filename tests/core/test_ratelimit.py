@@ -96,3 +96,56 @@ def test_with_redis_down_the_limits_open_and_pages_answer(client, tight, source)
     }
     answers = {client.get(f"/me/{source.portal_token}/").status_code for _ in range(6)}
     assert answers == {200}
+
+
+@pytest.fixture
+def link_limits(settings):
+    from portal import links
+
+    settings.RATELIMITS = {
+        **settings.RATELIMITS,
+        "link": "3/h",
+        "landing_write": "2/h",
+        "link_not_found": "2/h",
+    }
+    links._CLICKS.counts.clear()
+    yield settings
+    links._CLICKS.counts.clear()
+
+
+def test_clicks_past_the_rate_are_refused_and_not_stored(client, link_limits, link):
+    from referrals.models import Click
+
+    answers = [client.get(f"/r/{link.code}").status_code for _ in range(5)]
+    assert answers == [200, 200, 200, 429, 429]
+    assert Click.objects.count() == 3
+    assert client.get(f"/r/{link.code}", REMOTE_ADDR="10.9.9.9").status_code == 200
+
+
+def test_a_flood_of_unknown_codes_is_refused(client, link_limits, db):
+    answers = [client.get(f"/r/nocode{n}xx").status_code for n in range(4)]
+    assert answers == [404, 404, 429, 429]
+
+
+def test_the_friends_form_past_its_rate_stores_no_more_leads(client, link_limits, link):
+    answers = [
+        client.post(f"/r/{link.code}", {"name": f"F{n}", "email": f"f{n}@x.io"}).status_code
+        for n in range(4)
+    ]
+    assert answers == [200, 200, 429, 429]
+    assert Referral.objects.count() == 2
+
+
+def test_the_click_limit_keeps_no_more_than_one_window_of_addresses(settings):
+    from django.test import RequestFactory
+
+    from core.ratelimit import LocalLimiter
+
+    settings.RATELIMITS = {**settings.RATELIMITS, "link": "1/m"}
+    limiter = LocalLimiter("link")
+    factory = RequestFactory()
+    for n in range(100):
+        limiter.refused(factory.get("/", REMOTE_ADDR=f"10.0.0.{n}"), now=0.0)
+    assert len(limiter.counts) == 100
+    limiter.refused(factory.get("/", REMOTE_ADDR="10.0.0.1"), now=61.0)
+    assert limiter.counts == {"10.0.0.1": 1}

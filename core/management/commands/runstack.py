@@ -1,5 +1,6 @@
 """
-Run the whole app in one terminal: the web server, a Celery worker and Celery beat.
+Run the whole app in one terminal: the web server, the click shipper, a Celery worker and
+Celery beat.
 
 Meant for the embedded defaults (SQLite, filesystem broker): one command, Ctrl-C stops
 all three. In production each runs as its own service (see docker-compose.yml).
@@ -15,7 +16,10 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Start the web server, a Celery worker and Celery beat together; Ctrl-C stops all."
+    help = (
+        "Start the web server, the click shipper, a Celery worker and Celery beat together; "
+        "Ctrl-C stops all."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -26,7 +30,11 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, no_worker, no_beat, **options):
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
-        commands = {"web": [python, manage, "runserver", f"{host}:{port}", "--noreload"]}
+        commands = {
+            "web": [python, manage, "runserver", f"{host}:{port}", "--noreload"],
+            # The web process journals each click; this loads the journals into the database.
+            "clicks": [python, manage, "ship_clicks"],
+        }
         if not no_worker:
             commands["worker"] = [
                 python,
