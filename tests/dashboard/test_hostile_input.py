@@ -90,3 +90,86 @@ def test_hostile_text_in_a_csv_import_is_a_preview_never_a_500(login, bob, text)
     response = client.post("/app/sources/import/", {"file": upload}, follow=True)
     assert response.status_code in (200, 400)
     assert "<script>alert('x')</script>" not in response.content.decode()
+
+
+def _forms(w):
+    """Every form a person types into, with the text fields filled by ``text``."""
+    return [
+        (
+            "/app/programs/new/",
+            lambda t: {
+                "name": t[:200],
+                "landing_headline": t,
+                "landing_text": t,
+                "friend_offer": t,
+                "status": "active",
+                "attribution_window_days": 30,
+            },
+        ),
+        (f"/app/programs/{w['program'].pk}/edit/", lambda t: {"name": t[:200], "landing_text": t}),
+        (f"/app/programs/{w['program'].pk}/rules/new/", lambda t: {"name": t, "amount": "5"}),
+        (
+            "/app/referrals/new/",
+            lambda t: {
+                "program": w["program"].pk,
+                "source": w["source"].pk,
+                "channel": "phone",
+                "friend_name": t,
+                "friend_phone": t[:40],
+            },
+        ),
+        (
+            f"/app/sources/{w['source'].pk}/contributions/",
+            lambda t: {"occurred_on": "2026-01-02", "note": t, "value": ""},
+        ),
+        (
+            f"/app/sources/{w['source'].pk}/edit/",
+            lambda t: {"kind": "agent", "name": t[:200], "company": t, "active": "on"},
+        ),
+        (
+            "/app/rewards/grant/",
+            lambda t: {
+                "source": w["source"].pk,
+                "amount": "5",
+                "reward_kind": "cash",
+                "note": t,
+                "credit_lifetime_days": 30,
+            },
+        ),
+        (f"/app/referrals/{w['referral'].pk}/reject/", lambda t: {"reason": t}),
+        ("/app/settings/members/", lambda t: {"email": t, "role": "manager"}),
+        (
+            f"/me/{w['source'].portal_token}/introduce/",
+            lambda t: {"name": t, "email": "friend@example.com", "program": w["program"].pk},
+        ),
+    ]
+
+
+@pytest.mark.parametrize("text", HOSTILE + [LONG])
+def test_hostile_text_through_every_form_is_never_a_500_and_never_raw(
+    login, alice, program, source, link, text
+):
+    from referrals.services import referral_create
+
+    world = {
+        "program": program,
+        "source": source,
+        "referral": referral_create(
+            program=program, source=source, link=link, channel="link", friend_email="z@x.io"
+        ),
+    }
+    client = login(alice)
+    for url, data in _forms(world):
+        response = client.post(url, data(text), follow=True)
+        assert response.status_code in (200, 400, 403, 429), (url, response.status_code)
+        assert "<script>alert('x')</script>" not in response.content.decode(), url
+    for page in (
+        "/app/programs/",
+        f"/app/programs/{program.pk}/",
+        "/app/referrals/",
+        f"/app/sources/{source.pk}/",
+        "/app/rewards/",
+        "/app/referrals/review/",
+    ):
+        html = client.get(page).content.decode()
+        assert "<script>alert('x')</script>" not in html, page
