@@ -266,6 +266,15 @@ class Referral(models.Model):
 
     objects = ReferralQuerySet.as_manager()
 
+    #: What each fraud guard's code means, for the people reviewing a held referral.
+    FLAG_REASON_TEXT = {
+        "self_referral_email": "the friend's email is the source's own",
+        "self_referral_customer": "the customer who bought is the source's own customer record",
+        "same_device": "another friend was left from the same device within a day",
+        "duplicate_friend": "this friend was already referred in this program",
+        "velocity": "the source sent more referrals this hour than the program allows",
+    }
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -276,6 +285,10 @@ class Referral(models.Model):
 
     def __str__(self):
         return f"{self.friend_name or self.friend_email or 'friend'} via {self.source}"
+
+    @property
+    def flag_reasons_text(self) -> list[str]:
+        return [self.FLAG_REASON_TEXT.get(code, code) for code in self.flag_reasons or []]
 
     @property
     def is_credited(self) -> bool:

@@ -307,5 +307,7 @@ def referral_reject(request, pk: int):
 def referral_approve(request, pk: int):
     referral = _referral_for(request, pk)
     services.referral_approve(referral=referral, actor=request.user)
-    messages.success(request, "Referral approved.")
+    messages.success(request, "Referral approved: what it brought now counts and is rewarded.")
+    if request.POST.get("next") == "detail":
+        return redirect("referrals:referral_detail", pk=referral.pk)
     return redirect("referrals:review_queue")

@@ -512,7 +512,7 @@ def _hold_self_referral(referral: Referral) -> None:
             from_status=referral.status,
             actor=None,
             label="fraud guard",
-            note="Held for review: self_referral_customer",
+            note="Held for review: " + Referral.FLAG_REASON_TEXT["self_referral_customer"],
         )
 
 

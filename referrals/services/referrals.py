@@ -105,7 +105,7 @@ def referral_create(
         from_status="",
         actor=actor,
         label=actor_label or ("" if actor else channel),
-        note=("Held for review: " + ", ".join(reasons)) if reasons else "",
+        note=("Held for review: " + "; ".join(referral.flag_reasons_text)) if reasons else "",
     )
     if channel == Channel.EMAIL and friend_email and not referral.flagged:
         # A referral held for review emails nobody until staff approve it.

@@ -1,0 +1,36 @@
+"""A held referral says so where it appears, with its reasons in words and Approve beside
+Reject; approving counts what it brought, once."""
+
+from decimal import Decimal
+
+from referrals.services import conversion_record, referral_create
+from rewards.models import Reward
+
+
+def test_a_held_referral_explains_itself_and_can_be_approved_from_its_page(
+    login, bob, program, source, link, fixed_rule
+):
+    referral = referral_create(
+        program=program, source=source, link=link, channel="link", friend_email=source.email
+    )
+    assert referral.flagged
+    conversion_record(referral=referral, kind="purchase", external_id="o-1", amount=Decimal("50"))
+    client = login(bob)
+    html = client.get(f"/app/referrals/{referral.pk}/").content.decode()
+    assert "the friend&#x27;s email is the source&#x27;s own" in html
+    assert "self_referral_email" not in html
+    assert 'data-testid="approve"' in html and "Reject referral" in html
+    assert not Reward.objects.exists()
+    response = client.post(f"/app/referrals/{referral.pk}/approve/", {"next": "detail"})
+    assert response["Location"] == f"/app/referrals/{referral.pk}/"
+    client.post(f"/app/referrals/{referral.pk}/approve/", {"next": "detail"})  # twice: once
+    referral.refresh_from_db()
+    assert not referral.flagged and referral.status == "converted"
+
+
+def test_the_review_queue_gives_reasons_in_words(login, charlie, program, source, link):
+    referral_create(
+        program=program, source=source, link=link, channel="link", friend_email=source.email
+    )
+    html = login(charlie).get("/app/referrals/review/").content.decode()
+    assert "the friend&#x27;s email is the source&#x27;s own" in html
