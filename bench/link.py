@@ -124,7 +124,7 @@ def link_server(options):
             drop_database(DATABASE)
 
 
-def _compare(ctx: Context, mode: str, min_ratio: float) -> list[Row]:
+def _compare(ctx: Context, mode: str, min_ratio: float, max_p99: float | None) -> list[Row]:
     options = ctx.options
     srv: LinkServer = ctx.resource("link-server", lambda: link_server(options))
     bare_url = f"{srv.base}/bare/"
@@ -186,8 +186,8 @@ def _compare(ctx: Context, mode: str, min_ratio: float) -> list[Row]:
             f"{our_p99:.1f} ms",
             f"{bare_p99:.1f} ms (bare)",
             f"{our_p99 / bare_p99:.2f}x",
-            "<= 2.00x",
-            our_p99 <= 2 * bare_p99,
+            f"<= {max_p99:.2f}x" if max_p99 else "",
+            our_p99 <= max_p99 * bare_p99 if max_p99 else None,
         ),
         Row(
             f"{label}: CPU per request (web, wrk; ours + shipping)",
@@ -210,9 +210,9 @@ def _compare(ctx: Context, mode: str, min_ratio: float) -> list[Row]:
 
 @benchmark("redirect", help="/r/<code> in redirect mode vs the bare redirect (>= 0.8x)")
 def redirect(ctx: Context) -> list[Row]:
-    return _compare(ctx, "redirect", 0.8)
+    return _compare(ctx, "redirect", 0.8, max_p99=2.0)
 
 
 @benchmark("landing", help="/r/<code> with the landing page vs the bare redirect (>= 0.5x)")
 def landing(ctx: Context) -> list[Row]:
-    return _compare(ctx, "landing", 0.5)
+    return _compare(ctx, "landing", 0.5, max_p99=None)  # the issue sets no latency target
