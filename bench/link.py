@@ -12,8 +12,11 @@ journals. The server is shared by ``redirect`` and ``landing`` within one run.
 
 import contextlib
 import json
+import os
 import shutil
+import signal
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 
@@ -156,6 +159,8 @@ def _compare(ctx: Context, mode: str, min_ratio: float, max_p99: float | None) -
     stored = srv.clicks(agent)
     shipping = srv.shipping_cpu() - shipping_before
 
+    web_rss, shipper_rss = srv.web_rss(), srv.shipper_rss()  # before a worker is replaced
+    killed = _kill_under_load(srv, link_url, options, f"{agent}-kill")
     ratios = [o["rps"] / b["rps"] for o, b in zip(ours, bare, strict=True)]
     ratio = statistics.median(ratios)
     our_rps = statistics.median(r["rps"] for r in ours)
@@ -203,9 +208,41 @@ def _compare(ctx: Context, mode: str, min_ratio: float, max_p99: float | None) -
             "equal",
             stored == sent and failed == 0,
         ),
-        Row(f"{label}: RSS of a web worker", f"{srv.web_rss():.0f} MiB"),
-        Row(f"{label}: RSS of the click shipper", f"{srv.shipper_rss():.0f} MiB"),
+        Row(
+            f"{label}: clicks stored, a web worker SIGKILLed under load",
+            f"{killed['stored']:,}",
+            f"{killed['answered']:,} answered (wrk)",
+            "",
+            "all answered, none twice",
+            killed["answered"] <= killed["stored"] <= killed["sent"],
+        ),
+        Row(f"{label}: RSS of a web worker", f"{web_rss:.0f} MiB"),
+        Row(f"{label}: RSS of the click shipper", f"{shipper_rss:.0f} MiB"),
     ]
+
+
+def _kill_under_load(srv: LinkServer, url: str, options, agent: str) -> dict:
+    """wrk for a few seconds, one gunicorn worker SIGKILLed in the middle of it. Every
+    request answered must have its click; one cut off by the kill may have one too."""
+    result: dict = {}
+
+    def load():
+        result.update(
+            wrk(url, seconds=4, connections=options.connections, headers=[f"User-Agent: {agent}"])
+        )
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    time.sleep(2)
+    os.kill(srv.workers()[0], signal.SIGKILL)
+    thread.join()
+    stopped = time.monotonic()
+    stored = srv.clicks(agent)
+    while stored < result["total"] and time.monotonic() - stopped < 60:
+        time.sleep(0.1)
+        stored = srv.clicks(agent)
+    time.sleep(2)
+    return {"stored": srv.clicks(agent), "answered": result["total"], "sent": result["sent"]}
 
 
 @benchmark("redirect", help="/r/<code> in redirect mode vs the bare redirect (>= 0.8x)")
