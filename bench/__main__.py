@@ -19,7 +19,7 @@ def main() -> None:
     )
     parser.add_argument("names", nargs="*", choices=[[], *benchmarks], metavar="name")
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
-    parser.add_argument("--seconds", type=float, help="wrk run length (default 10, quick 4)")
+    parser.add_argument("--seconds", type=int, help="wrk run length (default 10, quick 4)")
     parser.add_argument("--rounds", type=int, help="alternations per link bench (5, quick 3)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")

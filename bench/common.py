@@ -153,7 +153,7 @@ def wrk(url: str, *, seconds: float, connections: int, threads: int = 2, headers
     """One wrk run; its figures, and the CPU wrk itself used."""
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is needed: apt-get install wrk (bench/run installs it as root)")
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{round(seconds)}s", "--latency"]
     cmd += ["-s", str(WRK_SCRIPT)]
     for header in headers:
         cmd += ["-H", header]

@@ -12,8 +12,11 @@ journals. The server is shared by ``redirect`` and ``landing`` within one run.
 
 import contextlib
 import json
+import os
 import shutil
+import signal
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 
@@ -124,7 +127,7 @@ def link_server(options):
             drop_database(DATABASE)
 
 
-def _compare(ctx: Context, mode: str, min_ratio: float) -> list[Row]:
+def _compare(ctx: Context, mode: str, min_ratio: float, max_p99: float | None) -> list[Row]:
     options = ctx.options
     srv: LinkServer = ctx.resource("link-server", lambda: link_server(options))
     bare_url = f"{srv.base}/bare/"
@@ -156,6 +159,8 @@ def _compare(ctx: Context, mode: str, min_ratio: float) -> list[Row]:
     stored = srv.clicks(agent)
     shipping = srv.shipping_cpu() - shipping_before
 
+    web_rss, shipper_rss = srv.web_rss(), srv.shipper_rss()  # before a worker is replaced
+    killed = _kill_under_load(srv, link_url, options, f"{agent}-kill")
     ratios = [o["rps"] / b["rps"] for o, b in zip(ours, bare, strict=True)]
     ratio = statistics.median(ratios)
     our_rps = statistics.median(r["rps"] for r in ours)
@@ -186,8 +191,8 @@ def _compare(ctx: Context, mode: str, min_ratio: float) -> list[Row]:
             f"{our_p99:.1f} ms",
             f"{bare_p99:.1f} ms (bare)",
             f"{our_p99 / bare_p99:.2f}x",
-            "<= 2.00x",
-            our_p99 <= 2 * bare_p99,
+            f"<= {max_p99:.2f}x" if max_p99 else "",
+            our_p99 <= max_p99 * bare_p99 if max_p99 else None,
         ),
         Row(
             f"{label}: CPU per request (web, wrk; ours + shipping)",
@@ -203,16 +208,48 @@ def _compare(ctx: Context, mode: str, min_ratio: float) -> list[Row]:
             "equal",
             stored == sent and failed == 0,
         ),
-        Row(f"{label}: RSS of a web worker", f"{srv.web_rss():.0f} MiB"),
-        Row(f"{label}: RSS of the click shipper", f"{srv.shipper_rss():.0f} MiB"),
+        Row(
+            f"{label}: clicks stored, a web worker SIGKILLed under load",
+            f"{killed['stored']:,}",
+            f"{killed['answered']:,} answered (wrk)",
+            "",
+            "all answered, none twice",
+            killed["answered"] <= killed["stored"] <= killed["sent"],
+        ),
+        Row(f"{label}: RSS of a web worker", f"{web_rss:.0f} MiB"),
+        Row(f"{label}: RSS of the click shipper", f"{shipper_rss:.0f} MiB"),
     ]
+
+
+def _kill_under_load(srv: LinkServer, url: str, options, agent: str) -> dict:
+    """wrk for a few seconds, one gunicorn worker SIGKILLed in the middle of it. Every
+    request answered must have its click; one cut off by the kill may have one too."""
+    result: dict = {}
+
+    def load():
+        result.update(
+            wrk(url, seconds=4, connections=options.connections, headers=[f"User-Agent: {agent}"])
+        )
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    time.sleep(2)
+    os.kill(srv.workers()[0], signal.SIGKILL)
+    thread.join()
+    stopped = time.monotonic()
+    stored = srv.clicks(agent)
+    while stored < result["total"] and time.monotonic() - stopped < 60:
+        time.sleep(0.1)
+        stored = srv.clicks(agent)
+    time.sleep(2)
+    return {"stored": srv.clicks(agent), "answered": result["total"], "sent": result["sent"]}
 
 
 @benchmark("redirect", help="/r/<code> in redirect mode vs the bare redirect (>= 0.8x)")
 def redirect(ctx: Context) -> list[Row]:
-    return _compare(ctx, "redirect", 0.8)
+    return _compare(ctx, "redirect", 0.8, max_p99=2.0)
 
 
 @benchmark("landing", help="/r/<code> with the landing page vs the bare redirect (>= 0.5x)")
 def landing(ctx: Context) -> list[Row]:
-    return _compare(ctx, "landing", 0.5)
+    return _compare(ctx, "landing", 0.5, max_p99=None)  # the issue sets no latency target

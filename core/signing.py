@@ -17,12 +17,15 @@ def digest(purpose: str, value: str, *, secret: str | None = None) -> str:
 
 
 @lru_cache(maxsize=16)
-def _derived_key(purpose: str, secret: str) -> bytes:
-    # What salted_hmac derives on every call.
-    return hashlib.sha256(f"advocate.{purpose}".encode() + secret.encode()).digest()
+def _keyed(purpose: str, secret: str):
+    # The key salted_hmac derives on every call, set into an HMAC once; copied per use.
+    key = hashlib.sha256(f"advocate.{purpose}".encode() + secret.encode()).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def fast_digest(purpose: str, value: str, *, secret: str) -> str:
-    """``digest()``'s very value, with the key derived once per purpose and secret: for
-    the hot path (a click's IP hash), where deriving it every time was a third of the cost."""
-    return hmac.digest(_derived_key(purpose, secret), value.encode(), "sha256").hex()
+    """``digest()``'s very value, with the key derived and set up once per purpose and
+    secret: for the hot path (a click's IP hash), where that was most of the cost."""
+    mac = _keyed(purpose, secret).copy()
+    mac.update(value.encode())
+    return mac.hexdigest()

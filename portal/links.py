@@ -10,6 +10,7 @@ spliced in. bench/run measures it against a bare redirect (bench/README.md).
 
 import secrets
 import time
+from http.cookies import Morsel
 from urllib.parse import urlencode, urlparse, urlunparse
 
 from django.core.exceptions import ValidationError
@@ -99,11 +100,28 @@ def _render_landing(live: linkcache.LiveLink) -> list[bytes] | None:
     return parts
 
 
+class _RenderedMorsel(Morsel):
+    """A cookie rendered once; every response it goes on outputs that same text."""
+
+    def OutputString(self, attrs=None):  # noqa: N802 - Morsel's name
+        if attrs is None:
+            return self._rendered
+        return super().OutputString(attrs)
+
+    @classmethod
+    def of(cls, morsel: Morsel) -> "_RenderedMorsel":
+        rendered = cls()
+        rendered.set(morsel.key, morsel.value, morsel.coded_value)
+        rendered.update(morsel)
+        rendered._rendered = morsel.OutputString()
+        return rendered
+
+
 def _set_attribution_cookie(request, response, live: linkcache.LiveLink) -> None:
     """The signed first-party cookie that remembers which link brought the visitor.
 
-    Made by ``set_signed_cookie`` once a second per link (its signature carries a
-    one-second timestamp, so it would be the same), and copied onto each response.
+    Made by ``set_signed_cookie`` and rendered once a second per link (its signature
+    carries a one-second timestamp, so it would be the same), then put on each response.
     """
     name = services.cookie_name(live.program_id)
     key = (int(time.time()), request.is_secure())
@@ -118,7 +136,7 @@ def _set_attribution_cookie(request, response, live: linkcache.LiveLink) -> None
             httponly=True,
             secure=key[1],
         )
-        made = live.extras["cookie"] = (key, name, template.cookies[name])
+        made = live.extras["cookie"] = (key, name, _RenderedMorsel.of(template.cookies[name]))
     response.cookies[made[1]] = made[2]
 
 

@@ -35,6 +35,7 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 from django.conf import settings
@@ -55,7 +56,7 @@ READ_BYTES = 4 << 20  # what one shipping transaction loads at most (about 20,00
 ABANDONED_AFTER = 60  # seconds before an unlocked temporary file is removed
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build one per call
+_quote = encode_basestring_ascii  # a str as a JSON string, ASCII only (C speed)
 _JSON_IN = json.JSONDecoder()
 _COPY_SQL = (
     f"COPY {Click._meta.db_table} "
@@ -67,15 +68,22 @@ def clean(value: str) -> str:
     """A header value safe in a journal line and a text column: no control characters."""
     if not value:
         return ""
+    if value.isprintable():  # the common case, at C speed: nothing to strip
+        return value[:FIELD_MAX]
     return _CONTROL.sub("", value)[:FIELD_MAX]  # headers are at most 8 KB (gunicorn)
 
 
 def encode(
     *, at: float, organization_id: int, link_id: int, ip_hash: str, user_agent: str, referer: str
 ) -> bytes:
-    """One click as one journal line (ASCII JSON, ending in its only newline)."""
-    fields = [LINE_FORMAT, at, organization_id, link_id, ip_hash, clean(user_agent), clean(referer)]
-    return (_JSON.encode(fields) + "\n").encode("ascii")
+    """One click as one journal line (ASCII JSON, ending in its only newline).
+
+    ``json.dumps`` of the same list, written out: a third of its time on the hot path.
+    """
+    return (
+        f"[{LINE_FORMAT},{float(at)!r},{int(organization_id)},{int(link_id)},"
+        f"{_quote(ip_hash)},{_quote(clean(user_agent))},{_quote(clean(referer))}]\n"
+    ).encode("ascii")
 
 
 def decode(line: str) -> tuple:

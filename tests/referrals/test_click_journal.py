@@ -60,6 +60,8 @@ def test_a_hostile_user_agent_is_one_line_and_comes_back_clean(user_agent):
         referer=user_agent,
     )
     assert line.endswith(b"\n") and line.count(b"\n") == 1
+    fields = [1, 1_700_000_000.123456, 7, 9, "ab" * 32, clicks.clean(user_agent)]
+    assert line == (json.dumps([*fields, fields[-1]], separators=(",", ":")) + "\n").encode()
     assert b"\r" not in line and b"\t" not in line and b"\x00" not in line
     org, link, at, ip_hash, agent, referer = clicks.decode(line.decode())
     assert (org, link, ip_hash) == (7, 9, "ab" * 32)

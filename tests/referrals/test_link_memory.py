@@ -220,5 +220,15 @@ def test_the_attribution_cookie_is_secure_on_https_only(client, link, program, c
 
     name = cookie_name(program.pk)
     assert client.get(f"/r/{link.code}", secure=True).cookies[name]["secure"] is True
-    assert not client.get(f"/r/{link.code}").cookies[name]["secure"]
-    assert client.get(f"/r/{link.code}", secure=True).cookies[name]["secure"] is True
+    plain = client.get(f"/r/{link.code}").cookies[name]
+    assert not plain["secure"]
+    secure = client.get(f"/r/{link.code}", secure=True).cookies[name]
+    assert secure["secure"] is True
+    # What the WSGI handler sends: the header Django would have rendered for this cookie.
+    for morsel, flags in ((plain, ""), (secure, "; Secure")):
+        header = morsel.output(header="").strip()
+        assert header.startswith(f"{name}={morsel.value}; expires=")
+        assert header.endswith(
+            f"; HttpOnly; Max-Age={program.attribution_window_days * 86400}; Path=/; "
+            f"SameSite=Lax{flags}"
+        )
