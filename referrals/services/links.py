@@ -2,20 +2,17 @@
 
 import io
 import re
-from dataclasses import asdict, dataclass
 
 import segno
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from accounts.models import ReferralSource
 from core.signing import digest
 
-from ..models import Click, Program, ReferralLink, generate_code, vanity_code_validator
+from ..models import Program, ReferralLink, generate_code, vanity_code_validator
 
 CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
 
@@ -56,7 +53,6 @@ def link_get_or_create(*, program: Program, source: ReferralSource) -> ReferralL
 def link_set_vanity_code(*, link: ReferralLink, vanity_code: str) -> ReferralLink:
     """Give a link a memorable code (or clear it with ""). Codes share one namespace."""
     vanity_code = (vanity_code or "").strip().lower()
-    link_cache_forget(link)
     if not vanity_code:
         link.vanity_code = None
         link.save(update_fields=["vanity_code"])
@@ -110,88 +106,5 @@ def cookie_name(program_id: int) -> str:
     return f"{settings.REFERRAL_COOKIE_PREFIX}{program_id}"
 
 
-# The hot path -----------------------------------------------------------------------------
-# /r/<code> answers from a small cached snapshot of the link and writes the click with one
-# INSERT that commits before the response: a restarted worker or web process loses no click.
-# bench/bench_redirect.py measures it against a bare redirect.
-
-LINK_CACHE_TTL = 30  # seconds; program and link changes invalidate at once, source changes by TTL
-
-
-@dataclass(frozen=True)
-class LinkSnapshot:
-    link_id: int
-    organization_id: int
-    program_id: int
-    public_code: str
-    landing_mode: str
-    destination_url: str
-    window_days: int
-
-
-def _link_cache_key(code: str) -> str:
-    return f"referrals:link:{code}"
-
-
-def link_snapshot(code: str) -> LinkSnapshot | None:
-    """What the link path needs to know about a live code, from the cache when it can."""
-    code = (code or "").strip().lower()
-    if not CODE_PATTERN.fullmatch(code):
-        return None
-    key = _link_cache_key(code)
-    cached = cache.get(key)
-    if cached is not None:
-        return LinkSnapshot(**cached) if cached else None
-    link = link_resolve(code)
-    snapshot = (
-        LinkSnapshot(
-            link_id=link.pk,
-            organization_id=link.organization_id,
-            program_id=link.program_id,
-            public_code=link.public_code,
-            landing_mode=link.program.landing_mode,
-            destination_url=link.program.destination_url,
-            window_days=link.program.attribution_window_days,
-        )
-        if link
-        else None
-    )
-    cache.set(key, asdict(snapshot) if snapshot else {}, LINK_CACHE_TTL)
-    return snapshot
-
-
-def link_cache_forget(*links: ReferralLink) -> None:
-    keys = []
-    for link in links:
-        keys.append(_link_cache_key(link.code))
-        if link.vanity_code:
-            keys.append(_link_cache_key(link.vanity_code))
-    cache.delete_many(keys)
-
-
-def click_insert(*, snapshot: LinkSnapshot, ip: str, user_agent: str, referer: str) -> None:
-    """Store one click with a single INSERT, committed before the visitor gets an answer."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Click._meta.db_table} "  # noqa: S608 - our own table name
-            "(organization_id, link_id, at, ip_hash, user_agent, referer) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            [
-                snapshot.organization_id,
-                snapshot.link_id,
-                timezone.now(),
-                hash_ip(ip),
-                (user_agent or "")[:400],
-                (referer or "")[:400],
-            ],
-        )
-
-
-def click_record(*, link: ReferralLink, ip: str, user_agent: str, referer: str) -> Click:
-    return Click.objects.create(
-        organization_id=link.organization_id,
-        link=link,
-        ip_hash=hash_ip(ip),
-        user_agent=(user_agent or "")[:400],
-        referer=(referer or "")[:400],
-    )
+# The hot path of /r/<code> lives in referrals/linkcache.py (the link, in process memory)
+# and referrals/clicks.py (the click journal and its loader); docs/flows.md follows it.

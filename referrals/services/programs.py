@@ -3,7 +3,6 @@
 from accounts.models import Organization
 
 from ..models import Program
-from .links import link_cache_forget
 
 
 def program_create(*, organization: Organization, **fields) -> Program:
@@ -17,6 +16,5 @@ def program_update(*, program: Program, **fields) -> Program:
     for name, value in fields.items():
         setattr(program, name, value)
     program.full_clean()
-    program.save()
-    link_cache_forget(*program.links.all())
+    program.save()  # referrals.linkcache forgets its links on this save
     return program
