@@ -50,6 +50,9 @@ def fraud_checks(
     return reasons
 
 
+RESUBMISSION_WINDOW = timedelta(days=1)  # the same friend on the same link: one lead
+
+
 @transaction.atomic
 def referral_create(
     *,
@@ -83,6 +86,17 @@ def referral_create(
         raise ValidationError({"source": "This source is deactivated."})
     # Serialize referrals of one source so the velocity guard counts correctly under races.
     ReferralSource.objects.select_for_update().filter(pk=source.pk).first()
+    if channel == Channel.LINK and link is not None and friend_email:
+        # The friend sent the landing form again (back button, double click): the same
+        # lead, not a second referral (and not a "duplicate friend" held for review).
+        again = Referral.objects.filter(
+            link=link,
+            channel=Channel.LINK,
+            friend_email=friend_email,
+            created_at__gte=timezone.now() - RESUBMISSION_WINDOW,
+        ).first()
+        if again is not None:
+            return again
     reasons = fraud_checks(
         program=program, source=source, email=friend_email, ip_hash=ip_hash, user_agent=user_agent
     )

@@ -91,3 +91,27 @@ def test_another_tenants_program_cannot_be_chosen(login, eve, program, source):
     )
     assert response.status_code == 400
     assert not Referral.objects.exists()
+
+
+def test_sending_the_landing_form_again_is_the_same_lead(client, link):
+    from referrals.models import Referral
+
+    for _ in range(3):
+        response = client.post(f"/r/{link.code}", {"name": "Fay", "email": "Fay@Example.com"})
+        assert response.status_code == 200
+    referral = Referral.objects.get()
+    assert (referral.friend_email, referral.flagged) == ("fay@example.com", False)
+
+
+def test_the_same_friend_on_another_sources_link_is_still_a_new_referral(client, link, acme):
+    from referrals.models import Referral
+    from referrals.services import link_get_or_create
+    from tests.factories import ReferralSourceFactory
+
+    other = link_get_or_create(
+        program=link.program, source=ReferralSourceFactory(organization=acme, name="Olive")
+    )
+    client.post(f"/r/{link.code}", {"name": "Fay", "email": "fay@example.com"})
+    client.post(f"/r/{other.code}", {"name": "Fay", "email": "fay@example.com"})
+    assert Referral.objects.count() == 2
+    assert Referral.objects.get(source=other.source).flag_reasons == ["duplicate_friend"]
