@@ -8,7 +8,7 @@ page failing. Rates are settings (``RATELIMITS``), so an operator can tune them.
 """
 
 import time
-from functools import wraps
+from functools import lru_cache, wraps
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -28,8 +28,15 @@ def rate(name: str) -> str:
     return settings.RATELIMITS[name]
 
 
+@lru_cache(maxsize=64)
+def parse_rate(rate_text: str) -> tuple[int, int]:
+    """ "120/m" -> (120, 60); "5/5m" -> (5, 300): how many requests in how many seconds."""
+    count, period = rate_text.split("/")
+    return int(count), PERIODS.get(period[-1:], 60) * int(period[:-1] or 1)
+
+
 def too_many_requests(rate_text: str) -> HttpResponse:
-    period = PERIODS.get(rate_text.split("/")[1][-1:], 60)
+    period = parse_rate(rate_text)[1]
     response = HttpResponse(
         "Too many requests from your address: wait a little and try again.\n",
         status=429,
@@ -89,14 +96,13 @@ class LocalLimiter:
         rate_text = rate(self.name)
         if not getattr(settings, "RATELIMIT_ENABLE", True) or not rate_text:
             return None
-        limit_count, period = rate_text.split("/")
-        seconds = PERIODS.get(period[-1:], 60) * int(period[:-1] or 1)
+        limit_count, seconds = parse_rate(rate_text)
         now = time.monotonic() if now is None else now
         if now - self.window_start >= seconds:
             self.window_start, self.counts = now, {}
         key = _client_key(None, request)
         count = self.counts.get(key, 0) + 1
         self.counts[key] = count
-        if count > int(limit_count):
+        if count > limit_count:
             return too_many_requests(rate_text)
         return None

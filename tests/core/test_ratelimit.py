@@ -149,3 +149,10 @@ def test_the_click_limit_keeps_no_more_than_one_window_of_addresses(settings):
     assert len(limiter.counts) == 100
     limiter.refused(factory.get("/", REMOTE_ADDR="10.0.0.1"), now=61.0)
     assert limiter.counts == {"10.0.0.1": 1}
+
+
+def test_retry_after_counts_the_whole_period_of_a_rate():
+    from core.ratelimit import parse_rate, too_many_requests
+
+    assert parse_rate("120/m") == (120, 60) and parse_rate("5/5m") == (5, 300)
+    assert too_many_requests("5/5m")["Retry-After"] == "300"
