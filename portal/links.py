@@ -14,14 +14,18 @@ from http.cookies import Morsel
 from urllib.parse import urlencode, urlparse, urlunparse
 
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.utils import timezone
 
 from core.forms import add_form_errors
 from core.http import client_ip
 from core.ratelimit import LocalLimiter, refused
+from core.site import base_url
+from core.tasks import enqueue_on_commit
 from referrals import clicks, linkcache, services
 from referrals.models import Program, ReferralLink
 
@@ -71,17 +75,21 @@ def referral_link(request, code: str):
             location = live.extras["location"] = _with_code(live.destination_url, live.public_code)
         response = HttpResponse(status=302, headers={"Location": location})
     else:
-        parts = live.extras.get("landing") or _render_landing(live)
-        if parts is None:  # deleted since it was cached
+        base = base_url(request)
+        landing = live.extras.get(("landing", base)) or _render_landing(live, base)
+        if landing is None:  # deleted since it was cached
             return render(request, "portal/link_not_found.html", status=404)
+        parts, image_origin = landing
         response = HttpResponse(get_token(request).encode().join(parts))
+        _allow_logo(response, image_origin)
     _set_attribution_cookie(request, response, live)
     return response
 
 
-def _render_landing(live: linkcache.LiveLink) -> list[bytes] | None:
-    """The landing page of a link, split where the visitor's CSRF token goes; kept with the
-    link in memory (dropped with it when the program, link, source or organization changes)."""
+def _render_landing(live: linkcache.LiveLink, base: str) -> tuple[list[bytes], str] | None:
+    """The landing page of a link, split where the visitor's CSRF token goes, and the origin
+    of its logo; kept with the link in memory (dropped with it when the program, link,
+    source or organization changes), once per base URL (one in production)."""
     link = (
         ReferralLink.objects.select_related("program__organization", "source")
         .filter(pk=live.link_id)
@@ -90,14 +98,72 @@ def _render_landing(live: linkcache.LiveLink) -> list[bytes] | None:
     if link is None:
         return None
     context = {
-        "program": link.program,
-        "link": link,
-        "form": LeadForm(),
+        **_page_context(link, base),
+        "form": lead_form(link.program),
         "csrf_token": _CSRF_PLACEHOLDER,
     }
     html = render_to_string("portal/landing.html", context)
-    parts = live.extras["landing"] = [part.encode() for part in html.split(_CSRF_PLACEHOLDER)]
-    return parts
+    parts = [part.encode() for part in html.split(_CSRF_PLACEHOLDER)]
+    landing = live.extras[("landing", base)] = (parts, _origin(link.program.logo_url))
+    return landing
+
+
+def lead_form(program: Program, data=None) -> LeadForm:
+    return LeadForm(
+        data,
+        consent_required=program.consent_required,
+        organization_name=program.organization.name,
+    )
+
+
+def _page_context(link: ReferralLink, base: str) -> dict:
+    """What the landing and thank-you pages show besides the form: the program's brand and
+    the share preview (Open Graph and Twitter card) of the link."""
+    program = link.program
+    return {
+        "program": program,
+        "link": link,
+        "canonical_url": f"{base}/r/{link.public_code}",
+        "share_image": program.logo_url or f"{base}{static('img/share-default.png')}",
+        "share_title": program.landing_headline or program.name,
+        "share_description": program.friend_offer
+        or f"{link.source.name} recommends {program.organization.name}.",
+    }
+
+
+def _origin(url: str) -> str:
+    parts = urlparse(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme == "https" and parts.netloc else ""
+
+
+def _allow_logo(response: HttpResponse, image_origin: str) -> None:
+    """The page may load the program's logo from its own https origin (django-csp adds it
+    to img-src for this response only); nothing else is loosened."""
+    if image_origin:
+        response._csp_update = {"img-src": [image_origin]}  # type: ignore[attr-defined]
+
+
+def program_theme(request, program_id: int):
+    """/r-theme/<program>.css: the program's brand colour as CSS variables, so the landing
+    page needs no inline style (the Content-Security-Policy forbids it). The page links it
+    with the colour in the query, so a new colour is a new URL and this may be cached."""
+    color = Program.objects.filter(pk=program_id).values_list("brand_color", flat=True).first()
+    if color is None:
+        raise Http404
+    css = ""
+    if color:
+        css = f".landing {{ --accent: {color}; --accent-ink: {_ink_on(color)}; }}\n"
+    response = HttpResponse(css, content_type="text/css; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+def _ink_on(color: str) -> str:
+    """Black or white text, whichever reads better on ``color`` (#rrggbb), by WCAG luminance."""
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "#0f172a" if luminance > 0.4 else "#ffffff"
 
 
 class _RenderedMorsel(Morsel):
@@ -145,11 +211,13 @@ def _leave_lead(request, code: str):
     link = services.link_resolve(code)
     if link is None:
         return render(request, "portal/link_not_found.html", status=404)
-    form = LeadForm(request.POST)
-    context = {"program": link.program, "link": link, "form": form}
+    base = base_url(request)
+    form = lead_form(link.program, request.POST)
+    context = {**_page_context(link, base), "form": form}
     if form.is_valid():
+        started = timezone.now()
         try:
-            services.referral_create(
+            referral = services.referral_create(
                 program=link.program,
                 source=link.source,
                 link=link,
@@ -163,5 +231,17 @@ def _leave_lead(request, code: str):
         except ValidationError as error:
             add_form_errors(form, error)
         else:
-            return render(request, "portal/landing_thanks.html", context)
-    return render(request, "portal/landing.html", context, status=400)
+            # Once per lead: sending the form again is the same referral, and the task
+            # sends its email at most once per referral.
+            if referral.created_at >= started:
+                enqueue_on_commit(FRIEND_EMAIL_TASK, referral.pk, base)
+            context["referral"] = referral
+            response = render(request, "portal/landing_thanks.html", context)
+            _allow_logo(response, _origin(link.program.logo_url))
+            return response
+    response = render(request, "portal/landing.html", context, status=400)
+    _allow_logo(response, _origin(link.program.logo_url))
+    return response
+
+
+FRIEND_EMAIL_TASK = "referrals.send_friend_welcome_email"

@@ -5,6 +5,7 @@ from . import links, views, widget
 app_name = "portal"
 urlpatterns = [
     path("r/<str:code>", links.referral_link, name="link"),
+    path("r-theme/<int:program_id>.css", links.program_theme, name="theme"),
     path("widget.js", widget.widget_js, name="widget_js"),
     path("widget/data", widget.widget_data, name="widget_data"),
     path("widget/demo/", widget.widget_demo, name="widget_demo"),

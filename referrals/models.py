@@ -39,6 +39,17 @@ vanity_code_validator = RegexValidator(
 )
 
 
+brand_color_validator = RegexValidator(
+    r"^#[0-9a-fA-F]{6}$", "Give a colour as # and six hex digits, e.g. #2563eb."
+)
+
+
+def validate_https_url(value: str) -> None:
+    """An address the landing page may load (a logo): https only, so the page stays secure."""
+    if value and not value.lower().startswith("https://"):
+        raise ValidationError("Use an https:// address.", code="not_https")
+
+
 def all_source_kinds() -> list[str]:
     return list(SourceKind.values)
 
@@ -83,6 +94,54 @@ class Program(models.Model):
     friend_offer = models.CharField(
         max_length=200, blank=True, default="", help_text="What the friend gets, in one line."
     )
+    logo_url = models.URLField(
+        max_length=500,
+        blank=True,
+        default="",
+        validators=[validate_https_url],
+        help_text="An https:// address of your logo, shown on the landing page and its preview.",
+    )
+    brand_color = models.CharField(
+        max_length=7,
+        blank=True,
+        default="",
+        validators=[brand_color_validator],
+        help_text="The colour of buttons and highlights on the landing page, e.g. #2563eb.",
+    )
+    privacy_url = models.URLField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Your privacy notice, linked under the friend's form.",
+    )
+    consent_required = models.BooleanField(
+        default=False,
+        help_text="The friend ticks that they agree to be contacted before leaving their details.",
+    )
+    friend_email_subject = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Subject of the emails to the friend. Empty: the standard subject.",
+    )
+    friend_email_intro = models.TextField(
+        blank=True,
+        default="",
+        max_length=2000,
+        help_text="Opening paragraph of the emails to the friend. Empty: the standard text.",
+    )
+    source_email_subject = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Subject of the reward emails to sources. Empty: the standard subject.",
+    )
+    source_email_intro = models.TextField(
+        blank=True,
+        default="",
+        max_length=2000,
+        help_text="Opening paragraph of the reward emails to sources. Empty: the standard text.",
+    )
     allowed_source_kinds = models.JSONField(default=all_source_kinds)
     velocity_limit_per_hour = models.PositiveIntegerField(
         default=20,
@@ -102,6 +161,10 @@ class Program(models.Model):
         unknown = set(self.allowed_source_kinds or []) - set(SourceKind.values)
         if unknown:
             raise ValidationError({"allowed_source_kinds": f"Unknown kinds: {sorted(unknown)}"})
+        if self.consent_required and not self.privacy_url:
+            raise ValidationError(
+                {"privacy_url": "Asking for consent needs the address of your privacy notice."}
+            )
         if self.landing_mode == self.LandingMode.REDIRECT and not self.destination_url:
             raise ValidationError(
                 {"destination_url": "A redirecting program needs a destination URL."}

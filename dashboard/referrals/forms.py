@@ -16,6 +16,20 @@ class ProgramForm(forms.ModelForm):
         label="Who may refer",
     )
     destination_url = forms.URLField(required=False, assume_scheme="https")
+    logo_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        max_length=500,
+        label="Logo URL",
+        help_text=Program._meta.get_field("logo_url").help_text,
+    )
+    privacy_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        max_length=500,
+        label="Privacy notice URL",
+        help_text=Program._meta.get_field("privacy_url").help_text,
+    )
 
     class Meta:
         model = Program
@@ -31,8 +45,21 @@ class ProgramForm(forms.ModelForm):
             "attribution_model",
             "allowed_source_kinds",
             "velocity_limit_per_hour",
+            "logo_url",
+            "brand_color",
+            "privacy_url",
+            "consent_required",
+            "friend_email_subject",
+            "friend_email_intro",
+            "source_email_subject",
+            "source_email_intro",
         ]
-        widgets = {"landing_text": forms.Textarea(attrs={"rows": 3})}
+        widgets = {
+            "landing_text": forms.Textarea(attrs={"rows": 3}),
+            "brand_color": forms.TextInput(attrs={"placeholder": "#2563eb", "size": 8}),
+            "friend_email_intro": forms.Textarea(attrs={"rows": 3}),
+            "source_email_intro": forms.Textarea(attrs={"rows": 3}),
+        }
 
 
 class LinkForm(forms.Form):
