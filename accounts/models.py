@@ -7,11 +7,13 @@ Every tenant-owned row carries its organization, and every manager here has
 
 import secrets
 import zoneinfo
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
@@ -99,11 +101,25 @@ class Organization(models.Model):
         default="en",
         help_text="The language of emails to its customers and sources.",
     )
+    # Analytics settings: what a customer's revenue is worth to the business.
+    gross_margin = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("1.0000"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="Share of net revenue kept after the cost of sales (1 = 100%), for ROI.",
+    )
     discount_rate = models.DecimalField(
         max_digits=5,
         decimal_places=4,
-        default="0.0800",
-        help_text="Yearly rate used to discount projected customer value.",
+        default=Decimal("0.1000"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="Yearly rate used to discount projected customer value (0.1 = 10%).",
+    )
+    horizon_years = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(30)],
+        help_text="Years of future revenue counted in a source's projected value.",
     )
     widget_secret = models.CharField(
         max_length=64,

@@ -58,6 +58,29 @@ def organization_create(
     return organization
 
 
+def organization_settings_update(
+    *,
+    organization: Organization,
+    name: str,
+    timezone_name: str,
+    gross_margin: Decimal,
+    discount_rate: Decimal,
+    horizon_years: int,
+) -> Organization:
+    """Change the organization's name, time zone and analytics settings (rates as fractions:
+    ``gross_margin=Decimal("0.6")`` is 60%)."""
+    organization.name = name.strip()
+    organization.timezone = timezone_name
+    organization.gross_margin = gross_margin
+    organization.discount_rate = discount_rate
+    organization.horizon_years = horizon_years
+    organization.full_clean()
+    organization.save(
+        update_fields=["name", "timezone", "gross_margin", "discount_rate", "horizon_years"]
+    )
+    return organization
+
+
 def invitation_create(
     *, organization: Organization, email: str, role: str, invited_by: User
 ) -> Invitation:

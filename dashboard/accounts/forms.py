@@ -17,6 +17,39 @@ class OrganizationForm(forms.Form):
     )
 
 
+class OrganizationSettingsForm(forms.Form):
+    """The organization's name and time zone, and what analytics counts a customer worth.
+
+    Rates are typed as percentages (100 = 100%) and stored as fractions."""
+
+    name = forms.CharField(max_length=200, label="Business name")
+    timezone = forms.ChoiceField(
+        choices=[(tz, tz) for tz in COMMON_TIMEZONES],
+        label="Time zone",
+        help_text="Analytics periods start and end at midnight here.",
+    )
+    gross_margin = forms.DecimalField(
+        label="Gross margin (%)",
+        min_value=0,
+        max_value=100,
+        decimal_places=2,
+        help_text="What is left of revenue after the cost of sales; ROI counts this share.",
+    )
+    discount_rate = forms.DecimalField(
+        label="Discount rate (% a year)",
+        min_value=0,
+        max_value=100,
+        decimal_places=2,
+        help_text="Discounts next years' revenue in a source's projected value.",
+    )
+    horizon_years = forms.IntegerField(
+        label="Horizon (years)",
+        min_value=1,
+        max_value=30,
+        help_text="Years of future revenue counted in a source's projected value.",
+    )
+
+
 class InvitationForm(forms.Form):
     email = forms.EmailField()
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MANAGER)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("app/switch/<int:organization_id>/", views.switch, name="switch"),
     path("app/settings/members/", views.members, name="members"),
     path("app/settings/members/<int:membership_id>/role/", views.member_role, name="member_role"),
+    path("app/settings/organization/", views.organization_settings, name="organization_settings"),
     path("app/settings/widget/", views.widget_settings, name="widget_settings"),
     path("invite/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("app/sources/", views.source_list, name="source_list"),

@@ -22,6 +22,7 @@ from .forms import (
     ImportForm,
     InvitationForm,
     OrganizationForm,
+    OrganizationSettingsForm,
     PortalRotateForm,
     RoleForm,
     SourceForm,
@@ -469,6 +470,36 @@ def csv_import_confirm(request, kind: str, pk: int):
         f"Imported {result.created} new and updated {result.updated} {IMPORTS[kind]['title']}.",
     )
     return redirect(f"{IMPORTS[kind]['prefix']}_list")
+
+
+@org_member_required(Role.OWNER)
+def organization_settings(request):
+    """The organization's name, time zone and what analytics counts a customer worth."""
+    org = request.organization
+    initial = {
+        "name": org.name,
+        "timezone": org.timezone,
+        "gross_margin": (org.gross_margin * 100).normalize(),
+        "discount_rate": (org.discount_rate * 100).normalize(),
+        "horizon_years": org.horizon_years,
+    }
+    form = OrganizationSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        ok, _ = call_service(
+            form,
+            services.organization_settings_update,
+            organization=org,
+            name=data["name"],
+            timezone_name=data["timezone"],
+            gross_margin=data["gross_margin"] / 100,
+            discount_rate=data["discount_rate"] / 100,
+            horizon_years=data["horizon_years"],
+        )
+        if ok:
+            messages.success(request, "Settings saved.")
+            return redirect("accounts:organization_settings")
+    return render_form(request, "dashboard/accounts/organization_settings.html", {"form": form})
 
 
 @org_member_required(Role.OWNER)

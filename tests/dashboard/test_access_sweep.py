@@ -32,6 +32,7 @@ BEFORE_AN_ORGANIZATION = {
 NO_ARGS = {
     "accounts:members",
     "accounts:widget_settings",
+    "accounts:organization_settings",
     "accounts:source_list",
     "accounts:source_create",
     "accounts:source_export",
