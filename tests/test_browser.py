@@ -63,7 +63,7 @@ def test_manager_runs_a_referral_through_the_dashboard(
     landing.fill("input[name=name]", "Ana Costa")
     landing.fill("input[name=email]", "ana@example.com")
     landing.click("text=Claim the offer")
-    expect(landing.locator("h1")).to_have_text("Thank you")
+    expect(landing.locator("h1")).to_have_text("Thank you, Ana Costa")
 
     page.goto("/app/referrals/")
     page.click("text=Ana Costa")

@@ -16,7 +16,8 @@ from django.conf import settings as django_settings
 import core.tasks
 from core.models import OutboxMessage
 from core.tasks import drain_outbox
-from referrals.models import Click, Conversion, Program
+from portal.links import FRIEND_EMAIL_TASK
+from referrals.models import Click, Conversion, Program, Referral
 from referrals.services import REWARD_TASK, event_record, referral_create
 from rewards.models import Reward
 from rewards.selectors import credit_balance
@@ -77,6 +78,12 @@ def reward_row(conversion: Conversion) -> OutboxMessage | None:
     return OutboxMessage.objects.filter(task=REWARD_TASK, args=[conversion.pk]).first()
 
 
+def welcome_row(email: str) -> OutboxMessage:
+    """The outbox row of the welcome email a friend gets for leaving their email."""
+    referral = Referral.objects.get(friend_email=email)
+    return OutboxMessage.objects.get(task=FRIEND_EMAIL_TASK, args__0=referral.pk)
+
+
 def test_a_redis_crash_loses_no_click_and_no_reward(
     on_own_redis, client, acme, bob, program, source, link, fixed_rule, queue, tmp_path
 ):
@@ -105,7 +112,10 @@ def test_a_redis_crash_loses_no_click_and_no_reward(
         email="ann@example.com",
     )
     assert reward_row(first).sent_at is not None
-    assert queued_task_ids(redis.client(), queue) == [f"outbox-{reward_row(first).pk}"]
+    # The broker holds Ann's welcome email and the reward task.
+    assert sorted(queued_task_ids(redis.client(), queue)) == sorted(
+        [f"outbox-{welcome_row('ann@example.com').pk}", f"outbox-{reward_row(first).pk}"]
+    )
 
     # ...and lost: Redis crashes before any worker took it.
     redis.crash()
@@ -153,13 +163,20 @@ def test_a_redis_crash_loses_no_click_and_no_reward(
     # A drain while Redis is down sends nothing, loses nothing, raises nothing.
     assert drain_outbox() == 0
     assert OutboxMessage.objects.filter(task=REWARD_TASK).count() == 2
+    assert welcome_row("ben@example.com").sent_at is None
 
-    # Redis is back, empty. The drain sends both reward tasks, the lost one included.
+    # Redis is back, empty. The drain sends both reward tasks and both welcome emails, the
+    # ones lost in the crash included.
     redis.start()
     assert redis.client().llen(queue) == 0
-    assert drain_outbox() == 2
+    assert drain_outbox() == 4
     assert sorted(queued_task_ids(redis.client(), queue)) == sorted(
-        [f"outbox-{reward_row(first).pk}", f"outbox-{reward_row(second).pk}"]
+        [
+            f"outbox-{reward_row(first).pk}",
+            f"outbox-{reward_row(second).pk}",
+            f"outbox-{welcome_row('ann@example.com').pk}",
+            f"outbox-{welcome_row('ben@example.com').pk}",
+        ]
     )
 
     worker = start_worker(
