@@ -5,7 +5,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import Role
+from accounts.models import ReferralSource, Role
 from accounts.tenancy import org_member_required
 from core.forms import add_form_errors, call_service, render_form
 from core.tasks import waiting
@@ -70,6 +70,9 @@ def program_detail(request, pk: int):
         "q": query,
         "rules": program.reward_rules.all(),
         "link_form": LinkForm(organization=request.organization),
+        "has_sources": ReferralSource.objects.for_organization(request.organization)
+        .active()
+        .exists(),
     }
     return render(request, "dashboard/referrals/program_detail.html", context)
 

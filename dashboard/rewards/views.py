@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -23,6 +24,7 @@ from referrals.models import Program
 from rewards import selectors, services
 from rewards.models import CreditAccount, Payout, Reward
 from rewards.providers import get_provider
+from rewards.words import rule_in_words
 
 from .forms import (
     AdjustmentForm,
@@ -54,14 +56,28 @@ def rule_create(request, program_pk: int):
         Program.objects.for_organization(request.organization), pk=program_pk
     )
     form = RewardRuleForm(request.POST or None, program=program)
+    if request.method == "POST" and request.htmx:
+        return HttpResponse(escape(rule_form_words(form)))  # the sentence, nothing saved
     if request.method == "POST" and form.is_valid():
         ok, _ = call_service(form, services.rule_create, program=program, **form.cleaned_data)
         if ok:
             messages.success(request, "Reward rule added.")
             return redirect("referrals:program_detail", pk=program.pk)
-    return render_form(
-        request, "dashboard/rewards/rule_form.html", {"form": form, "program": program}
-    )
+    context = {
+        "form": form,
+        "program": program,
+        "words_url": request.path,
+        "words": rule_form_words(form),
+    }
+    return render_form(request, "dashboard/rewards/rule_form.html", context)
+
+
+def rule_form_words(form: RewardRuleForm) -> str:
+    """What the rule being filled in pays, in words (as far as its fields are valid)."""
+    if form.is_bound:
+        form.is_valid()  # fills the instance with every field that is valid
+        form.instance.tiers = form.cleaned_data.get("tiers") or []
+    return rule_in_words(form.instance, currency=form.organization.currency)
 
 
 # Rewards --------------------------------------------------------------------------------
