@@ -44,7 +44,7 @@ def test_manager_runs_a_referral_through_the_dashboard(
     page.click("text=Add reward rule")
     page.fill("#id_amount", "20")
     page.click("text=Add rule")
-    expect(page.locator("table").first).to_contain_text("€20.00")
+    expect(page.get_by_test_id("rule").first).to_contain_text("€20.00")
 
     page.goto("/app/sources/new/")
     page.select_option("#id_kind", "agent")

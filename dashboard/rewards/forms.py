@@ -7,6 +7,7 @@ from core.validators import MAX_CREDIT_LIFETIME_DAYS
 from referrals.models import Program
 from rewards.models import Payout, RewardRule, TierBasis
 from rewards.services import MANUAL_KINDS
+from rewards.words import rule_in_words
 
 
 class TierForm(forms.Form):
@@ -119,6 +120,13 @@ class RewardRuleForm(forms.ModelForm):
             data if posted else None, prefix="tiers", initial=initial_rows or None
         )
 
+    def words(self) -> str:
+        """What the rule being filled in pays, in words (as far as its fields are valid)."""
+        if self.is_bound:
+            self.is_valid()  # fills the instance with every field that is valid
+            self.instance.tiers = self.cleaned_data.get("tiers") or []
+        return rule_in_words(self.instance, currency=self.organization.currency)
+
     def fields_for_formula(self):
         """(field, formula) pairs for the template: which formula shows each field."""
         return [(self[name], FORMULA_OF.get(name, "")) for name in self.fields if name != "tiers"]
@@ -138,8 +146,8 @@ class RewardRuleForm(forms.ModelForm):
             return []
         if not self.tier_rows.is_valid():
             raise forms.ValidationError("Check the tier rows below.")
-        basis = self.data.get("tier_basis") or TierBasis.COUNT
-        formula = self.data.get("formula") or RewardRule.Formula.FIXED
+        basis = self.data.get(self.add_prefix("tier_basis")) or TierBasis.COUNT
+        formula = self.data.get(self.add_prefix("formula")) or RewardRule.Formula.FIXED
         rate_key = "percent" if formula == RewardRule.Formula.PERCENT else "amount"
         tiers = []
         for row in self.tier_rows.cleaned_data:

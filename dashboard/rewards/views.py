@@ -24,7 +24,6 @@ from referrals.models import Program
 from rewards import selectors, services
 from rewards.models import CreditAccount, Payout, Reward
 from rewards.providers import get_provider
-from rewards.words import rule_in_words
 
 from .forms import (
     AdjustmentForm,
@@ -57,7 +56,7 @@ def rule_create(request, program_pk: int):
     )
     form = RewardRuleForm(request.POST or None, program=program)
     if request.method == "POST" and request.htmx:
-        return HttpResponse(escape(rule_form_words(form)))  # the sentence, nothing saved
+        return HttpResponse(escape(form.words()))  # the sentence, nothing saved
     if request.method == "POST" and form.is_valid():
         ok, _ = call_service(form, services.rule_create, program=program, **form.cleaned_data)
         if ok:
@@ -67,17 +66,9 @@ def rule_create(request, program_pk: int):
         "form": form,
         "program": program,
         "words_url": request.path,
-        "words": rule_form_words(form),
+        "words": form.words(),
     }
     return render_form(request, "dashboard/rewards/rule_form.html", context)
-
-
-def rule_form_words(form: RewardRuleForm) -> str:
-    """What the rule being filled in pays, in words (as far as its fields are valid)."""
-    if form.is_bound:
-        form.is_valid()  # fills the instance with every field that is valid
-        form.instance.tiers = form.cleaned_data.get("tiers") or []
-    return rule_in_words(form.instance, currency=form.organization.currency)
 
 
 # Rewards --------------------------------------------------------------------------------
