@@ -125,6 +125,10 @@ class RewardRuleForm(forms.ModelForm):
         if self.is_bound:
             self.is_valid()  # fills the instance with every field that is valid
             self.instance.tiers = self.cleaned_data.get("tiers") or []
+        else:
+            for name, value in self.initial.items():  # the defaults the form offers
+                if name in self.fields and name != "tiers":
+                    setattr(self.instance, name, value)
         return rule_in_words(self.instance, currency=self.organization.currency)
 
     def fields_for_formula(self):
