@@ -114,8 +114,11 @@ def sources(request, pk: int):
             except ValidationError as error:
                 rows._non_form_errors = rows.error_class(error.messages)
             else:
-                sent = f" Portal invitations are on their way to {invited}." if invited else ""
-                messages.success(request, f"{len(filled)} source(s) added with their links.{sent}")
+                count = len(filled)
+                added = f"{count} source{'s' if count != 1 else ''} added, each with a link."
+                if invited:
+                    added += f" Portal invitations are on their way to {invited} of them."
+                messages.success(request, added)
                 return redirect("start:done", pk=program.pk)
     context = {
         "steps": wizard_steps(3),
