@@ -19,11 +19,10 @@ Every page of the twin carries a "Test" banner, and its name ends in "(test)", w
 emails it sends name too.
 """
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import Membership, Organization, ReferralSource, Role, SourceKind, User
-from accounts.services import _unique_slug
+from accounts.models import Organization, ReferralSource, SourceKind, User
+from accounts.services import test_twin_get_or_create
 from referrals.models import Program, ReferralLink
 from referrals.services import link_get_or_create
 
@@ -42,6 +41,7 @@ RULE_COPIED = [
 
 
 def twin_of(organization: Organization) -> Organization | None:
+    """The organization's test twin, if a test was ever started."""
     return Organization.objects.filter(test_of=organization).first()
 
 
@@ -51,20 +51,7 @@ def start_test_mode(
 ) -> tuple[Organization, list[ReferralLink]]:
     """The organization's test twin, in step with its programs and rules, with ``user`` as
     its test source and owner; returns the twin and the test source's links."""
-    if organization.is_test:
-        raise ValidationError("This is already the test organization.")
-    organization = Organization.objects.select_for_update().get(pk=organization.pk)
-    twin = twin_of(organization)
-    if twin is None:
-        twin = Organization.objects.create(
-            name=f"{organization.name} (test)"[:200],
-            slug=_unique_slug(f"{organization.slug}-test"),
-            currency=organization.currency,
-            timezone=organization.timezone,
-            language=organization.language,
-            test_of=organization,
-        )
-    Membership.objects.get_or_create(user=user, organization=twin, defaults={"role": Role.OWNER})
+    twin = test_twin_get_or_create(organization=organization, owner=user)
     source, _ = ReferralSource.objects.get_or_create(
         organization=twin,
         email=user.email,
@@ -76,12 +63,19 @@ def start_test_mode(
     ):
         copy = _copy_program(program, twin)
         links.append(link_get_or_create(program=copy, source=source))
+    # A copy whose program was renamed or ended since the last test run is put to rest.
+    stale = Program.objects.filter(organization=twin, status=Program.Status.ACTIVE)
+    for copy in stale.exclude(pk__in=[link.program_id for link in links]):
+        copy.status = Program.Status.PAUSED
+        copy.save(update_fields=["status"])  # saved one by one: the link cache follows
     return twin, links
 
 
 def _copy_program(program: Program, twin: Organization) -> Program:
     fields = {name: getattr(program, name) for name in PROGRAM_COPIED}
     fields["allowed_source_kinds"] = list(SourceKind.values)
+    # The test runs through the landing page even when the real program redirects.
+    fields["landing_mode"] = Program.LandingMode.LANDING_PAGE
     copy = Program.objects.filter(organization=twin, name=program.name).first()
     if copy is None:
         copy = Program.objects.create(organization=twin, status=Program.Status.ACTIVE, **fields)

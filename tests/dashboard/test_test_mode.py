@@ -203,3 +203,27 @@ def test_the_test_run_page_runs_a_bounded_number_of_queries(
         assert client.get("/app/test/").status_code == 200
     with django_assert_max_num_queries(15):
         assert client.get("/app/test/", headers={"HX-Request": "true"}).status_code == 200
+
+
+def test_a_redirecting_program_is_tested_through_its_landing_page(acme, alice, program):
+    program.landing_mode = Program.LandingMode.REDIRECT
+    program.destination_url = "https://shop.example.com/"
+    program.save()
+    twin, [link] = start_test_mode(organization=acme, user=alice)
+    assert link.program.landing_mode == Program.LandingMode.LANDING_PAGE
+    assert Program.objects.get(pk=program.pk).landing_mode == Program.LandingMode.REDIRECT
+
+
+def test_a_renamed_program_leaves_its_old_copy_paused(acme, alice, program):
+    twin, [old] = start_test_mode(organization=acme, user=alice)
+    program.name = "Bring a friend"
+    program.save()
+    twin, [new] = start_test_mode(organization=acme, user=alice)
+    assert new.program.name == "Bring a friend"
+    assert Program.objects.get(pk=old.program_id).status == Program.Status.PAUSED
+
+
+def test_a_test_organization_has_no_test_twin_of_its_own(acme, alice, program):
+    twin, _ = start_test_mode(organization=acme, user=alice)
+    with pytest.raises(ValidationError, match="already a test organization"):
+        start_test_mode(organization=twin, user=alice)
