@@ -244,7 +244,6 @@ def test_run(request):
         "rewards": rewards,
         "bought": bought,
         "waiting": bool(bought) and not rewards,
-        "purchase_form": TestPurchaseForm(),
     }
     template = "dashboard/start/_test_results.html" if request.htmx else "dashboard/start/test.html"
     return render(request, template, context)
