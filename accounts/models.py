@@ -126,6 +126,15 @@ class Organization(models.Model):
         default=_widget_secret,
         help_text="Signs the customer tokens the business's backend makes for /widget.js.",
     )
+    test_of = models.OneToOneField(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="test_organization",
+        help_text="Set on an organization's test twin: where its owner runs the whole flow "
+        "as a test. Nothing in it counts in the real organization's numbers or is paid out.",
+    )
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:
@@ -133,6 +142,11 @@ class Organization(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def is_test(self) -> bool:
+        """A test twin: every record in it is a test (see ``rewards.services.testmode``)."""
+        return self.test_of_id is not None
 
 
 class TenantQuerySet(models.QuerySet):

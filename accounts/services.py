@@ -58,6 +58,27 @@ def organization_create(
     return organization
 
 
+@transaction.atomic
+def test_twin_get_or_create(*, organization: Organization, owner: User) -> Organization:
+    """The organization's test twin (``Organization.test_of``), made on first use, with
+    ``owner`` as one of its owners. Test mode runs in it: see ``rewards.services.testmode``."""
+    if organization.is_test:
+        raise ValidationError("This is already a test organization.")
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    twin = Organization.objects.filter(test_of=organization).first()
+    if twin is None:
+        twin = Organization.objects.create(
+            name=f"{organization.name} (test)"[:200],
+            slug=_unique_slug(f"{organization.slug}-test"),
+            currency=organization.currency,
+            timezone=organization.timezone,
+            language=organization.language,
+            test_of=organization,
+        )
+    Membership.objects.get_or_create(user=owner, organization=twin, defaults={"role": Role.OWNER})
+    return twin
+
+
 def organization_settings_update(
     *,
     organization: Organization,

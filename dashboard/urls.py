@@ -2,7 +2,7 @@
 
 The URL namespaces name the area a page belongs to: ``accounts:source_list``,
 ``referrals:referral_detail``, ``rewards:payout_list``, ``analytics:overview``,
-``developers:api_keys``.
+``developers:api_keys``, ``start:offer`` (the first-program wizard and test mode).
 """
 
 from django.urls import include, path
@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("dashboard.rewards.urls")),
     path("", include("dashboard.analytics.urls")),
     path("", include("dashboard.developers.urls")),
+    path("", include("dashboard.start.urls")),
 ]

@@ -43,8 +43,10 @@ def test_manager_runs_a_referral_through_the_dashboard(
     expect(page.locator("h1")).to_have_text("Client referrals")
     page.click("text=Add reward rule")
     page.fill("#id_amount", "20")
+    # The rule is told in words while it is filled in (htmx asks the server's one sentence).
+    expect(page.get_by_test_id("rule-words")).to_contain_text("The referrer gets €20.00 in credit")
     page.click("text=Add rule")
-    expect(page.locator("table").first).to_contain_text("€20.00")
+    expect(page.get_by_test_id("rule").first).to_contain_text("€20.00")
 
     page.goto("/app/sources/new/")
     page.select_option("#id_kind", "agent")

@@ -15,6 +15,7 @@ from accounts.imports import COLUMNS, MAX_BYTES, MAX_ROWS, escape_cell
 from accounts.models import CsvImport, Invitation, Membership, ReferralSource, Role, SourceKind
 from accounts.tenancy import current_membership, org_member_required, switch_organization
 from core.forms import add_form_errors, call_service, render_form
+from dashboard.start.views import wizard_steps
 from referrals import selectors as referral_selectors
 
 from .forms import (
@@ -47,12 +48,12 @@ def onboarding(request):
             timezone_name=form.cleaned_data["timezone"],
         )
         switch_organization(request, organization.pk)
-        messages.success(request, f"{organization.name} is ready. Create your first program.")
-        return redirect("referrals:program_list")
+        messages.success(request, f"{organization.name} is ready. Now your offer.")
+        return redirect("start:offer")
     return render(
         request,
         "dashboard/accounts/onboarding.html",
-        {"form": form, "has_org": current_membership(request)},
+        {"form": form, "has_org": current_membership(request), "steps": wizard_steps(1)},
     )
 
 

@@ -5,7 +5,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import Role
+from accounts.models import ReferralSource, Role
 from accounts.tenancy import org_member_required
 from core.forms import add_form_errors, call_service, render_form
 from core.tasks import waiting
@@ -64,12 +64,16 @@ def program_detail(request, pk: int):
     links = selectors.link_list(program=program)
     if query:
         links = links.filter(source__name__icontains=query)
+    page = Paginator(links, 50).get_page(request.GET.get("page"))
     context = {
         "program": program,
-        "page": Paginator(links, 50).get_page(request.GET.get("page")),
+        "page": page,
         "q": query,
         "rules": program.reward_rules.all(),
         "link_form": LinkForm(organization=request.organization),
+        # Links to list means sources to link: only an empty page asks the database.
+        "has_sources": bool(page.object_list)
+        or ReferralSource.objects.for_organization(request.organization).active().exists(),
     }
     return render(request, "dashboard/referrals/program_detail.html", context)
 

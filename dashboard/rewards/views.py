@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -54,14 +55,20 @@ def rule_create(request, program_pk: int):
         Program.objects.for_organization(request.organization), pk=program_pk
     )
     form = RewardRuleForm(request.POST or None, program=program)
+    if request.method == "POST" and request.htmx:
+        return HttpResponse(escape(form.words()))  # the sentence, nothing saved
     if request.method == "POST" and form.is_valid():
         ok, _ = call_service(form, services.rule_create, program=program, **form.cleaned_data)
         if ok:
             messages.success(request, "Reward rule added.")
             return redirect("referrals:program_detail", pk=program.pk)
-    return render_form(
-        request, "dashboard/rewards/rule_form.html", {"form": form, "program": program}
-    )
+    context = {
+        "form": form,
+        "program": program,
+        "words_url": request.path,
+        "words": form.words(),
+    }
+    return render_form(request, "dashboard/rewards/rule_form.html", context)
 
 
 # Rewards --------------------------------------------------------------------------------

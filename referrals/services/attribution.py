@@ -504,15 +504,19 @@ def _hold_self_referral(referral: Referral) -> None:
         and referral.friend_id == referral.source.customer_id
         and "self_referral_customer" not in referral.flag_reasons
     ):
-        referral.flagged = True
+        # A test organization's guards report and never hold.
+        test = Organization.objects.filter(pk=referral.organization_id, test_of__isnull=False)
+        held = not test.exists()
+        referral.flagged = referral.flagged or held
         referral.flag_reasons = [*referral.flag_reasons, "self_referral_customer"]
         referral.save(update_fields=["flagged", "flag_reasons"])
+        prefix = "Held for review: " if held else "Test: the fraud rules would have held it: "
         ReferralEvent.record(
             referral,
             from_status=referral.status,
             actor=None,
             label="fraud guard",
-            note="Held for review: " + Referral.FLAG_REASON_TEXT["self_referral_customer"],
+            note=prefix + Referral.FLAG_REASON_TEXT["self_referral_customer"],
         )
 
 

@@ -100,6 +100,13 @@ def referral_create(
     reasons = fraud_checks(
         program=program, source=source, email=friend_email, ip_hash=ip_hash, user_agent=user_agent
     )
+    # In a test organization the guards only say what they would have done: the owner's
+    # own test runs (same device, own email, again and again) are never held.
+    held = bool(reasons) and not program.organization.is_test
+    if reasons and not held:
+        note = "Test: the fraud rules would have held this referral for review: "
+    else:
+        note = "Held for review: "
     referral = Referral.objects.create(
         organization_id=program.organization_id,
         program=program,
@@ -111,7 +118,7 @@ def referral_create(
         friend_phone=friend_phone.strip(),
         ip_hash=ip_hash,
         user_agent=(user_agent or "")[:400],
-        flagged=bool(reasons),
+        flagged=held,
         flag_reasons=reasons,
     )
     ReferralEvent.record(
@@ -119,7 +126,7 @@ def referral_create(
         from_status="",
         actor=actor,
         label=actor_label or ("" if actor else channel),
-        note=("Held for review: " + "; ".join(referral.flag_reasons_text)) if reasons else "",
+        note=(note + "; ".join(referral.flag_reasons_text)) if reasons else "",
     )
     if channel == Channel.EMAIL and friend_email and not referral.flagged:
         # A referral held for review emails nobody until staff approve it.

@@ -63,6 +63,8 @@ def payout_request(
     The amount is reserved on the balance at once (a negative ``payout`` entry), and the
     approved rewards it carries are attached to it; ``rewards.process_payout`` pays it.
     """
+    if Organization.objects.filter(pk=source.organization_id, test_of__isnull=False).exists():
+        raise ValidationError("This is a test: test rewards are never paid out.")
     method = method or default_payout_method(source=source)
     if method not in Payout.Method.values:
         raise ValidationError({"method": "Unknown payout method."})
@@ -118,7 +120,10 @@ def payout_request(
 
 
 def sources_to_pay(*, organization: Organization) -> list[int]:
-    """Ids of the organization's sources with a positive payout balance."""
+    """Ids of the organization's sources with a positive payout balance (none in a test
+    organization: test rewards are never paid out)."""
+    if organization.is_test:
+        return []
     return list(
         PayoutBalanceEntry.objects.filter(organization=organization, account__source__isnull=False)
         .values("account__source_id")

@@ -222,5 +222,5 @@ def test_list_pages_run_a_bounded_number_of_queries(
         conversion_record(referral=r, kind="purchase", external_id=f"o{n}", amount=Decimal("10"))
     client = login(alice)
     for path in READ_PAGES + [f"/app/programs/{program.pk}/", f"/app/sources/{source.pk}/"]:
-        with django_assert_max_num_queries(20):
+        with django_assert_max_num_queries(20, info=path):
             assert client.get(path).status_code == 200

@@ -56,6 +56,9 @@ NO_ARGS = {
     "analytics:source_export",
     "developers:api_keys",
     "developers:webhooks",
+    "start:offer",
+    "start:test_run",
+    "start:test_start",
 }
 
 # URL name -> the keyword arguments that point at one of Acme's objects.
@@ -96,6 +99,10 @@ OBJECT_ARGS = {
     "developers:webhook_active": lambda w: {"pk": w["endpoint"].pk},
     "developers:webhook_delete": lambda w: {"pk": w["endpoint"].pk},
     "developers:delivery_resend": lambda w: {"pk": w["delivery"].pk},
+    "start:sources": lambda w: {"pk": w["program"].pk},
+    "start:done": lambda w: {"pk": w["program"].pk},
+    "start:links_create": lambda w: {"pk": w["program"].pk},
+    "start:test_purchase": lambda w: {"pk": w["referral"].pk},
 }
 
 

@@ -36,3 +36,26 @@ def test_the_program_page_pages_and_finds_links(
     found = client.get(f"/app/programs/{program.pk}/?q=Source 59").context["page"]
     assert [link.source.name for link in found] == ["Source 59"]
     assert found[0].click_count == 1
+
+
+def test_without_a_source_create_link_says_to_add_one_first(login, bob, program):
+    page = login(bob).get(f"/app/programs/{program.pk}/").content.decode()
+    assert 'data-testid="link-hint"' in page and 'href="/app/sources/new/"' in page
+    assert "Create link" not in page
+
+
+def test_with_a_source_the_page_offers_create_link(login, bob, program, source):
+    page = login(bob).get(f"/app/programs/{program.pk}/").content.decode()
+    assert "Create link" in page and 'data-testid="link-hint"' not in page
+
+
+def test_the_program_page_says_what_each_rule_pays(login, charlie, program):
+    from decimal import Decimal
+
+    from tests.factories import RewardRuleFactory
+
+    RewardRuleFactory(program=program, amount=Decimal("20.00"), hold_days=30)
+    page = login(charlie).get(f"/app/programs/{program.pk}/").content.decode()
+    assert (
+        "The referrer gets €20.00 in credit when a friend first buys, after a 30-day hold" in page
+    )

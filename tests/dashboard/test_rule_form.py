@@ -21,6 +21,15 @@ VALID = {
 }
 
 
+def tier_rows(*rows) -> dict:
+    """The tier rows as the form posts them (a formset with the prefix "tiers")."""
+    data = {"tiers-TOTAL_FORMS": str(len(rows)), "tiers-INITIAL_FORMS": "0"}
+    for index, (threshold, rate) in enumerate(rows):
+        data[f"tiers-{index}-threshold"] = threshold
+        data[f"tiers-{index}-rate"] = rate
+    return data
+
+
 def url(program):
     return f"/app/programs/{program.pk}/rules/new/"
 
@@ -30,6 +39,35 @@ def test_it_adds_a_rule(login, bob, program):
     assert response.status_code == 302
     rule = RewardRule.objects.get()
     assert (rule.amount, rule.currency, rule.tiers) == (15, "EUR", [])
+
+
+def test_the_form_has_tier_rows_no_json_box_and_no_currency_choice(login, bob, program):
+    page = login(bob).get(url(program)).content.decode()
+    assert 'name="tiers-0-threshold"' in page and 'name="tiers-0-rate"' in page
+    assert ">null<" not in page and 'name="currency"' not in page
+    assert 'data-formula="fixed"' in page and 'data-formula="percent"' in page
+
+
+def test_a_posted_currency_is_ignored_the_organizations_applies(login, bob, program):
+    assert login(bob).post(url(program), {**VALID, "currency": "USD"}).status_code == 302
+    assert RewardRule.objects.get().currency == "EUR"
+
+
+def test_it_says_what_the_rule_pays_while_it_is_filled_in(login, bob, program):
+    data = {**VALID, "amount": "20", "hold_days": "30", "credit_lifetime_days": "365"}
+    response = login(bob).post(url(program), data, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.content.decode() == (
+        "The referrer gets €20.00 in credit when a friend first buys, after a 30-day hold; "
+        "credit expires after 365 days."
+    )
+    assert not RewardRule.objects.exists()
+
+
+def test_count_tiers_are_stored_from_rows(login, bob, program):
+    response = login(bob).post(url(program), {**VALID, **tier_rows(("5", "30"), ("", ""))})
+    assert response.status_code == 302
+    assert RewardRule.objects.get().tiers == [{"min_referrals": 5, "amount": "30"}]
 
 
 def test_it_adds_a_tiered_percent_rule(login, bob, program):
@@ -43,7 +81,7 @@ def test_it_adds_a_tiered_percent_rule(login, bob, program):
             "cap": "50",
             "lifetime_cap": "200",
             "tier_basis": "value",
-            "tiers": '[{"min_value": "1000", "percent": "7.5"}]',
+            **tier_rows(("1000", "7.5")),
             "reward_kind": "cash",
             "hold_days": 30,
         },
@@ -61,13 +99,9 @@ def test_it_adds_a_tiered_percent_rule(login, bob, program):
         ({"formula": "percent", "percent": "120"}, "A percent cannot be over 100."),
         ({"cap": "-1"}, "The cap cannot be below zero."),
         ({"lifetime_cap": "-1"}, "The lifetime cap cannot be below zero."),
-        (
-            {"currency": "USD"},
-            "Rewards are paid in the organization&#x27;s currency (EUR), not USD.",
-        ),
         ({"beneficiary": "friend", "reward_kind": "cash"}, "cash and gift cards are paid out"),
-        ({"tiers": '[{"amount": "30"}]'}, "Each tier of this basis needs"),
-        ({"tiers": "not json"}, "Enter a valid JSON."),
+        (tier_rows(("5", "")), "Give both the threshold and what it pays, or neither."),
+        (tier_rows(("five", "30")), "Enter a number."),
     ],
 )
 def test_an_invalid_rule_is_a_form_error_and_nothing_is_saved(login, bob, program, change, message):

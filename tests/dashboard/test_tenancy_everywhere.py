@@ -36,7 +36,7 @@ def _dashboard_views():
 
 def test_the_walk_finds_every_dashboard_area():
     areas = {name.split(":")[0] for name, _ in _dashboard_views()}
-    assert areas == {"accounts", "referrals", "rewards", "analytics", "developers"}
+    assert areas == {"accounts", "referrals", "rewards", "analytics", "developers", "start"}
     assert len(_dashboard_views()) > 40
 
 
