@@ -13,6 +13,8 @@ stamps ``notified_at``: a task delivered twice sends it once, and a worker kille
 the commit leaves it to be sent by the task's next delivery.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.utils import timezone
 
@@ -158,3 +160,50 @@ def send_gift_card(*, card: GiftCard, code: str, payout: Payout) -> None:
         portal_url=portal_url(payout.source),
     )
     _send(card.email, message)
+
+
+def program_email_preview(*, program, kind: str, base: str = "") -> RenderedEmail:
+    """What a program's emails look like with its own subject and opening, on made-up
+    people: ``friend`` is the welcome a friend gets, ``source`` the reward email a source
+    gets. Nothing is saved or sent."""
+    from referrals.models import Conversion, Referral
+
+    organization = program.organization
+    base = (base or settings.SITE_URL).rstrip("/")
+    source = ReferralSource(
+        organization=organization, name="Sam Example", portal_token="preview", active=True
+    )
+    if kind == "friend":
+        referral = Referral(program=program, source=source, friend_name="Alex Example")
+        return render_message(
+            "friend_welcome",
+            organization=organization,
+            referral=referral,
+            program=program,
+            code="PREVIEW1",
+            url=f"{base}/r/PREVIEW1",
+            site_url=base,
+        )
+    rule = next(
+        (r for r in program.reward_rules.all() if r.beneficiary == "referrer" and r.active), None
+    )
+    reward = Reward(
+        organization=organization,
+        source=source,
+        rule=rule,
+        conversion=Conversion(kind="purchase"),
+        amount=rule.amount if rule is not None and rule.amount else Decimal("25.00"),
+        currency=organization.currency,
+        reward_kind=rule.reward_kind if rule is not None else "cash",
+    )
+    return render_message(
+        "reward_earned",
+        organization=organization,
+        reward=reward,
+        lot=None,
+        program=program,
+        greeting_name=source.name,
+        custom_subject=program.source_email_subject,
+        intro=program.source_email_intro,
+        portal_url=portal_url(source, base=base),
+    )
