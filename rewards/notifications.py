@@ -162,10 +162,13 @@ def send_gift_card(*, card: GiftCard, code: str, payout: Payout) -> None:
     _send(card.email, message)
 
 
-def program_email_preview(*, program, kind: str, base: str = "") -> RenderedEmail:
+def program_email_preview(
+    *, program, kind: str, base: str = "", rules: list | None = None
+) -> RenderedEmail:
     """What a program's emails look like with its own subject and opening, on made-up
     people: ``friend`` is the welcome a friend gets, ``source`` the reward email a source
-    gets. Nothing is saved or sent."""
+    gets (for the program's first referrer rule: ``rules`` when the caller has them).
+    Nothing is saved or sent."""
     from referrals.models import Conversion, Referral
 
     organization = program.organization
@@ -185,7 +188,12 @@ def program_email_preview(*, program, kind: str, base: str = "") -> RenderedEmai
             site_url=base,
         )
     rule = next(
-        (r for r in program.reward_rules.all() if r.beneficiary == "referrer" and r.active), None
+        (
+            r
+            for r in (rules if rules is not None else program.reward_rules.all())
+            if r.beneficiary == "referrer" and r.active
+        ),
+        None,
     )
     reward = Reward(
         organization=organization,

@@ -68,18 +68,19 @@ def program_detail(request, pk: int):
     links = selectors.link_list(program=program)
     if query:
         links = links.filter(source__name__icontains=query)
+    rules = list(program.reward_rules.all())
     context = {
         "program": program,
         "page": Paginator(links, 50).get_page(request.GET.get("page")),
         "q": query,
-        "rules": program.reward_rules.all(),
+        "rules": rules,
         "link_form": LinkForm(organization=request.organization),
         "email_previews": [
             {
                 "kind": kind,
                 "label": label,
                 "email": program_email_preview_render(
-                    program=program, kind=kind, base=base_url(request)
+                    program=program, kind=kind, base=base_url(request), rules=rules
                 ),
             }
             for kind, label in (("friend", "To the friend"), ("source", "To the source"))
