@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Round
 from django.utils import timezone
@@ -83,7 +83,16 @@ def payout_details_update(
         raise ValidationError(
             {"method": "A gift card is sent by email, and we have no email address for you."}
         )
-    details.save()
+    fields = ["method", "account_holder", "iban", "bic", "updated_at"]
+    try:
+        with transaction.atomic():
+            details.save()
+    except IntegrityError:  # the same source saved twice at once: the later one wins
+        current = PayoutDetails.objects.get(source=source)
+        for field in fields:
+            setattr(current, field, getattr(details, field))
+        current.save(update_fields=fields)
+        details = current
     return details
 
 
