@@ -103,9 +103,10 @@ def organization_settings_update(
 
 
 def invitation_create(
-    *, organization: Organization, email: str, role: str, invited_by: User
+    *, organization: Organization, email: str, role: str, invited_by: User, base_url: str = ""
 ) -> Invitation:
-    """Invite someone by email; they join when they accept the link while signed in."""
+    """Invite someone by email; they join when they accept the link while signed in. The
+    link is on ``base_url`` (``core.site.base_url(request)``) when given, else ``SITE_URL``."""
     email = email.strip().lower()
     if role not in Role.values:
         raise ValidationError({"role": "Unknown role."})
@@ -118,7 +119,9 @@ def invitation_create(
             )
     except IntegrityError:
         raise ValidationError({"email": "An invitation to this address is already open."}) from None
-    url = settings.SITE_URL + reverse("accounts:invitation_accept", args=[invitation.token])
+    url = (base_url or settings.SITE_URL).rstrip("/") + reverse(
+        "accounts:invitation_accept", args=[invitation.token]
+    )
     send_organization_email(
         "invitation", organization=organization, to=email, invitation=invitation, url=url
     )
@@ -307,13 +310,17 @@ def source_portal_rotate(
     return source
 
 
-def source_portal_link_send(*, source: ReferralSource) -> None:
-    """Email the source its portal link (after the transaction commits)."""
+def source_portal_link_send(*, source: ReferralSource, base_url: str = "") -> None:
+    """Email the source its portal link (after the transaction commits), on ``base_url``
+    (``core.site.base_url(request)``) when given, else on ``SITE_URL``."""
     if not source.active:
         raise ValidationError("An inactive source has no portal link to send.")
     if not source.email:
         raise ValidationError({"email": "The source has no email address to send it to."})
-    enqueue_on_commit("accounts.send_portal_link", source.pk, source.portal_token)
+    # The base travels with the task only when it is not the default (development on
+    # another host or port), so production's tasks carry no address a client chose.
+    extra = [base_url] if base_url and base_url.rstrip("/") != settings.SITE_URL else []
+    enqueue_on_commit("accounts.send_portal_link", source.pk, source.portal_token, *extra)
 
 
 # Insider contributions ------------------------------------------------------------------

@@ -16,7 +16,7 @@ from .models import ReferralSource
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def send_portal_link(self, source_id: int, token: str) -> bool:
+def send_portal_link(self, source_id: int, token: str, base_url: str = "") -> bool:
     """Email a source the address of its portal, once per request to send it.
 
     The token is the one the source had when staff asked: if it was rotated since, the
@@ -36,7 +36,8 @@ def send_portal_link(self, source_id: int, token: str) -> bool:
             to=source.email,
             once_key=f"accounts.portal_link:{self.request.id or token}",
             source=source,
-            url=f"{settings.SITE_URL}/me/{source.portal_token}/",
+            url=f"{(base_url or settings.SITE_URL).rstrip('/')}/me/{source.portal_token}/",
+            site_url=base_url or settings.SITE_URL,
         )
     except OSError as exc:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc

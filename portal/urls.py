@@ -12,5 +12,6 @@ urlpatterns = [
     path("me/<str:token>/", views.portal, name="home"),
     path("me/<str:token>/introduce/", views.introduce, name="introduce"),
     path("me/<str:token>/payout/", views.payout, name="payout"),
+    path("me/<str:token>/payout-details/", views.payout_details, name="payout_details"),
     path("me/<str:token>/qr/<int:link_id>.svg", views.qr, name="qr"),
 ]

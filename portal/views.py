@@ -12,9 +12,11 @@ import uuid
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from accounts.models import ReferralSource
@@ -22,9 +24,12 @@ from core.ratelimit import limit
 from referrals import services as referral_services
 from referrals.models import Channel, Program, ReferralLink
 from rewards import selectors, services
-from rewards.models import CreditAccount, Payout
+from rewards.models import RewardRule
+from rewards.words import rule_in_words_for_source
 
-from .forms import LeadForm
+from .forms import LeadForm, PayoutDetailsForm, PayoutForm
+
+PER_PAGE = 10
 
 
 def _source(token: str) -> ReferralSource:
@@ -36,7 +41,9 @@ def _source(token: str) -> ReferralSource:
 
 
 def _programs_for(source: ReferralSource) -> list[Program]:
-    programs = Program.objects.for_organization(source.organization).active().order_by("name")
+    programs = (
+        selectors.programs_with_rules(organization=source.organization).active().order_by("name")
+    )
     return [p for p in programs if source.kind in (p.allowed_source_kinds or [])]
 
 
@@ -52,31 +59,79 @@ class IntroduceForm(LeadForm):
         )
 
 
-@limit("portal")
-def portal(request, token: str):
-    source = _source(token)
+def _page(request, queryset, param: str):
+    paginator = Paginator(queryset, PER_PAGE)
+    page = paginator.get_page(request.GET.get(param))
+
+    def link(number: int) -> str:
+        query = {k: v for k, v in request.GET.items() if k != param}
+        query[param] = number
+        return "?" + urlencode(query)
+
+    page.previous_link = link(page.previous_page_number()) if page.has_previous() else ""
+    page.next_link = link(page.next_page_number()) if page.has_next() else ""
+    return page
+
+
+def _details_form(source: ReferralSource, details, data=None) -> PayoutDetailsForm:
+    initial = {"method": selectors.default_payout_method(source=source)}
+    if details is not None:
+        initial |= {
+            "account_holder": details.account_holder,
+            "iban": details.iban,
+            "bic": details.bic,
+        }
+    return PayoutDetailsForm(data, initial=initial, methods=selectors.payout_methods())
+
+
+def _payout_form(earnings) -> PayoutForm:
+    form = PayoutForm(initial={"amount": earnings.payable, "key": uuid.uuid4().hex})
+    form.fields["amount"].label = f"Amount ({earnings.currency})"
+    return form
+
+
+def _render_portal(request, source, *, details_form=None, status=200):
     programs = _programs_for(source)
-    links = [
-        referral_services.link_get_or_create(program=program, source=source) for program in programs
-    ]
-    account = CreditAccount.objects.filter(source=source).first()
+    offers = []
+    for program in programs:
+        link = referral_services.link_get_or_create(program=program, source=source)
+        rules = program.active_rules
+        referrer = RewardRule.Beneficiary.REFERRER
+        offers.append(
+            {
+                "link": link,
+                "program": program,
+                "url": request.build_absolute_uri(f"/r/{link.public_code}"),
+                "earn": [rule_in_words_for_source(r) for r in rules if r.beneficiary == referrer],
+                "friend_gets": [
+                    rule_in_words_for_source(r) for r in rules if r.beneficiary != referrer
+                ],
+            }
+        )
+    account = selectors.credit_account_of(source=source)
+    details = selectors.payout_details_of(source=source)
+    earnings = selectors.source_earnings(source=source, account=account)
     context = {
         "source": source,
         "organization": source.organization,
-        "links": [
-            {"link": link, "url": request.build_absolute_uri(f"/r/{link.public_code}")}
-            for link in links
-        ],
-        "referrals": source.referrals.select_related("program").order_by("-created_at")[:50],
+        "offers": offers,
+        "earnings": earnings,
+        "referrals": _page(request, selectors.source_referrals(source=source), "referrals"),
+        "payouts": _page(request, selectors.source_payouts(source=source), "payouts"),
         "account": account,
         "balance": selectors.credit_balance(account=account) if account else None,
-        "lots": selectors.open_lots(account=account) if account else [],
-        "payout_balance": selectors.payout_balance(account=account) if account else None,
-        "payouts": Payout.objects.filter(source=source).order_by("-created_at")[:20],
+        "lots": list(selectors.open_lots(account=account)) if account else [],
+        "details": details,
+        "details_form": details_form or _details_form(source, details),
+        "payout_form": _payout_form(earnings),
         "form": IntroduceForm(programs=programs),
-        "payout_key": uuid.uuid4().hex,
     }
-    return render(request, "portal/portal.html", context)
+    return render(request, "portal/portal.html", context, status=status)
+
+
+@limit("portal")
+def portal(request, token: str):
+    return _render_portal(request, _source(token))
 
 
 @require_POST
@@ -112,18 +167,51 @@ def introduce(request, token: str):
 
 @require_POST
 @limit("portal_write")
-def payout(request, token: str):
-    """Ask for the payout balance to be paid; the form's key makes a double submit harmless."""
+def payout_details(request, token: str):
+    """The source keeps its payout method and bank details; a bad IBAN is a field error."""
     source = _source(token)
+    form = _details_form(source, None, request.POST)
+    if form.is_valid():
+        try:
+            services.payout_details_update(source=source, **form.cleaned_data)
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, "Your payout details are saved.")
+            return redirect("portal:home", token=token)
+    return _render_portal(request, source, details_form=form, status=400)
+
+
+@require_POST
+@limit("portal_write")
+def payout(request, token: str):
+    """Ask for a chosen amount of what is payable to be paid, by the method the source
+    chose; the form's key makes a double submit one payout."""
+    source = _source(token)
+    form = PayoutForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the amount to pay out.")
+        return redirect("portal:home", token=token)
     try:
         services.payout_request(
-            source=source, idempotency_key=f"portal:{request.POST.get('key', '')[:64]}"
+            source=source,
+            amount=form.cleaned_data["amount"] or None,
+            idempotency_key=f"portal:{source.pk}:{form.cleaned_data['key']}",
+            require_bank_account=True,
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, "Your payout is on its way.")
     return redirect("portal:home", token=token)
+
+
+def _add_errors(form: forms.Form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
 
 
 @limit("portal")

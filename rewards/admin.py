@@ -10,6 +10,7 @@ from .models import (
     LedgerEntry,
     Payout,
     PayoutBalanceEntry,
+    PayoutDetails,
     Reward,
     RewardEvent,
     RewardRule,
@@ -93,7 +94,18 @@ class PayoutAdmin(TenantAdmin):
         "last_error",
         "paid_at",
         "failed_at",
+        "account_holder",
+        "iban",
+        "bic",
     ]
+
+
+@admin.register(PayoutDetails)
+class PayoutDetailsAdmin(ReadOnlyMixin, TenantAdmin):
+    """Kept by each source in its portal; operators only read them."""
+
+    list_display = ["source", "organization", "method", "account_holder", "updated_at"]
+    raw_id_fields = ["source"]
 
 
 @admin.register(GiftCard)

@@ -37,6 +37,10 @@ from core.validators import (
     MAX_HOLD_DAYS,
     max_credit_lifetime_days,
     max_hold_days,
+    normalize_bic,
+    normalize_iban,
+    validate_bic,
+    validate_iban,
 )
 from referrals.models import Conversion, Program
 
@@ -579,6 +583,11 @@ class Payout(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     notified_at = models.DateTimeField(null=True, blank=True)
+    # The bank details as they were when the payout was asked for: finance pays these even
+    # if the source changes its details while the transfer waits.
+    account_holder = models.CharField(max_length=200, blank=True, default="")
+    iban = models.CharField(max_length=34, blank=True, default="")
+    bic = models.CharField(max_length=11, blank=True, default="")
 
     objects = TenantQuerySet.as_manager()
 
@@ -594,6 +603,47 @@ class Payout(models.Model):
 
     def __str__(self):
         return f"Payout {self.pk} of {format_money(self.amount, self.currency)} to {self.source}"
+
+
+class PayoutDetails(models.Model):
+    """How a source wants to be paid, kept by the source itself in its portal: the method
+    and, for a bank transfer, the account holder, IBAN and (optional) BIC."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    source = models.OneToOneField(
+        ReferralSource, on_delete=models.CASCADE, related_name="payout_details"
+    )
+    method = models.CharField(
+        max_length=16, choices=Payout.Method.choices, default=Payout.Method.BANK_TRANSFER
+    )
+    account_holder = models.CharField(max_length=200, blank=True, default="")
+    iban = models.CharField(max_length=34, blank=True, default="", validators=[validate_iban])
+    bic = models.CharField(max_length=11, blank=True, default="", validators=[validate_bic])
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "payout details"
+
+    def __str__(self):
+        return f"Payout details of {self.source}"
+
+    def save(self, *args, **kwargs):
+        self.iban = normalize_iban(self.iban)
+        self.bic = normalize_bic(self.bic)
+        super().save(*args, **kwargs)
+
+    @property
+    def has_bank_account(self) -> bool:
+        return bool(self.account_holder and self.iban)
+
+    @property
+    def iban_masked(self) -> str:
+        """The IBAN as the portal shows it back: country and last four only."""
+        if not self.iban:
+            return ""
+        return f"{self.iban[:2]}•• •••• {self.iban[-4:]}"
 
 
 class GiftCard(models.Model):

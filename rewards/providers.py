@@ -61,7 +61,8 @@ def get_provider(method: str) -> PayoutProvider:
 
 
 class ManualBankTransferProvider(PayoutProvider):
-    """Finance pays by hand from a CSV; nothing leaves the system until they do."""
+    """Finance pays by hand from a CSV; nothing leaves the system until they do. Each row
+    carries the bank details the source kept in its portal when it asked for the payout."""
 
     method = Payout.Method.BANK_TRANSFER
     CSV_COLUMNS = [
@@ -73,6 +74,9 @@ class ManualBankTransferProvider(PayoutProvider):
         "amount",
         "currency",
         "requested_at",
+        "account_holder",
+        "iban",
+        "bic",
     ]
 
     def pay(self, payout: Payout) -> ProviderResult:
@@ -95,6 +99,9 @@ class ManualBankTransferProvider(PayoutProvider):
                     f"{payout.amount:.2f}",
                     payout.currency,
                     timezone.localtime(payout.created_at).strftime("%Y-%m-%d %H:%M"),
+                    escape_cell(payout.account_holder),
+                    payout.iban,
+                    payout.bic,
                 ]
             )
         return out.getvalue()

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 from django.db.models import (
     Count,
+    F,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -18,7 +20,7 @@ from django.db.models.functions import Coalesce, Round
 
 from accounts.models import Customer, Organization, ReferralSource
 from core.money import MoneyField, cents
-from referrals.models import Program
+from referrals.models import Program, Referral
 
 from .models import (
     PAID_OUT_KINDS,
@@ -27,6 +29,7 @@ from .models import (
     LedgerEntry,
     Payout,
     PayoutBalanceEntry,
+    PayoutDetails,
     Reward,
     RewardEvent,
     RewardRule,
@@ -186,8 +189,17 @@ def credit_account_of(
     return CreditAccount.objects.filter(customer=customer).first()
 
 
+def payout_details_of(*, source: ReferralSource) -> PayoutDetails | None:
+    """How the source asked to be paid, if it said so in its portal."""
+    return PayoutDetails.objects.filter(source=source).first()
+
+
 def default_payout_method(*, source: ReferralSource) -> str:
-    """Gift card when every unpaid reward was promised as one (and there is an email)."""
+    """The method the source chose in its portal; else gift card when every unpaid reward
+    was promised as one (and there is an email); else a bank transfer."""
+    details = payout_details_of(source=source)
+    if details is not None:
+        return details.method
     kinds = set(
         Reward.objects.filter(
             source=source,
@@ -263,3 +275,68 @@ def totals_of(queryset) -> Totals:
     """How many rows a filtered list holds and what their amounts add up to."""
     result = queryset.order_by().aggregate(count=Count("pk"), amount=Sum("amount"))
     return Totals(result["count"], cents(result["amount"]))
+
+
+@dataclass(frozen=True)
+class SourceEarnings:
+    """What a source has earned, by where it stands: ``pending`` (held for the refund
+    window or review), ``approved`` (earned, not yet paid or granted), ``paid`` (paid out
+    or granted as credit), and ``payable`` (its payout balance: what it may ask for now)."""
+
+    pending: Decimal
+    approved: Decimal
+    paid: Decimal
+    payable: Decimal
+    currency: str
+
+
+def source_earnings(*, source: ReferralSource, account: CreditAccount | None) -> SourceEarnings:
+    value = F("amount") - F("taken_back")
+    totals = Reward.objects.filter(source=source).aggregate(
+        pending=Sum(value, filter=Q(status=Reward.Status.PENDING)),
+        approved=Sum(value, filter=Q(status=Reward.Status.APPROVED)),
+        paid=Sum(value, filter=Q(status=Reward.Status.FULFILLED)),
+    )
+    return SourceEarnings(
+        pending=cents(totals["pending"]),
+        approved=cents(totals["approved"]),
+        paid=cents(totals["paid"]),
+        payable=payout_balance(account=account) if account is not None else ZERO,
+        currency=account.currency if account is not None else source.organization.currency,
+    )
+
+
+def source_referrals(*, source: ReferralSource) -> QuerySet[Referral]:
+    """The source's referrals, newest first, each with ``reward_total`` (what it brought
+    the source, voided rewards left out) and ``reward_status`` (of its latest reward)."""
+    rewards = Reward.objects.filter(source=source, conversion__referral=OuterRef("pk")).exclude(
+        status=Reward.Status.VOID
+    )
+    return (
+        Referral.objects.filter(source=source)
+        .select_related("program")
+        .annotate(
+            reward_total=Coalesce(
+                Subquery(
+                    rewards.order_by()
+                    .values("conversion__referral")
+                    .annotate(total=Sum(F("amount") - F("taken_back")))
+                    .values("total"),
+                    output_field=MONEY,
+                ),
+                Value(ZERO),
+                output_field=MONEY,
+            ),
+            reward_status=Subquery(rewards.order_by("-created_at", "-id").values("status")[:1]),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def source_payouts(*, source: ReferralSource) -> QuerySet[Payout]:
+    return Payout.objects.filter(source=source).order_by("-created_at", "-id")
+
+
+def payout_methods() -> list[tuple[str, str]]:
+    """The ways a source may be paid (each has a provider in ``rewards.providers``)."""
+    return list(Payout.Method.choices)

@@ -6,7 +6,11 @@ and the source's portal say the same thing about the same rule:
     The referrer gets €20.00 in credit when a friend first buys, after a 30-day hold;
     credit expires after 365 days.
 
-It reads only the rule's fields, so an unsaved rule (a form being filled in) can be told too.
+The source's portal says the same rule to the source itself (``rule_in_words_for_source``):
+
+    You earn €25.00 in cash for your friend's first purchase, after a 30-day refund window.
+
+Both read only the rule's fields, so an unsaved rule (a form being filled in) can be told too.
 """
 
 from decimal import Decimal
@@ -53,14 +57,19 @@ def _rate(rule: RewardRule, *, amount, percent, currency: str) -> str:
     return format_money(amount or 0, currency)
 
 
-def _tiers(rule: RewardRule, currency: str) -> str:
-    """ "5 or more customers sent: €30.00" for each tier, in rising order."""
+def _currency(rule: RewardRule, currency: str = "") -> str:
+    currency = currency or rule.currency or ""
+    if not currency and rule.program_id:
+        currency = rule.program.organization.currency
+    return currency
+
+
+def _tier_rows(rule: RewardRule, currency: str):
+    """Each well-formed tier in rising order, as (threshold, the rate it pays in words)."""
     if not isinstance(rule.tiers, list) or not rule.tiers:
-        return ""
-    by_value = rule.tier_basis == TierBasis.VALUE
-    key = "min_value" if by_value else "min_referrals"
+        return
+    key = "min_value" if rule.tier_basis == TierBasis.VALUE else "min_referrals"
     rate_key = "percent" if rule.formula == RewardRule.Formula.PERCENT else "amount"
-    parts = []
     rows = [t for t in rule.tiers if isinstance(t, dict)]
     rows.sort(key=lambda t: _decimal_or_none(t.get(key)) or Decimal(0))
     for tier in rows:
@@ -68,21 +77,25 @@ def _tiers(rule: RewardRule, currency: str) -> str:
         rate = _decimal_or_none(tier.get(rate_key))
         if threshold is None or rate is None:
             continue
-        if by_value:
+        yield threshold, _percent(rate) if rate_key == "percent" else format_money(rate, currency)
+
+
+def _tiers(rule: RewardRule, currency: str) -> str:
+    """ "from 5 customers sent, €30.00" for each tier, in rising order."""
+    parts = []
+    for threshold, shown in _tier_rows(rule, currency):
+        if rule.tier_basis == TierBasis.VALUE:
             reached = f"from {format_money(threshold, currency)} of purchases sent"
         else:
             count = int(threshold)
             reached = f"from {count} customer{'s' if count != 1 else ''} sent"
-        shown = _percent(rate) if rate_key == "percent" else format_money(rate, currency)
         parts.append(f"{reached}, {shown}")
     return "; ".join(parts)
 
 
 def rule_in_words(rule: RewardRule, *, currency: str = "") -> str:
     """The rule as one sentence a business owner (or a source) reads without help."""
-    currency = currency or rule.currency or ""
-    if not currency and rule.program_id:
-        currency = rule.program.organization.currency
+    currency = _currency(rule, currency)
     who = WHO.get(rule.beneficiary, "The referrer")
     what = _rate(rule, amount=rule.amount, percent=rule.percent, currency=currency)
     if rule.formula == RewardRule.Formula.PERCENT and rule.cap is not None:
@@ -111,3 +124,61 @@ def rule_in_words(rule: RewardRule, *, currency: str = "") -> str:
     if extras:
         sentence += "; " + "; ".join(extras)
     return " ".join(sentence.split()) + "."
+
+
+# The same rule, said to the source in its portal ------------------------------------------
+
+SOURCE_WHEN = {
+    RewardRule.Trigger.SIGNUP: "when your friend signs up",
+    RewardRule.Trigger.FIRST_PURCHASE: "for your friend's first purchase",
+    RewardRule.Trigger.EVERY_PURCHASE: "for every purchase your friend makes",
+    RewardRule.Trigger.ADVOCACY: "when a customer you spoke to buys again",
+}
+SOURCE_WHEN_FRIEND = {
+    RewardRule.Trigger.SIGNUP: "when they sign up",
+    RewardRule.Trigger.FIRST_PURCHASE: "on their first purchase",
+    RewardRule.Trigger.EVERY_PURCHASE: "on every purchase",
+    RewardRule.Trigger.ADVOCACY: "when they buy again",
+}
+SOURCE_AS = {**AS, RewardRule.Kind.CREDIT: "of credit"}
+
+
+def _ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+def rule_in_words_for_source(rule: RewardRule, *, currency: str = "") -> str:
+    """The rule as the source reads it in its portal: "You earn ..." or "Your friend gets ..."."""
+    currency = _currency(rule, currency)
+    if rule.formula == RewardRule.Formula.PERCENT:
+        rate = f"{_percent(rule.percent)} of the amount"
+        if rule.cap is not None:
+            rate += f" (at most {format_money(rule.cap, currency)} each time)"
+    else:
+        rate = format_money(rule.amount or 0, currency)
+    kind = SOURCE_AS.get(rule.reward_kind, "")
+    if rule.beneficiary == RewardRule.Beneficiary.FRIEND:
+        text = f"Your friend gets {rate} {kind} {SOURCE_WHEN_FRIEND.get(rule.trigger, '')}"
+    else:
+        text = f"You earn {rate} {kind} {SOURCE_WHEN.get(rule.trigger, '')}"
+    text = text.rstrip()
+    if rule.hold_days:
+        text += f", after a {rule.hold_days}-day refund window"
+    text += "."
+    if rule.lifetime_cap is not None:
+        text += f" At most {format_money(rule.lifetime_cap, currency)} in all per friend."
+    if rule.reward_kind == RewardRule.Kind.CREDIT and rule.credit_lifetime_days:
+        text += f" Credit lasts {rule.credit_lifetime_days} days."
+    parts = []
+    for threshold, shown in _tier_rows(rule, currency):
+        if rule.tier_basis == TierBasis.VALUE:
+            parts.append(
+                f"{shown} once your friends have bought {format_money(threshold, currency)}"
+            )
+        else:
+            parts.append(f"{shown} from your {_ordinal(int(threshold))} customer")
+    if parts:
+        text += f" Rising with what you bring: {'; '.join(parts)}."
+    return " ".join(text.split())

@@ -162,6 +162,13 @@ class SourceRedeem(ApiView):
 class PayoutIn(serializers.Serializer):
     source = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     method = serializers.ChoiceField(choices=Payout.Method.choices, required=False)
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        required=False,
+        help_text="Part of the payout balance to pay (more than zero, at most the balance). "
+        "Omitted: all of it.",
+    )
 
 
 class PayoutList(ListView):
@@ -179,8 +186,9 @@ class PayoutList(ListView):
         operation_id="payouts_create",
         request=PayoutIn,
         responses={201: PayoutOut},
-        description="Pay a source its whole payout balance. The Idempotency-Key, when given, "
-        "is the payout's own: the provider is called with it and pays once.",
+        description="Pay a source its whole payout balance, or the `amount` of it asked for. "
+        "The Idempotency-Key, when given, is the payout's own: the provider is called with it "
+        "and pays once.",
     )
     def post(self, request):
         data = self.validated(PayoutIn)
@@ -195,6 +203,7 @@ class PayoutList(ListView):
             source=source,
             method=data.get("method", ""),
             idempotency_key=request.headers.get("Idempotency-Key", ""),
+            amount=data.get("amount"),
         )
         return self.answer(PayoutOut, payout, 201)
 

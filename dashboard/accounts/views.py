@@ -15,6 +15,7 @@ from accounts.imports import COLUMNS, MAX_BYTES, MAX_ROWS, escape_cell
 from accounts.models import CsvImport, Invitation, Membership, ReferralSource, Role, SourceKind
 from accounts.tenancy import current_membership, org_member_required, switch_organization
 from core.forms import add_form_errors, call_service, render_form
+from core.site import base_url
 from dashboard.start.views import wizard_steps
 from referrals import selectors as referral_selectors
 
@@ -76,6 +77,7 @@ def members(request):
             ok, invitation = call_service(
                 invite_form,
                 services.invitation_create,
+                base_url=base_url(request),
                 organization=request.organization,
                 email=invite_form.cleaned_data["email"],
                 role=invite_form.cleaned_data["role"],
@@ -177,7 +179,7 @@ def source_create(request):
             with transaction.atomic():
                 source = services.source_create(organization=request.organization, **fields)
                 if send_portal_link and source.email and source.active:
-                    services.source_portal_link_send(source=source)
+                    services.source_portal_link_send(source=source, base_url=base_url(request))
         except ValidationError as error:
             add_form_errors(form, error)
         else:
@@ -275,7 +277,7 @@ def source_portal_send(request, pk: int):
     """Email the source the address of its portal."""
     source = _source_for(request, pk)
     try:
-        services.source_portal_link_send(source=source)
+        services.source_portal_link_send(source=source, base_url=base_url(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:

@@ -9,6 +9,11 @@ urlpatterns = [
     path("app/programs/<int:pk>/", views.program_detail, name="program_detail"),
     path("app/programs/<int:pk>/edit/", views.program_edit, name="program_edit"),
     path("app/programs/<int:pk>/links/", views.link_create, name="link_create"),
+    re_path(
+        r"^app/programs/(?P<pk>[0-9]+)/emails/(?P<kind>friend|source)/$",
+        views.program_email_preview,
+        name="program_email_preview",
+    ),
     re_path(r"^app/links/(?P<pk>[0-9]+)/qr\.(?P<fmt>svg|png)$", views.link_qr, name="link_qr"),
     path("app/links/<int:pk>/card/", views.link_card, name="link_card"),
     path("app/links/<int:pk>/vanity/", views.link_vanity, name="link_vanity"),

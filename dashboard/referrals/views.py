@@ -1,16 +1,20 @@
+from csp.decorators import csp_replace
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from accounts.models import ReferralSource, Role
 from accounts.tenancy import org_member_required
 from core.forms import add_form_errors, call_service, render_form
+from core.site import base_url
 from core.tasks import waiting
 from referrals import selectors, services
 from referrals.models import Program, Referral, ReferralLink
+from rewards.notifications import program_email_preview as program_email_preview_render
 
 from .forms import (
     ConversionForm,
@@ -65,17 +69,46 @@ def program_detail(request, pk: int):
     if query:
         links = links.filter(source__name__icontains=query)
     page = Paginator(links, 50).get_page(request.GET.get("page"))
+    rules = list(program.reward_rules.all())
     context = {
         "program": program,
         "page": page,
         "q": query,
-        "rules": program.reward_rules.all(),
+        "rules": rules,
         "link_form": LinkForm(organization=request.organization),
         # Links to list means sources to link: only an empty page asks the database.
         "has_sources": bool(page.object_list)
         or ReferralSource.objects.for_organization(request.organization).active().exists(),
+        "email_previews": [
+            {
+                "kind": kind,
+                "label": label,
+                "email": program_email_preview_render(
+                    program=program, kind=kind, base=base_url(request), rules=rules
+                ),
+            }
+            for kind, label in (("friend", "To the friend"), ("source", "To the source"))
+        ],
     }
     return render(request, "dashboard/referrals/program_detail.html", context)
+
+
+# An email's HTML styles itself inline (mail clients drop stylesheets), so the preview, shown
+# in a sandboxed frame of the program's page, allows inline style and that page as its frame.
+@csp_replace(
+    {
+        "style-src": ["'unsafe-inline'"],
+        "img-src": ["'self'", "https:"],
+        "frame-ancestors": ["'self'"],
+    }
+)
+@xframe_options_sameorigin
+@org_member_required()
+def program_email_preview(request, pk: int, kind: str):
+    """The program's friend or source email, with its own subject and opening, as HTML."""
+    program = get_object_or_404(Program.objects.for_organization(request.organization), pk=pk)
+    email = program_email_preview_render(program=program, kind=kind, base=base_url(request))
+    return HttpResponse(email.html)
 
 
 @org_member_required(Role.MANAGER)

@@ -35,8 +35,10 @@ from .lifecycle import (
 )
 from .payouts import (
     PayoutRetry,
+    payout_amount_clean,
     payout_backoff,
     payout_batch,
+    payout_details_update,
     payout_mark_paid,
     payout_max_attempts,
     payout_process,
@@ -60,8 +62,10 @@ __all__ = [
     "credit_redeem",
     "expire_credit_lots",
     "issue_rewards_for_conversion",
+    "payout_amount_clean",
     "payout_backoff",
     "payout_batch",
+    "payout_details_update",
     "payout_mark_paid",
     "payout_max_attempts",
     "payout_process",

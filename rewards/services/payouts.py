@@ -5,16 +5,17 @@ retried with backoff, resumed after a worker dies.
 import logging
 import uuid
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Q, Sum
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
 from django.db.models.functions import Round
 from django.utils import timezone
 
 from accounts.models import Organization, ReferralSource, User
-from core.money import format_money
+from core.money import cents, format_money
 from core.tasks import enqueue_on_commit
 
 from .. import webhooks
@@ -22,10 +23,11 @@ from ..models import (
     PAID_OUT_KINDS,
     Payout,
     PayoutBalanceEntry,
+    PayoutDetails,
     Reward,
 )
 from ..providers import get_provider
-from ..selectors import default_payout_method
+from ..selectors import default_payout_method, payout_details_of
 from .ledger import _balance_entry, _lock_account, _payout_balance, credit_account_for
 from .lifecycle import _fulfil
 
@@ -50,21 +52,97 @@ def payout_backoff(attempts: int) -> int:
     return min(base * 2 ** max(attempts - 1, 0), 24 * 3600)
 
 
+def payout_details_update(
+    *,
+    source: ReferralSource,
+    method: str,
+    account_holder: str = "",
+    iban: str = "",
+    bic: str = "",
+) -> PayoutDetails:
+    """The source sets how it wants to be paid. A bank transfer needs an account holder
+    and a valid IBAN; the BIC is optional. Bad input raises and changes nothing."""
+    details = payout_details_of(source=source) or PayoutDetails(
+        organization_id=source.organization_id, source=source
+    )
+    details.method = method
+    details.account_holder = " ".join((account_holder or "").split())
+    details.iban = "".join((iban or "").split()).upper()
+    details.bic = "".join((bic or "").split()).upper()
+    details.updated_at = timezone.now()
+    details.full_clean(exclude=["organization", "source"])
+    if method == Payout.Method.BANK_TRANSFER:
+        errors = {}
+        if not details.account_holder:
+            errors["account_holder"] = "Give the name the bank account is held in."
+        if not details.iban:
+            errors["iban"] = "Give the IBAN of the account to pay."
+        if errors:
+            raise ValidationError(errors)
+    if method == Payout.Method.GIFT_CARD and not source.email:
+        raise ValidationError(
+            {"method": "A gift card is sent by email, and we have no email address for you."}
+        )
+    fields = ["method", "account_holder", "iban", "bic", "updated_at"]
+    try:
+        with transaction.atomic():
+            details.save()
+    except IntegrityError:  # the same source saved twice at once: the later one wins
+        current = PayoutDetails.objects.get(source=source)
+        for field in fields:
+            setattr(current, field, getattr(details, field))
+        current.save(update_fields=fields)
+        details = current
+    return details
+
+
+def payout_amount_clean(amount, *, payable: Decimal, currency: str) -> Decimal:
+    """A chosen payout amount: more than zero, whole cents, at most what is payable."""
+    try:
+        value = Decimal(str(amount).strip().replace(",", "."))
+    except (InvalidOperation, ValueError):
+        raise ValidationError({"amount": "Give an amount, e.g. 25.00."}) from None
+    if not value.is_finite():
+        raise ValidationError({"amount": "Give an amount, e.g. 25.00."})
+    if value <= 0:
+        raise ValidationError({"amount": "A payout is more than zero."})
+    if value != value.quantize(Decimal("0.01")):
+        raise ValidationError({"amount": "Give the amount in whole cents."})
+    if payable <= 0:
+        raise ValidationError(
+            {"amount": f"Nothing to pay: the payable balance is {format_money(payable, currency)}."}
+        )
+    if value > payable:
+        raise ValidationError(
+            {"amount": f"At most {format_money(payable, currency)} can be paid out now."}
+        )
+    return cents(value)
+
+
 def payout_request(
     *,
     source: ReferralSource,
     method: str = "",
     idempotency_key: str = "",
     actor: User | None = None,
+    amount: Decimal | str | None = None,
+    require_bank_account: bool = False,
 ) -> Payout:
-    """Pay a source its whole positive payout balance (approved cash and gift-card rewards,
-    less payouts and debts). The same idempotency key again returns the first payout.
+    """Pay a source its payout balance (approved cash and gift-card rewards, less payouts
+    and debts): all of it, or the chosen ``amount`` of it (more than zero, whole cents, at
+    most the balance). The same idempotency key again returns the first payout.
+
+    The method is the one asked for, else the one the source chose in its portal, else
+    ``default_payout_method``. A bank transfer carries the source's bank details as they
+    are now; ``require_bank_account`` (the portal) refuses one without them.
 
     The amount is reserved on the balance at once (a negative ``payout`` entry), and the
-    approved rewards it carries are attached to it; ``rewards.process_payout`` pays it.
+    approved rewards it carries are attached to it (all of them for the whole balance;
+    for part of it, oldest first as long as they fit); ``rewards.process_payout`` pays it.
     """
     if Organization.objects.filter(pk=source.organization_id, test_of__isnull=False).exists():
         raise ValidationError("This is a test: test rewards are never paid out.")
+    details = payout_details_of(source=source)
     method = method or default_payout_method(source=source)
     if method not in Payout.Method.values:
         raise ValidationError({"method": "Unknown payout method."})
@@ -72,6 +150,7 @@ def payout_request(
         raise ValidationError(
             {"method": "A gift card is sent by email, and this source has no email address."}
         )
+    bank = details if details is not None and details.has_bank_account else None
     key = (idempotency_key or "").strip()[:200] or f"payout:{uuid.uuid4().hex}"
     existing = Payout.objects.filter(
         organization_id=source.organization_id, idempotency_key=key
@@ -92,29 +171,52 @@ def payout_request(
                 f"Nothing to pay: {source} has a payout balance of "
                 f"{format_money(balance, account.currency)}."
             )
+        if method == Payout.Method.BANK_TRANSFER and require_bank_account and bank is None:
+            raise ValidationError(
+                {"method": "Add the bank account to pay (account holder and IBAN) first."}
+            )
+        if amount is None or amount == "":
+            chosen = balance
+        else:
+            chosen = payout_amount_clean(amount, payable=balance, currency=account.currency)
         payout = Payout.objects.create(
             organization_id=source.organization_id,
             source=source,
             account=account,
-            amount=balance,
+            amount=chosen,
             currency=account.currency,
             method=method,
             idempotency_key=key,
             requested_by=actor,
+            account_holder=bank.account_holder if bank and method == "bank_transfer" else "",
+            iban=bank.iban if bank and method == "bank_transfer" else "",
+            bic=bank.bic if bank and method == "bank_transfer" else "",
         )
         _balance_entry(
             account,
             kind=PayoutBalanceEntry.Kind.PAYOUT,
-            amount=-balance,
+            amount=-chosen,
             key=f"payout:{payout.pk}",
             payout=payout,
         )
-        Reward.objects.filter(
+        unpaid = Reward.objects.filter(
             source=source,
             status=Reward.Status.APPROVED,
             reward_kind__in=PAID_OUT_KINDS,
             payout__isnull=True,
-        ).update(payout=payout)
+        )
+        if chosen == balance:
+            unpaid.update(payout=payout)
+        else:
+            carried, room = [], chosen
+            for pk, value in unpaid.order_by("approved_at", "id").values_list(
+                "pk", F("amount") - F("taken_back")
+            ):
+                if value > room:
+                    break
+                carried.append(pk)
+                room -= value
+            Reward.objects.filter(pk__in=carried).update(payout=payout)
         enqueue_on_commit("rewards.process_payout", payout.pk)
     return payout
 

@@ -164,6 +164,22 @@ def test_it_requests_a_payout_of_the_balance(api, acme, source):
     assert api.get(f"/api/v1/payouts/{payout.pk}").json()["amount"] == "40.00"
 
 
+def test_a_payout_of_part_of_the_balance(api, acme, source):
+    reward_grant_manual(
+        organization=acme,
+        source=source,
+        amount=Decimal("40"),
+        note="x",
+        actor=None,
+        reward_kind="cash",
+    )
+    too_much = api.post("/api/v1/payouts", {"source": source.pk, "amount": "40.01"})
+    assert too_much.status_code == 400 and error_of(too_much)["param"] == "amount"
+    assert not Payout.objects.exists()
+    response = api.post("/api/v1/payouts", {"source": source.pk, "amount": "15.50"})
+    assert response.status_code == 201 and response.json()["amount"] == "15.50"
+
+
 def test_nothing_to_pay_is_a_400(api, source):
     response = api.post("/api/v1/payouts", {"source": source.pk})
     assert response.status_code == 400 and "Nothing to pay" in error_of(response)["message"]

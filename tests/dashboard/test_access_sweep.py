@@ -78,6 +78,7 @@ OBJECT_ARGS = {
     "referrals:program_detail": lambda w: {"pk": w["program"].pk},
     "referrals:program_edit": lambda w: {"pk": w["program"].pk},
     "referrals:link_create": lambda w: {"pk": w["program"].pk},
+    "referrals:program_email_preview": lambda w: {"pk": w["program"].pk, "kind": "source"},
     "referrals:link_qr": lambda w: {"pk": w["link"].pk, "fmt": "svg"},
     "referrals:link_card": lambda w: {"pk": w["link"].pk},
     "referrals:link_vanity": lambda w: {"pk": w["link"].pk},

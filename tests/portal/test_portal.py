@@ -83,3 +83,107 @@ def test_a_payout_request_without_balance_is_refused_kindly(client, source):
     response = client.post(url(source, "payout/"), {"key": "abc"}, follow=True)
     assert response.status_code == 200
     assert "Nothing to pay" in response.content.decode()
+
+
+# What the source earns, its payout details and payouts -------------------------------------
+
+
+def owe(source, amount: str):
+    from rewards.services import reward_grant_manual
+
+    return reward_grant_manual(
+        organization=source.organization,
+        source=source,
+        amount=Decimal(amount),
+        note="Test",
+        actor=None,
+        reward_kind="cash",
+    )
+
+
+def save_bank(client, source, **fields):
+    data = {"method": "bank_transfer", "account_holder": "Sam Source", "iban": "NL91ABNA0417164300"}
+    return client.post(url(source, "payout-details/"), {**data, **fields})
+
+
+def test_it_says_what_the_source_earns_in_words(client, program, source, fixed_rule):
+    html = client.get(url(source)).content.decode()
+    assert "You earn €25.00 of credit for your friend&#x27;s first purchase." in html
+
+
+def test_the_source_keeps_its_bank_details(client, source):
+    from rewards.models import PayoutDetails
+
+    response = save_bank(client, source, iban="nl91 abna 0417 1643 00")
+    assert response.status_code == 302
+    details = PayoutDetails.objects.get(source=source)
+    assert (details.iban, details.organization_id) == ("NL91ABNA0417164300", source.organization_id)
+    assert "NL•• •••• 4300" in client.get(url(source)).content.decode()
+
+
+def test_a_bad_iban_is_a_field_error_and_changes_nothing(client, source):
+    from rewards.models import PayoutDetails
+
+    response = save_bank(client, source, iban="NL91ABNA0417164301")
+    assert response.status_code == 400
+    assert "check digits do not match" in response.content.decode()
+    assert not PayoutDetails.objects.exists()
+
+
+def test_a_source_is_paid_the_amount_it_chose_once_however_often_it_submits(client, source):
+    from rewards.models import Payout
+
+    owe(source, "80.00")
+    save_bank(client, source)
+    for _ in range(2):  # a double click sends the same form key twice
+        response = client.post(url(source, "payout/"), {"amount": "30.00", "key": "k1"})
+        assert response.status_code == 302
+    payout = Payout.objects.get()
+    assert (payout.amount, payout.method, payout.iban) == (
+        Decimal("30.00"),
+        "bank_transfer",
+        "NL91ABNA0417164300",
+    )
+    html = client.get(url(source)).content.decode()
+    assert '<span class="value" data-testid="portal-payout-balance">€50.00</span>' in html
+
+
+def test_more_than_is_payable_is_refused_kindly(client, source):
+    from rewards.models import Payout
+
+    owe(source, "20.00")
+    save_bank(client, source)
+    response = client.post(url(source, "payout/"), {"amount": "20.01", "key": "k"}, follow=True)
+    assert "At most €20.00 can be paid out now." in response.content.decode()
+    assert not Payout.objects.exists()
+
+
+def test_another_sources_form_key_does_not_return_its_payout(client, acme, source):
+    from rewards.models import Payout
+
+    other = ReferralSourceFactory(organization=acme, name="Other", kind="customer")
+    for who in (source, other):
+        owe(who, "10.00")
+        save_bank(client, who)
+        client.post(url(who, "payout/"), {"amount": "10.00", "key": "same"})
+    assert Payout.objects.filter(source=other).count() == 1
+    assert Payout.objects.filter(source=source).count() == 1
+
+
+def test_referrals_are_paged_with_a_bounded_number_of_queries(
+    client, program, source, django_assert_max_num_queries
+):
+    for i in range(23):
+        referral_create(
+            program=program,
+            source=source,
+            channel="email",
+            friend_email=f"f{i}@x.io",
+            friend_name=f"Friend {i:02d}",
+        )
+    client.get(url(source))  # creates the link
+    with django_assert_max_num_queries(30):
+        first = client.get(url(source)).content.decode()
+    assert "Friend 22" in first and "Friend 12" not in first and "Page 1 of 3" in first
+    last = client.get(url(source) + "?referrals=3").content.decode()
+    assert "Friend 00" in last and "Friend 03" not in last

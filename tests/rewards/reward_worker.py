@@ -58,8 +58,8 @@ def send_reward_earned(*, reward_id):
     return _send_reward_earned(reward_id=reward_id)
 
 
-def send(to, subject, body):
-    _send(to, subject, body)
+def send(to, *message):
+    _send(to, *message)
     with open(SENT_LOG, "a") as log:
         log.write(f"{_current['reward_id']} {to}\n")
 
