@@ -73,6 +73,20 @@ def enqueue_on_commit(name: str, *args, **kwargs) -> None:
     transaction.on_commit(lambda: _relay(message.pk), robust=True)
 
 
+def enqueue_many_on_commit(name: str, arguments: list[list]) -> None:
+    """``enqueue_on_commit`` for many calls of one task (one list of arguments each): one
+    insert, and one relay after the commit."""
+    from .models import OutboxMessage
+
+    if not arguments:
+        return
+    messages = OutboxMessage.objects.bulk_create(
+        [OutboxMessage(task=name, args=list(args), kwargs={}) for args in arguments]
+    )
+    pks = [m.pk for m in messages]
+    transaction.on_commit(lambda: _relay_many(pks), robust=True)
+
+
 def waiting(name: str, *args) -> bool:
     """Whether a task queued with these arguments is still in the outbox, not yet accepted
     by the broker (e.g. Redis is down): for a page to say the work will follow."""
@@ -154,6 +168,11 @@ def _publish_locked(messages: list, *, retry: bool) -> tuple[int, Exception | No
 
 def _relay(pk: int) -> None:
     """Right after the commit: hand the row to the broker, or leave it to the drain."""
+    _relay_many([pk])
+
+
+def _relay_many(pks: list[int]) -> None:
+    """Right after the commit: hand the rows to the broker, or leave them to the drain."""
     from .models import OutboxMessage
 
     broker = str(celery_app().conf.broker_url)
@@ -162,9 +181,9 @@ def _relay(pk: int) -> None:
     try:
         with transaction.atomic():
             messages = list(
-                OutboxMessage.objects.select_for_update(skip_locked=True).filter(
-                    pk=pk, sent_at__isnull=True, failed_at__isnull=True
-                )
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=pks, sent_at__isnull=True, failed_at__isnull=True)
+                .order_by("pk")
             )
             _, error = _publish_locked(messages, retry=False)
     except Exception as exc:  # noqa: BLE001 - never fail the request that already committed
@@ -172,8 +191,8 @@ def _relay(pk: int) -> None:
     if error is not None:
         _relay_paused_until[broker] = time.monotonic() + RELAY_PAUSE_SECONDS
         log.warning(
-            "Outbox message %s kept for the drain: the broker did not take it (%s: %s)",
-            pk,
+            "Outbox messages %s kept for the drain: the broker did not take them (%s: %s)",
+            pks[:10],
             type(error).__name__,
             error,
         )

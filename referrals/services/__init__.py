@@ -16,6 +16,7 @@ worker always sees the row and a rolled-back conversion never earns anything.
 """
 
 from .attribution import attribute, conversion_record, event_record
+from .attribution_bulk import events_record_many
 from .links import (
     CODE_PATTERN,
     cookie_name,
@@ -43,6 +44,7 @@ __all__ = [
     "conversion_record",
     "cookie_name",
     "event_record",
+    "events_record_many",
     "fraud_checks",
     "hash_ip",
     "link_get_or_create",

@@ -335,8 +335,9 @@ def _record(
         )
     assert customer is not None  # found or made above  # noqa: S101
     customer = _lock_customer(customer)
-    if _already_recorded(organization, event.external_id)[0]:
-        raise _AlreadyRecorded
+    # A concurrent delivery of this event that committed meanwhile is found by the unique
+    # constraints on the purchase and the conversion below (_AlreadyRecorded): all of this
+    # transaction is then undone, so no second look-up is needed here.
     # Known before the referral: first seen (before this event) before it was made.
     known_before = not created and touch is not None and customer.first_seen_at < touch.created_at
     if event.occurred_at < customer.first_seen_at:

@@ -72,3 +72,17 @@ def error_of(response) -> dict:
     assert set(body) == {"error"}, body
     assert {"type", "code", "message", "param"} <= set(body["error"]), body
     return body["error"]
+
+
+def run_reward_tasks() -> int:
+    """Run the reward tasks the outbox holds, as the Celery worker would after the commit
+    (the API queues them; it does not issue rewards inside the request)."""
+    from core.models import OutboxMessage
+    from referrals.services import REWARD_TASK
+    from rewards.services import issue_rewards_for_conversion
+
+    messages = list(OutboxMessage.objects.filter(task=REWARD_TASK).order_by("pk"))
+    for message in messages:
+        issue_rewards_for_conversion(conversion_id=message.args[0])
+        message.delete()
+    return len(messages)
