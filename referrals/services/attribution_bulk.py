@@ -25,9 +25,10 @@ customer's events are never reordered. Left to ``event_record`` are:
 Concurrency: customers are locked in id order, then the referrals, in id order, as the
 one-by-one path locks a customer and then its referral. New customers, purchases and
 conversions are inserted under their unique constraints: a concurrent delivery of the same
-event or customer makes the insert fail (after it waited for the other to commit), and
-then the whole batch is rolled back and left to the one-by-one path, which answers
-duplicates. The same for a deadlock.
+event or customer makes the insert fail (after it waited for the other to commit); then the
+whole pass is rolled back and run again, and now finds that customer, and answers that event
+as a duplicate. The same for a deadlock. After three tries it leaves the batch to the
+one-by-one path.
 """
 
 from collections import defaultdict
@@ -48,6 +49,7 @@ from ..models import Conversion, Program, Purchase, Referral, ReferralEvent
 from .attribution import CLOCK_SKEW, _clean_event, _Event, _in_window
 from .referrals import REWARD_TASK
 
+ATTEMPTS = 3
 FAST_KINDS = {Conversion.Kind.PURCHASE, Conversion.Kind.ADVOCACY, Conversion.Kind.SIGNUP}
 
 
@@ -106,15 +108,18 @@ def events_record_many(*, organization: Organization, events: list[dict]) -> lis
     """Record the events it can (see the module's docstring) in one transaction; None for
     each event left to ``event_record``. ``events`` hold ``event_record``'s arguments."""
     results: list[Recorded | None] = [None] * len(events)
-    try:
-        with transaction.atomic():
-            done = _record_many(organization, events)
-    except IntegrityError:
-        return results  # a concurrent delivery of an event or customer: one by one
-    except OperationalError as error:
-        if not _is_deadlock(error):
-            raise
-        return results
+    for _attempt in range(ATTEMPTS):
+        try:
+            with transaction.atomic():
+                done = _record_many(organization, events)
+            break
+        except IntegrityError:
+            continue  # a concurrent request stored one of these events or customers: again
+        except OperationalError as error:
+            if not _is_deadlock(error):
+                raise
+    else:
+        return results  # one by one, then
     for index, recorded in done.items():
         results[index] = recorded
     return results

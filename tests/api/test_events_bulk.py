@@ -385,3 +385,46 @@ def test_a_bulk_of_new_events_costs_the_same_few_statements_whatever_its_size(
     assert Referral.objects.filter(status="converted").count() == size
     assert Customer.objects.filter(is_referred=True).count() == size
     assert run_reward_tasks() == size
+
+
+def test_a_bulk_that_loses_a_race_for_an_event_runs_again_and_answers_it_a_duplicate(
+    acme, program, source, monkeypatch
+):
+    from referrals.services import attribution_bulk, events_record_many
+
+    for n in range(3):
+        referral_create(
+            program=program, source=source, channel="phone", friend_email=f"f{n}@x.test"
+        )
+    # Another request stores o-1 while this batch runs: its first pass does not know o-1, so
+    # its insert fails on the unique constraint; the pass is rolled back and run again.
+    event_record(
+        organization=acme,
+        kind="purchase",
+        external_id="o-1",
+        amount=Decimal("5"),
+        email="f1@x.test",
+    )
+    real = attribution_bulk._known_ids
+    passes = []
+
+    def known_ids(organization, ids):
+        passes.append(ids)
+        return set() if len(passes) == 1 else real(organization, ids)
+
+    monkeypatch.setattr(attribution_bulk, "_known_ids", known_ids)
+    batch = [
+        {
+            "kind": "purchase",
+            "external_id": f"o-{n}",
+            "amount": Decimal("10"),
+            "email": f"f{n}@x.test",
+        }
+        for n in range(3)
+    ]
+    results = events_record_many(organization=acme, events=batch)
+    assert len(passes) == 2
+    assert results[1] is None  # known now: event_record answers it as a duplicate
+    assert [r.created for r in (results[0], results[2])] == [True, True]
+    assert Purchase.objects.filter(external_id="o-1").count() == 1
+    assert Conversion.objects.count() == 3
