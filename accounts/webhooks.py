@@ -253,25 +253,26 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # a 3xx is an answer, not a place to follow (it could point anywhere)
 
 
-def _pinned(connection_class):
-    """``connection_class`` connecting to a given address instead of resolving its host
-    again; the Host header, and for HTTPS the name the certificate must carry (SNI), stay
-    the URL's host."""
+def _connect_to(address: str):
+    """A ``create_connection`` that connects to ``address`` whatever host it is given: the
+    Host header, and for HTTPS the name the certificate must carry (SNI), stay the URL's."""
 
-    class Pinned(connection_class):
-        def __init__(self, host, *, address: str, **kwargs):
-            super().__init__(host, **kwargs)
+    def create_connection(where, *args, **kwargs):
+        return socket.create_connection((address, where[1]), *args, **kwargs)
 
-            def connect_to_address(where, *args, **kw):
-                return socket.create_connection((address, where[1]), *args, **kw)
-
-            self._create_connection = connect_to_address
-
-    return Pinned
+    return create_connection
 
 
-_PinnedHTTP = _pinned(http.client.HTTPConnection)
-_PinnedHTTPS = _pinned(http.client.HTTPSConnection)
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host, *, address: str, **kwargs):
+        super().__init__(host, **kwargs)
+        self._create_connection = _connect_to(address)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host, *, address: str, **kwargs):
+        super().__init__(host, **kwargs)
+        self._create_connection = _connect_to(address)
 
 
 class _PinnedHTTPHandler(urllib.request.HTTPHandler):
@@ -290,7 +291,9 @@ class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
 
     def https_open(self, req):
         return self.do_open(
-            functools.partial(_PinnedHTTPS, address=self.address), req, context=self._context
+            functools.partial(_PinnedHTTPS, address=self.address),
+            req,
+            context=self._context,  # type: ignore[attr-defined]
         )
 
 
