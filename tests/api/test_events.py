@@ -267,7 +267,7 @@ def test_a_new_event_costs_a_bounded_number_of_queries(
     # The key, the attribution, the customer, purchase, conversion, the referral moved
     # along, its history and the reward task: a fixed number of statements per event,
     # whatever the organization holds. The rewards are the task's work, after the answer.
-    with django_assert_max_num_queries(28):
+    with django_assert_max_num_queries(22):
         assert api.post("/api/v1/events", purchase()).status_code == 201
     run_reward_tasks()
     assert Decimal(Reward.objects.get().amount) == Decimal("25.00")
