@@ -134,6 +134,13 @@ def membership_change_role(*, membership: Membership, role: str, by: Membership)
     return membership
 
 
+class _NotLookedUp:
+    """customer_get_or_create's default for ``found``: look the customer up."""
+
+
+NOT_LOOKED_UP = _NotLookedUp()
+
+
 def customer_get_or_create(
     *,
     organization: Organization,
@@ -142,7 +149,7 @@ def customer_get_or_create(
     name: str = "",
     phone: str = "",
     first_seen_at: datetime.datetime | None = None,
-    found: Customer | None | bool = False,
+    found: Customer | None | _NotLookedUp = NOT_LOOKED_UP,
 ) -> tuple[Customer, bool]:
     """Find a customer by external id, then by email; create one if neither matches.
 
@@ -158,7 +165,7 @@ def customer_get_or_create(
         raise ValidationError("A customer needs an email or an external id.")
     customer = (
         customer_find(organization=organization, email=email, external_id=external_id)
-        if found is False
+        if isinstance(found, _NotLookedUp)
         else found
     )
     if customer is not None:
