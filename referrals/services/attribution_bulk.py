@@ -47,9 +47,12 @@ from core.tasks import enqueue_many_on_commit
 from .. import webhooks
 from ..models import Conversion, Program, Purchase, Referral, ReferralEvent
 from .attribution import CLOCK_SKEW, _clean_event, _Event, _in_window
-from .referrals import REWARD_TASK
 
 ATTEMPTS = 3
+# The rewards of a batch's conversions are issued by one task per hundred: a message (and a
+# broker round trip) per conversion cost more than recording the events.
+REWARDS_TASK = "rewards.issue_rewards_for_conversions"
+REWARDS_PER_TASK = 100
 FAST_KINDS = {Conversion.Kind.PURCHASE, Conversion.Kind.ADVOCACY, Conversion.Kind.SIGNUP}
 
 
@@ -559,8 +562,13 @@ def _record_groups(
         list(changed_referrals.values()), ["friend", "status", "signed_up_at", "converted_at"]
     )
     ReferralEvent.objects.bulk_create(history)
+    queued_ids = [c.pk for c, _, queued in answers.values() if c is not None and queued]
     enqueue_many_on_commit(
-        REWARD_TASK, [[c.pk] for c, _, queued in answers.values() if c is not None and queued]
+        REWARDS_TASK,
+        [
+            [queued_ids[n : n + REWARDS_PER_TASK]]
+            for n in range(0, len(queued_ids), REWARDS_PER_TASK)
+        ],
     )
     if converted and account_webhooks.subscribed(
         organization.pk, WebhookEventType.REFERRAL_CONVERTED
