@@ -22,12 +22,13 @@ customer's events are never reordered. Left to ``event_record`` are:
 - an event id sent twice in the batch, or already recorded (answered as a duplicate), and
   an event that fails its checks (the one-by-one path gives the error).
 
-Concurrency: customers are locked in id order, then the referrals, in id order, as the
-one-by-one path locks a customer and then its referral. New customers, purchases and
-conversions are inserted under their unique constraints: a concurrent delivery of the same
-event or customer makes the insert fail (after it waited for the other to commit); then the
-whole pass is rolled back and run again, and now finds that customer, and answers that event
-as a duplicate. The same for a deadlock. After three tries it leaves the batch to the
+Concurrency: batches of one organization take turns (an advisory lock held until commit),
+so each reads what the one before it wrote. Customers are locked in id order, then the
+referrals, in id order, as the one-by-one path locks a customer and then its referral. New
+customers, purchases and conversions are inserted under their unique constraints: a
+concurrent single delivery of the same event or customer makes the insert fail (after it
+waited for the other to commit); then the whole pass is rolled back and run again, and now
+finds that customer, and answers that event as a duplicate. The same for a deadlock. After three tries it leaves the batch to the
 one-by-one path.
 """
 
@@ -49,6 +50,7 @@ from ..models import Conversion, Program, Purchase, Referral, ReferralEvent
 from .attribution import CLOCK_SKEW, _clean_event, _Event, _in_window
 
 ATTEMPTS = 3
+BATCH_LOCK_NAMESPACE = 7411  # pg_advisory_xact_lock(namespace, organization id)
 # The rewards of a batch's conversions are issued by one task per hundred: a message (and a
 # broker round trip) per conversion cost more than recording the events.
 REWARDS_TASK = "rewards.issue_rewards_for_conversions"
@@ -114,6 +116,7 @@ def events_record_many(*, organization: Organization, events: list[dict]) -> lis
     for _attempt in range(ATTEMPTS):
         try:
             with transaction.atomic():
+                _one_batch_at_a_time(organization)
                 done = _record_many(organization, events)
             break
         except IntegrityError:
@@ -126,6 +129,20 @@ def events_record_many(*, organization: Organization, events: list[dict]) -> lis
     for index, recorded in done.items():
         results[index] = recorded
     return results
+
+
+def _one_batch_at_a_time(organization: Organization) -> None:
+    """Batches of one organization run one after another (a lock held until the commit).
+
+    Two batches of the same customers wait for each other's row locks anyway; what this
+    adds is that a batch reads which customers and events exist only once the batch before
+    it has committed, so it does not plan to create a customer that batch just created
+    (whose insert would then fail, and the pass be run again, possibly again and again
+    under a steady stream of batches)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", [BATCH_LOCK_NAMESPACE, organization.pk]
+        )
 
 
 def _is_deadlock(error: OperationalError) -> bool:
