@@ -28,8 +28,8 @@ referrals, in id order, as the one-by-one path locks a customer and then its ref
 customers, purchases and conversions are inserted under their unique constraints: a
 concurrent single delivery of the same event or customer makes the insert fail (after it
 waited for the other to commit); then the whole pass is rolled back and run again, and now
-finds that customer, and answers that event as a duplicate. The same for a deadlock. After three tries it leaves the batch to the
-one-by-one path.
+finds that customer, and answers that event as a duplicate. The same for a deadlock. After
+three tries it leaves the batch to the one-by-one path.
 """
 
 from collections import defaultdict
