@@ -42,7 +42,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts import webhooks as account_webhooks
-from accounts.models import Customer, Organization, WebhookEventType
+from accounts.models import Customer, Organization, ReferralSource, WebhookEventType
 from core.tasks import enqueue_many_on_commit
 
 from .. import webhooks
@@ -170,13 +170,18 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
     # Every customer named in the batch, as the database knows them now.
     emails = {e for e in (_named(d)[0] for d in events) if e}
     externals = {x for x in (_named(d)[1] for d in events) if x}
+    # Read and locked at once: batches take turns (_one_batch_at_a_time), so no other batch
+    # changes them meanwhile, and an event recorded alone waits for this batch's commit.
     by_external = {
         c.external_id: c
-        for c in Customer.objects.filter(organization=organization, external_id__in=externals)
+        for c in Customer.objects.select_for_update()
+        .filter(organization=organization, external_id__in=externals)
+        .order_by("pk")
     }
     by_email: dict[str, Customer] = {}
     for c in (
-        Customer.objects.filter(organization=organization)
+        Customer.objects.select_for_update()
+        .filter(organization=organization)
         .annotate(_email=Lower("email"))
         .filter(_email__in=emails)
         .order_by("first_seen_at", "pk")
@@ -276,7 +281,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
                 slow_emails.add(node[1])
             elif node[0] == "c":
                 slow_customers.add(node[1])
-    return _record_groups(organization, fast, slow_emails, slow_customers)
+    return _record_groups(organization, fast, found_customers, slow_emails, slow_customers)
 
 
 def _finds_without_filling(items: list[_Item], customer: Customer, by_external, by_email) -> bool:
@@ -335,15 +340,15 @@ class _State:
 
 
 def _record_groups(
-    organization: Organization, groups: list[_Group], slow_emails: set, slow_customers: set
+    organization: Organization,
+    groups: list[_Group],
+    locked: dict[int, Customer],
+    slow_emails: set,
+    slow_customers: set,
 ) -> dict[int, Recorded]:
     now = timezone.now()
     # Lock the customers (id order, as every writer does), then read what decides.
     existing_ids = sorted(g.customer_id for g in groups if g.customer_id is not None)
-    locked = {
-        c.pk: c
-        for c in Customer.objects.select_for_update().filter(pk__in=existing_ids).order_by("pk")
-    }
     won_by_customer: dict[int, Conversion] = {}
     for won_conversion in (
         Conversion.objects.filter(customer_id__in=existing_ids, is_first_purchase=True)
@@ -353,7 +358,11 @@ def _record_groups(
     ):
         won_by_customer.setdefault(won_conversion.customer_id, won_conversion)  # type: ignore[arg-type]
     emails = {item.email for g in groups for item in g.items if item.email}
-    emails |= {c.email.lower() for c in locked.values() if c.email}
+    emails |= {
+        locked[g.customer_id].email.lower()
+        for g in groups
+        if g.customer_id in locked and locked[g.customer_id].email
+    }
     candidates: list[Referral] = list(
         Referral.objects.select_for_update(of=("self",))
         .filter(organization=organization)
@@ -363,9 +372,14 @@ def _record_groups(
             | Q(friend_id__in=existing_ids)
             | Q(pk__in=[c.referral_id for c in won_by_customer.values()])
         )
-        .select_related("program", "source")
         .order_by("pk")
     )
+    # Their few programs and sources once each, rather than joined into every row.
+    programs = Program.objects.in_bulk({r.program_id for r in candidates})
+    sources = ReferralSource.objects.in_bulk({r.source_id for r in candidates})
+    for r in candidates:
+        r.program = programs[r.program_id]
+        r.source = sources[r.source_id]
     by_pk = {r.pk: r for r in candidates}
     has_first = set(
         Conversion.objects.filter(referral_id__in=list(by_pk), is_first_purchase=True).values_list(

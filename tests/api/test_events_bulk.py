@@ -378,7 +378,7 @@ def test_a_bulk_of_new_events_costs_the_same_few_statements_whatever_its_size(
         for n in range(size)
     ]
     batch += [{"id": "walk-in", "type": "purchase", "email": "w@x.test", "amount": "1.00"}]
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(21):
         results = api.post("/api/v1/events/bulk", {"events": batch}).json()["results"]
     assert [r["status"] for r in results] == [201] * (size + 1)
     assert all(r["result"]["rewards_pending"] for r in results[:size])
