@@ -15,7 +15,8 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import F
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone as dj_timezone
 
 from core.money import MoneyField
@@ -311,6 +312,8 @@ class Customer(models.Model):
         ]
         indexes = [
             models.Index(fields=["organization", "email"]),
+            # customer_find matches email__iexact (UPPER(email) = UPPER(%s)) on every event.
+            models.Index(F("organization"), Upper("email"), name="customer_email_ci"),
             models.Index(fields=["organization", "first_seen_at"]),
         ]
 

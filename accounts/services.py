@@ -158,6 +158,13 @@ def membership_change_role(*, membership: Membership, role: str, by: Membership)
     return membership
 
 
+class _NotLookedUp:
+    """customer_get_or_create's default for ``found``: look the customer up."""
+
+
+NOT_LOOKED_UP = _NotLookedUp()
+
+
 def customer_get_or_create(
     *,
     organization: Organization,
@@ -166,18 +173,25 @@ def customer_get_or_create(
     name: str = "",
     phone: str = "",
     first_seen_at: datetime.datetime | None = None,
+    found: Customer | None | _NotLookedUp = NOT_LOOKED_UP,
 ) -> tuple[Customer, bool]:
     """Find a customer by external id, then by email; create one if neither matches.
 
     Safe under concurrency: the unique constraints (the business's id; the email of a
     customer known only by email) let one of several racing calls create the customer,
     and the others find it. ``first_seen_at`` (default now) dates a new customer.
+    ``found`` is what the caller's own ``customer_find`` with the same email and id just
+    returned (a customer or None), so it is not looked up twice.
     """
     email = (email or "").strip().lower()
     external_id = (external_id or "").strip()
     if not email and not external_id:
         raise ValidationError("A customer needs an email or an external id.")
-    customer = customer_find(organization=organization, email=email, external_id=external_id)
+    customer = (
+        customer_find(organization=organization, email=email, external_id=external_id)
+        if isinstance(found, _NotLookedUp)
+        else found
+    )
     if customer is not None:
         changed = []
         if external_id and not customer.external_id:

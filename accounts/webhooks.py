@@ -18,11 +18,16 @@ deduplicate by the event id.
 
 Only http(s) URLs are taken, redirects are not followed, and outside development an address
 that is private, loopback, link-local or otherwise not global is refused, at registration and
-again before each attempt (SSRF), unless ``WEBHOOK_ALLOW_PRIVATE_URLS`` is on.
+again before each attempt (SSRF), unless ``WEBHOOK_ALLOW_PRIVATE_URLS`` is on. The attempt
+connects to the address that was checked (the host is not looked up a second time), so a
+DNS answer that changes between the check and the connection (rebinding) cannot turn a
+public host into a private one.
 """
 
+import functools
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import secrets
@@ -87,6 +92,15 @@ def _is_public(address: str) -> bool:
 
 def check_url(url: str) -> str:
     """The URL if deliveries may be sent to it; a ValidationError if not."""
+    return _checked(url)[0]
+
+
+def _checked(url: str) -> tuple[str, str | None]:
+    """The URL and the address a delivery must connect to (None: any, when private
+    addresses are allowed). Every address the host resolves to must be public, and the
+    connection then goes to the first of them, not to whatever a second lookup answers: a
+    host whose DNS answers a public address to the check and a private one to the
+    connection (DNS rebinding) reaches only the public one."""
     url = (url or "").strip()
     try:
         parts = urlsplit(url)
@@ -96,19 +110,19 @@ def check_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError({"url": "Use an http:// or https:// URL."})
     if getattr(settings, "WEBHOOK_ALLOW_PRIVATE_URLS", False):
-        return url
+        return url, None
     try:
-        addresses = {
+        addresses = [
             str(info[4][0])
             for info in socket.getaddrinfo(
                 parts.hostname, port or (443 if parts.scheme == "https" else 80)
             )
-        }
+        ]
     except (OSError, UnicodeError):
         raise ValidationError({"url": "This host name does not resolve."}) from None
     if not addresses or not all(_is_public(a) for a in addresses):
         raise ValidationError({"url": "Webhooks go to public addresses only."})
-    return url
+    return url, addresses[0]
 
 
 def _clean_events(events) -> list[str]:
@@ -165,6 +179,17 @@ def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
 
 
 # Emitting ---------------------------------------------------------------------------------
+
+
+def subscribed(organization_id: int, event_type: str) -> bool:
+    """Whether any active endpoint of the organization listens to ``event_type``: a batch
+    asks once instead of once per object."""
+    return any(
+        event_type in (events or [])
+        for events in WebhookEndpoint.objects.filter(
+            organization_id=organization_id, active=True
+        ).values_list("events", flat=True)
+    )
 
 
 def emit(organization: Organization | int, event_type: str, payload: dict) -> list[WebhookDelivery]:
@@ -228,16 +253,64 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # a 3xx is an answer, not a place to follow (it could point anywhere)
 
 
-# No proxy from the environment: a delivery goes straight to the address that was checked.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
+def _connect_to(address: str):
+    """A ``create_connection`` that connects to ``address`` whatever host it is given: the
+    Host header, and for HTTPS the name the certificate must carry (SNI), stay the URL's."""
+
+    def create_connection(where, *args, **kwargs):
+        return socket.create_connection((address, where[1]), *args, **kwargs)
+
+    return create_connection
 
 
-def _post(url: str, body: bytes, headers: dict) -> int:
-    # check_url() allowed only http(s) before this is called.
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host, *, address: str, **kwargs):
+        super().__init__(host, **kwargs)
+        self._create_connection = _connect_to(address)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host, *, address: str, **kwargs):
+        super().__init__(host, **kwargs)
+        self._create_connection = _connect_to(address)
+
+
+class _PinnedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, address: str):
+        super().__init__()
+        self.address = address
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_PinnedHTTP, address=self.address), req)
+
+
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, address: str):
+        super().__init__()
+        self.address = address
+
+    def https_open(self, req):
+        return self.do_open(
+            functools.partial(_PinnedHTTPS, address=self.address),
+            req,
+            context=self._context,  # type: ignore[attr-defined]
+        )
+
+
+def _opener(address: str | None):
+    # No proxy from the environment: a delivery goes straight to the address that was checked.
+    handlers: list = [urllib.request.ProxyHandler({}), _NoRedirects()]
+    if address is not None:
+        handlers += [_PinnedHTTPHandler(address), _PinnedHTTPSHandler(address)]
+    return urllib.request.build_opener(*handlers)
+
+
+def _post(url: str, body: bytes, headers: dict, *, address: str | None = None) -> int:
+    # _checked() allowed only http(s) before this is called.
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     timeout = float(getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 10))
     try:
-        with _opener.open(request, timeout=timeout) as response:
+        with _opener(address).open(request, timeout=timeout) as response:
             response.read(1024)
             return response.status
     except urllib.error.HTTPError as error:
@@ -261,13 +334,13 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
         error = "The endpoint is disabled."
     else:
         try:
-            check_url(endpoint.url)
+            url, address = _checked(endpoint.url)
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": "Advocate-Webhooks/1.0",
                 SIGNATURE_HEADER: sign(endpoint.secret, body, int(time.time())),
             }
-            status_code = _post(endpoint.url, body, headers)
+            status_code = _post(url, body, headers, address=address)
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
         except ValidationError as exc:

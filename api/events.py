@@ -3,23 +3,25 @@ Events from the business (signup, purchase, refund, advocacy) taken in through t
 
 A thin layer over the domain's one public entry point, ``referrals.services.event_record``:
 it records the event once per event id and attributes it to a referral (or to none). The
-rewards a new conversion earns are issued here at once, with the same idempotent service
-the Celery task ``rewards.issue_rewards_for_conversion`` runs after commit (which then finds
-them issued), so the answer can say which rewards the event created.
+rewards a new conversion earns are issued by the Celery task
+``rewards.issue_rewards_for_conversion``, queued with the conversion (the outbox) and run
+seconds after the commit: the answer says so (``rewards_pending``) and lists the rewards
+already issued (none yet for a new event; for an event known before, what it earned). Issuing
+them inside the request cost about thirty statements per purchase and held the request on
+the reward rules, the credit ledger and the webhooks.
 
 When event recording changes shape (every purchase stored, attributed or not), only this
 module needs to follow.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
 from accounts.models import Customer, Organization
 from referrals.models import Conversion, Purchase
-from referrals.services import event_record
+from referrals.services import event_record, events_record_many
 from rewards.models import Reward
-from rewards.services import issue_rewards_for_conversion
 
 
 @dataclass
@@ -31,6 +33,7 @@ class EventResult:
     customer: int | None
     conversion: Conversion | None
     rewards: list[Reward] = field(default_factory=list)
+    rewards_pending: bool = False
 
     @property
     def referral(self) -> int | None:
@@ -91,11 +94,6 @@ def ingest(
         cookie_code=cookie,
         refund_of=refund_of,
     )
-    issued = None
-    if conversion is not None and created:
-        # After the event committed (its own transaction): if this fails, the task queued
-        # on that commit issues the rewards; a retry of the event answers "duplicate".
-        issued = issue_rewards_for_conversion(conversion_id=conversion.pk)
     if conversion is None:  # stored (or known before), credited to no source
         return EventResult(
             id=id,
@@ -105,19 +103,57 @@ def ingest(
             customer=_customer_id(organization, external_id=customer_external_id, email=email),
             conversion=None,
         )
-    if issued is None:  # known before: read what it earned then
-        issued = list(Reward.objects.filter(conversion=conversion).order_by("id"))
-    if not Conversion.referral.is_cached(conversion):
-        conversion = Conversion.objects.select_related("referral", "purchase").get(pk=conversion.pk)
-    return EventResult(
-        id=id,
-        type=type,
-        stored=created,
-        duplicate=not created,
-        customer=conversion.customer_id,
-        conversion=conversion,
-        rewards=issued,
+    if created:
+        # Queued with the conversion (``_apply_conversion``) when its referral is credited.
+        return EventResult(
+            id=id,
+            type=type,
+            stored=True,
+            duplicate=False,
+            customer=conversion.customer_id,
+            conversion=conversion,
+            rewards_pending=conversion.referral.is_credited,
+        )
+    return replace(already_recorded(organization=organization, ids=[id])[id.strip()], type=type)
+
+
+def ingest_many(*, organization: Organization, events: list[dict]) -> list[EventResult | None]:
+    """Record many events (``ingest``'s arguments each) with a fixed number of statements;
+    None for each event the caller must still ``ingest`` itself, one by one, in order
+    (``referrals.services.events_record_many`` says which)."""
+    recorded = events_record_many(
+        organization=organization,
+        events=[
+            {
+                "kind": e["type"],
+                "external_id": e["id"],
+                "amount": e.get("amount", Decimal("0")),
+                "currency": e.get("currency", ""),
+                "occurred_at": e.get("occurred_at"),
+                "email": e.get("email", ""),
+                "customer_external_id": e.get("customer_external_id", ""),
+                "name": e.get("name", ""),
+                "code": e.get("code", ""),
+                "cookie_code": e.get("cookie", ""),
+                "refund_of": e.get("refund_of", ""),
+            }
+            for e in events
+        ],
     )
+    return [
+        None
+        if r is None
+        else EventResult(
+            id=e["id"],
+            type=e["type"],
+            stored=r.created,
+            duplicate=not r.created,
+            customer=r.customer_id,
+            conversion=r.conversion,
+            rewards_pending=r.rewards_queued,
+        )
+        for e, r in zip(events, recorded, strict=True)
+    ]
 
 
 def already_recorded(*, organization: Organization, ids: list[str]) -> dict[str, EventResult]:

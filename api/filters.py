@@ -97,6 +97,10 @@ class RewardFilter(df.FilterSet):
     status = df.ChoiceFilter(choices=Reward.Status.choices)
     source = IdFilter(field_name="source_id")
     customer = IdFilter(field_name="customer_id")
+    conversion = IdFilter(field_name="conversion_id")
+    event = df.CharFilter(
+        field_name="conversion__external_id", help_text="The id of the event that earned it."
+    )
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 

@@ -2,9 +2,9 @@
 
 DRF's ``SimpleRateThrottle`` keeps a list of timestamps per client and rewrites it on every
 request (a read and a write of a growing value, not atomic across processes); a counter per
-window is one round trip and exact under concurrency. ``API_RATE_LIMIT`` sets the rate
-("1200/minute" by default, "N/second|minute|hour"); a 429 says in Retry-After when the
-window ends.
+window is one round trip (``core.cache``'s ``count_in_window``: SET NX EX and INCR in one
+pipeline) and exact under concurrency. ``API_RATE_LIMIT`` sets the rate ("1200/minute" by
+default, "N/second|minute|hour"); a 429 says in Retry-After when the window ends.
 """
 
 import time
@@ -30,7 +30,9 @@ class ApiKeyThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"api:rate:{api_key.pk}:{period}:{window}"
-        if cache.add(key, 1, timeout=period + 1):
+        if hasattr(cache, "count_in_window"):  # Redis: one round trip
+            count = cache.count_in_window(key, period + 1)
+        elif cache.add(key, 1, timeout=period + 1):
             count = 1
         else:
             try:

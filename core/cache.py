@@ -20,6 +20,7 @@ request, and the outage is logged once per period instead of once per click.
 import logging
 import threading
 import time
+from typing import cast
 
 import redis
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -37,10 +38,14 @@ class FailSafeRedisCacheClient(RedisCacheClient):
         self._name = ",".join(servers)
 
     def _call(self, method: str, fallback, *args):
+        parent = super()
+        return self._guarded(lambda: getattr(parent, method)(*args), fallback)
+
+    def _guarded(self, call, fallback):
         if time.monotonic() < _down_until.get(self._name, 0.0):
             return fallback
         try:
-            return getattr(super(), method)(*args)
+            return call()
         except redis.RedisError as error:
             with _lock:
                 was_up = time.monotonic() >= _down_until.get(self._name, 0.0)
@@ -82,6 +87,20 @@ class FailSafeRedisCacheClient(RedisCacheClient):
     def delete_many(self, keys):
         return self._call("delete_many", None, keys)
 
+    def count_in_window(self, key, timeout: int) -> int:
+        """Add one to a counter that lives ``timeout`` seconds from its first count, and
+        return it: one round trip (SET NX EX and INCR in a pipeline), where ``add`` then
+        ``incr`` take three (``incr`` checks EXISTS first). 0 while Redis is down (limits
+        fail open)."""
+
+        def count():
+            pipe = self.get_client(key, write=True).pipeline(transaction=False)
+            pipe.set(key, 0, ex=timeout, nx=True)
+            pipe.incr(key)
+            return pipe.execute()[1]
+
+        return self._guarded(count, 0)
+
 
 class FailSafeRedisCache(RedisCache):
     """``django.core.cache.backends.redis.RedisCache`` that survives Redis being down."""
@@ -92,3 +111,7 @@ class FailSafeRedisCache(RedisCache):
         options["retry_after"] = float(options.pop("RETRY_AFTER", 5.0))
         self._options = options
         self._class = FailSafeRedisCacheClient
+
+    def count_in_window(self, key: str, timeout: int) -> int:
+        client = cast(FailSafeRedisCacheClient, self._cache)  # the class set above
+        return client.count_in_window(self.make_and_validate_key(key), timeout)

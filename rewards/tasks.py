@@ -27,6 +27,22 @@ def issue_rewards_for_conversion(self, conversion_id: int) -> int:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
 
 
+@shared_task(name="rewards.issue_rewards_for_conversions", bind=True, max_retries=5, **REDELIVER)
+def issue_rewards_for_conversions(self, conversion_ids: list[int]) -> int:
+    """``issue_rewards_for_conversion`` for many conversions (a bulk of events queues one
+    task per hundred): each is issued, a failure does not stop the others, and the task is
+    retried when one failed (issuing being idempotent, a retry pays only what is missing)."""
+    issued, failed = 0, []
+    for conversion_id in conversion_ids:
+        try:
+            issued += len(services.issue_rewards_for_conversion(conversion_id=conversion_id))
+        except Exception as exc:  # noqa: BLE001 - the others go on; retried below
+            failed.append(exc)
+    if failed:
+        raise self.retry(exc=failed[0], countdown=2**self.request.retries) from failed[0]
+    return issued
+
+
 @shared_task(name="rewards.release_held_rewards")
 def release_held_rewards() -> int:
     return services.release_held_rewards()

@@ -21,6 +21,16 @@ def test_compose_runs_web_worker_and_beat_on_postgres_and_redis():
     assert services["beat"]["command"].startswith("celery -A config beat")
 
 
+def test_the_web_server_gives_a_bulk_of_api_events_more_than_gunicorns_default_30s():
+    # A bulk of 1,000 events left to the event-by-event path (racing deliveries) may take
+    # longer than 30 s on a small machine; gunicorn would kill the worker mid-request.
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"][
+        "command"
+    ]
+    assert "--timeout 120" in command
+    assert '"--timeout", "120"' in (ROOT / "Dockerfile").read_text()
+
+
 def test_the_click_shipper_reads_the_web_servers_journals():
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert services["clicks"]["command"] == "python manage.py ship_clicks"

@@ -96,7 +96,17 @@ class EventOut(serializers.Serializer):
     source = serializers.IntegerField(allow_null=True)
     program = serializers.IntegerField(allow_null=True)
     conversion = ConversionOut(allow_null=True)
-    rewards = RewardOut(many=True)
+    rewards = RewardOut(
+        many=True,
+        help_text="The rewards the event has earned so far. A new event's rewards are issued "
+        "by a background task seconds after it is stored (see rewards_pending), so a new "
+        "event answers an empty list here; an event sent again lists what it earned.",
+    )
+    rewards_pending = serializers.BooleanField(
+        help_text="This request queued the issuing of the event's rewards: they follow within "
+        "seconds, under GET /api/v1/rewards?event=<id> and as reward webhooks (none may be "
+        "due, when no rule pays for the event)."
+    )
 
 
 class ErrorDetailOut(serializers.Serializer):
@@ -174,24 +184,44 @@ class EventBulk(ApiView):
         items = self.validated(BulkIn)["events"]
         context = {"organization": self.organization}
         checked: list[dict | ValidationError] = []
+        # One serializer checks every event: building its fields (a copy of each, with the
+        # list of currencies) costs more than checking an event.
+        checker = EventIn(context=context)
         for item in items:
             if not isinstance(item, dict):
                 checked.append(ValidationError({"non_field_errors": ["Send a JSON object."]}))
                 continue
-            serializer = EventIn(data=item, context=context)
-            if serializer.is_valid():
-                checked.append(dict(serializer.validated_data))
-            else:
-                checked.append(ValidationError(serializer.errors))
+            try:
+                checked.append(dict(checker.run_validation(item)))
+            except ValidationError as error:
+                checked.append(ValidationError(error.detail))
         known = events.already_recorded(
             organization=self.organization,
             ids=[c["id"] for c in checked if isinstance(c, dict)],
+        )
+        # The new events a set-based pass can take; the others one by one, in order.
+        fresh = [
+            (index, data)
+            for index, data in enumerate(checked)
+            if isinstance(data, dict) and data["id"].strip() not in known
+        ]
+        taken = dict(
+            zip(
+                (index for index, _ in fresh),
+                events.ingest_many(
+                    organization=self.organization, events=[data for _, data in fresh]
+                ),
+                strict=True,
+            )
         )
         results = []
         for index, data in enumerate(checked):
             if isinstance(data, dict) and data["id"].strip() in known:
                 result = dataclasses.replace(known[data["id"].strip()], type=data["type"])
                 results.append(_item(index, 200, result=result))
+                continue
+            if taken.get(index) is not None:
+                results.append(_item(index, _status(taken[index]), result=taken[index]))
                 continue
             try:
                 if isinstance(data, ValidationError):

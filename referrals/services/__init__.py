@@ -16,6 +16,7 @@ worker always sees the row and a rolled-back conversion never earns anything.
 """
 
 from .attribution import attribute, conversion_record, event_record
+from .attribution_bulk import REWARDS_TASK, events_record_many
 from .links import (
     CODE_PATTERN,
     cookie_name,
@@ -39,10 +40,12 @@ __all__ = [
     "CODE_PATTERN",
     "INTRODUCTION_TASK",
     "REWARD_TASK",
+    "REWARDS_TASK",
     "attribute",
     "conversion_record",
     "cookie_name",
     "event_record",
+    "events_record_many",
     "fraud_checks",
     "hash_ip",
     "link_get_or_create",

@@ -272,7 +272,20 @@ def _clean_event(
 def _already_recorded(
     organization: Organization, external_id: str
 ) -> tuple[bool, Conversion | None]:
-    """Whether the event id was recorded, and its conversion if a source is credited."""
+    """Whether the event id was recorded, and its conversion if a source is credited.
+    One query for an event not seen before."""
+    seen = (
+        Purchase.objects.filter(organization=organization, external_id=external_id)
+        .values("pk")
+        .union(
+            Conversion.objects.filter(organization=organization, external_id=external_id).values(
+                "pk"
+            ),
+            all=True,
+        )
+    )
+    if not seen.exists():
+        return False, None
     purchase = (
         Purchase.objects.filter(organization=organization, external_id=external_id)
         .select_related("conversion")
@@ -332,11 +345,13 @@ def _record(
             external_id=customer_external_id,
             name=name,
             first_seen_at=min(first_seen, timezone.now()),
+            found=customer,  # customer_find above, with the same email and id
         )
     assert customer is not None  # found or made above  # noqa: S101
     customer = _lock_customer(customer)
-    if _already_recorded(organization, event.external_id)[0]:
-        raise _AlreadyRecorded
+    # A concurrent delivery of this event that committed meanwhile is found by the unique
+    # constraints on the purchase and the conversion below (_AlreadyRecorded): all of this
+    # transaction is then undone, so no second look-up is needed here.
     # Known before the referral: first seen (before this event) before it was made.
     known_before = not created and touch is not None and customer.first_seen_at < touch.created_at
     if event.occurred_at < customer.first_seen_at:
@@ -442,7 +457,9 @@ def _store_purchase(
     event: _Event, customer: Customer, *, kind: str, refund_of: Purchase | None = None
 ) -> Purchase:
     try:
-        with transaction.atomic():
+        # No savepoint: a unique-constraint error undoes the whole event (_once's atomic
+        # block, which _AlreadyRecorded leaves), so there is nothing to keep here.
+        with transaction.atomic(savepoint=False):
             return Purchase.objects.create(
                 organization=event.organization,
                 customer=customer,
@@ -478,7 +495,7 @@ def _attribute_to(
         referral.save(update_fields=["friend"])
     _hold_self_referral(referral)
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):  # as in _store_purchase
             conversion = Conversion.objects.create(
                 organization=event.organization,
                 referral=referral,

@@ -72,3 +72,31 @@ def error_of(response) -> dict:
     assert set(body) == {"error"}, body
     assert {"type", "code", "message", "param"} <= set(body["error"]), body
     return body["error"]
+
+
+def queued_reward_conversions() -> list[int]:
+    """The conversions whose rewards the outbox holds a task for (one each, or a batch's)."""
+    from core.models import OutboxMessage
+    from referrals.services import REWARD_TASK, REWARDS_TASK
+
+    ids: list[int] = []
+    for message in OutboxMessage.objects.filter(task__in=[REWARD_TASK, REWARDS_TASK]).order_by(
+        "pk"
+    ):
+        ids += message.args[0] if message.task == REWARDS_TASK else [message.args[0]]
+    return ids
+
+
+def run_reward_tasks() -> int:
+    """Run the reward tasks the outbox holds, as the Celery worker would after the commit
+    (the API queues them; it does not issue rewards inside the request). Returns how many
+    conversions they covered."""
+    from core.models import OutboxMessage
+    from referrals.services import REWARD_TASK, REWARDS_TASK
+    from rewards.services import issue_rewards_for_conversion
+
+    ids = queued_reward_conversions()
+    for conversion_id in ids:
+        issue_rewards_for_conversion(conversion_id=conversion_id)
+    OutboxMessage.objects.filter(task__in=[REWARD_TASK, REWARDS_TASK]).delete()
+    return len(ids)

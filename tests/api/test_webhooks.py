@@ -1,7 +1,9 @@
 """Webhooks: emitted at the domain's moments, signed, delivered to a real HTTP server on
 127.0.0.1, retried with backoff, logged; private addresses refused outside development."""
 
+import ipaddress
 import json
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -314,6 +316,64 @@ def test_a_delivery_to_a_private_address_is_refused_at_send_time(
     delivery = webhook_deliver(delivery_id=delivery.pk)
     assert delivery.status == "failed" and "public addresses" in delivery.last_error
     assert receiver.received == []
+
+
+def _resolver(monkeypatch, *answers: str):
+    """A DNS whose answers for any host change from one lookup to the next (rebinding)."""
+    lookups: list[str] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        try:
+            address = str(ipaddress.ip_address(host))  # an address is its own answer
+        except ValueError:
+            address = answers[min(len(lookups), len(answers) - 1)]
+            lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return lookups
+
+
+def test_a_delivery_connects_to_the_address_it_checked_not_one_a_second_lookup_gives(
+    acme, receiver, settings, monkeypatch
+):
+    port = receiver.server_address[1]
+    endpoint_create(
+        organization=acme, url=f"http://hooks.rebind.test:{port}/hook", events=ALL_EVENTS
+    )
+    [delivery] = emit(acme, "referral.created", {"id": 1})
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    # Public for the check, loopback for any later lookup: the receiver on 127.0.0.1 must
+    # not be reached.
+    _resolver(monkeypatch, "93.184.216.34", "127.0.0.1")
+    connected = []
+
+    def create_connection(address, *args, **kwargs):
+        connected.append(address)
+        raise ConnectionRefusedError("the test keeps deliveries on this machine")
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    delivery = webhook_deliver(delivery_id=delivery.pk)
+    assert connected == [("93.184.216.34", port)]
+    assert receiver.received == []
+    assert delivery.status == "failed" and "keeps deliveries on this machine" in delivery.last_error
+
+
+def test_a_pinned_delivery_still_names_the_endpoints_host(acme, receiver, settings, monkeypatch):
+    port = receiver.server_address[1]
+    endpoint_create(organization=acme, url=f"http://hooks.shop.test:{port}/hook", events=ALL_EVENTS)
+    [delivery] = emit(acme, "referral.created", {"id": 1})
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    # The check finds the receiver's address and takes it for public (as a real host's
+    # would be); a second lookup would answer an address where nothing listens.
+    lookups = _resolver(monkeypatch, "127.0.0.1", "192.0.2.1")
+    monkeypatch.setattr("accounts.webhooks._is_public", lambda address: True)
+    delivery = webhook_deliver(delivery_id=delivery.pk)
+    assert delivery.status == "succeeded"
+    assert lookups == ["hooks.shop.test"]  # looked up once, by the check
+    [(headers, _)] = receiver.received
+    assert headers["Host"] == f"hooks.shop.test:{port}"
 
 
 def test_unknown_events_are_refused(acme, receiver):

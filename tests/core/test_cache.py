@@ -53,6 +53,17 @@ def test_the_cache_works_normally_when_redis_is_up():
     assert cache.incr(cache.add("n", 1) and "n") == 2
 
 
+def test_a_window_counter_counts_in_one_round_trip_and_expires_with_its_window():
+    cache = caches["default"]
+    assert [cache.count_in_window("w", 5) for _ in range(3)] == [1, 2, 3]
+    client = cache._cache.get_client(write=True)
+    assert 0 < client.ttl(cache.make_and_validate_key("w")) <= 5  # set by the first count only
+
+
+def test_a_window_counter_answers_0_while_redis_is_down(cache_down):
+    assert cache_down.count_in_window("w", 5) == 0  # rate limits fail open
+
+
 def test_sessions_live_in_the_database_not_the_cache():
     assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
     assert settings.CACHES["default"]["BACKEND"] == "core.cache.FailSafeRedisCache"
