@@ -1168,14 +1168,17 @@ def seed_northbank(
         made = seeder.setup(source_count=max(30, customers // 20))
     progress(made)
     stream = customers - made
-    for first in range(0, stream, CUSTOMERS_PER_CHUNK):
-        size = min(CUSTOMERS_PER_CHUNK, stream - first)
-        with transaction.atomic():
-            seeder.writer.bulk_load()
-            seeder.seed_chunk(first, size, stream)
-        reset_queries()  # with DEBUG on, the query log would keep every statement
-        progress(size)
+    try:
+        for first in range(0, stream, CUSTOMERS_PER_CHUNK):
+            size = min(CUSTOMERS_PER_CHUNK, stream - first)
+            with seeder.writer.batch():
+                seeder.seed_chunk(first, size, stream)
+            reset_queries()  # with DEBUG on, the query log would keep every statement
+            progress(size)
+    finally:
+        seeder.writer.close()
     with transaction.atomic():
         seeder.writer.bulk_load()
         seeder.save_cash_rewards()
+    seeder.writer.analyze()
     return seeder.organization

@@ -13,10 +13,13 @@ SQLite (``bin/dev``) keeps ``bulk_create``, with the keys handed out the same wa
 two paths build the very same rows.
 """
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models.enums import Choices
 
 BATCH_SIZE = 5000  # rows per INSERT on SQLite
@@ -65,12 +68,75 @@ def record(model: type[models.Model]) -> type[Record]:
 
 
 class RowWriter:
-    """Writes records of a model, giving each its primary key."""
+    """Writes records of a model, giving each its primary key.
+
+    Inside ``batch()`` on PostgreSQL the records get their keys at once but are written
+    by a thread of the writer's own, on its own connection and in a transaction per batch,
+    while the seeder makes the next batch: the COPY's work in PostgreSQL and the seeder's
+    in Python run side by side (a third less time on two cores). That needs every row the
+    batch points at committed first, so it is only for a seeder not inside a transaction
+    (a big demo); otherwise, and on SQLite, a batch is written where it is saved.
+    """
 
     def __init__(self):
         self.copy = connection.vendor == "postgresql"
         self.next_ids: dict[type[models.Model], int] = {}  # SQLite: the next free key
         self.plans: dict[type[models.Model], tuple] = {}
+        self.pending: list[tuple] | None = None
+        self.thread: threading.Thread | None = None
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Save everything of one batch, written in the background when possible."""
+        if not self.copy or connection.in_atomic_block:
+            with transaction.atomic():
+                self.bulk_load()
+                yield
+            return
+        if self.thread is None:
+            self.thread = threading.Thread(target=self.background, name="seed-copy", daemon=True)
+            self.thread.start()
+        self.pending = []
+        try:
+            yield
+        finally:
+            pending, self.pending = self.pending, None
+        self.hand_over(pending)
+
+    def hand_over(self, item) -> None:
+        while True:
+            if self.error is not None:
+                raise RuntimeError("writing the demo's rows failed") from self.error
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def background(self) -> None:
+        try:
+            while (pending := self.queue.get()) is not None:
+                if self.error is None:
+                    with transaction.atomic():
+                        self.bulk_load()
+                        for args in pending:
+                            self.copy_rows(*args)
+        except BaseException as error:  # noqa: BLE001 - handed to the seeder's thread
+            self.error = error
+        finally:
+            connection.close()  # this thread's own connection
+
+    def close(self) -> None:
+        """Wait until every batch is written (raising what went wrong, if anything)."""
+        if self.thread is not None:
+            if self.error is None:
+                self.hand_over(None)
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            raise RuntimeError("writing the demo's rows failed") from self.error
 
     def save(self, model: type[models.Model], rows: Sequence[Record]) -> None:
         if not rows:
@@ -85,7 +151,9 @@ class RowWriter:
                     related = values.get(name)
                     if related is not None:
                         values[attname] = related.pk
-        if self.copy:
+        if self.pending is not None:
+            self.pending.append((model, rows, attnames, defaults, json_columns))
+        elif self.copy:
             self.copy_rows(model, rows, attnames, defaults, json_columns)
         else:
             model.objects.bulk_create(
@@ -120,6 +188,15 @@ class RowWriter:
             else getattr(row, name)
             for name in attnames
         ]
+
+    def analyze(self) -> None:
+        """Refresh the planner's statistics of the tables written: right after a load of
+        millions of rows they describe the empty tables, and the dashboard's plans with them.
+        """
+        if self.copy:
+            with connection.cursor() as cursor:
+                for model in self.plans:
+                    cursor.execute(f'ANALYZE "{model._meta.db_table}"')
 
     def bulk_load(self) -> None:
         """Load the rest of the transaction in bulk: no foreign key checks when allowed, no

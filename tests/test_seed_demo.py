@@ -8,12 +8,15 @@ every start (``--if-empty``) and consistent with the rules of the ledgers.
 
 from decimal import Decimal
 from io import StringIO
+from unittest.mock import patch
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import F, Sum
 
 from accounts.models import Customer, Membership, Organization, ReferralSource, SourceKind
+from demo.seeder import delete_demo, seed_northbank
+from demo.writer import RowWriter
 from referrals.models import Click, Conversion, Purchase, Referral, ReferralEvent, ReferralLink
 from rewards.models import (
     CreditAccount,
@@ -248,3 +251,24 @@ def test_a_customer_buys_about_five_times_a_year():
     # At a million customers that is the five million purchases the analytics are sized for.
     per_customer = Purchase.objects.filter(organization=org).purchases().count() / 1000
     assert 4 <= per_customer <= 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_demo_written_in_the_background_is_the_same_demo():
+    # Outside a transaction (a big demo), batches are written by the writer's own thread
+    # and connection while the next is made: the same rows as written in place.
+    seed()
+    in_place = fingerprint()
+    delete_demo(Organization.objects.get(slug=SLUG))
+
+    with patch.object(
+        RowWriter, "background", autospec=True, side_effect=RowWriter.background
+    ) as bg:
+        seed_northbank(seed=42, customers=200)
+
+    assert bg.called
+    assert fingerprint() == in_place
+    org = Organization.objects.get(slug=SLUG)
+    entries = LedgerEntry.objects.filter(organization=org).aggregate(t=Sum("amount"))["t"]
+    lots = CreditLot.objects.filter(organization=org).aggregate(t=Sum("remaining"))["t"]
+    assert entries == lots > 0
