@@ -15,6 +15,7 @@ from accounts.imports import COLUMNS, MAX_BYTES, MAX_ROWS, escape_cell
 from accounts.models import CsvImport, Invitation, Membership, ReferralSource, Role, SourceKind
 from accounts.tenancy import current_membership, org_member_required, switch_organization
 from core.forms import add_form_errors, call_service, render_form
+from dashboard.pagination import paginate
 from referrals import selectors as referral_selectors
 
 from .forms import (
@@ -152,7 +153,7 @@ def _source_filters(request) -> dict:
 def source_list(request):
     filters = _source_filters(request)
     qs = selectors.source_list(organization=request.organization, **filters)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = paginate(qs, request.GET.get("page"))
     return render(
         request,
         "dashboard/accounts/source_list.html",
@@ -305,7 +306,7 @@ def contribution_create(request, pk: int):
 def customer_list(request):
     query = request.GET.get("q", "").strip()
     qs = selectors.customer_list(organization=request.organization, query=query)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = paginate(qs, request.GET.get("page"))
     return render(request, "dashboard/accounts/customer_list.html", {"page": page, "q": query})
 
 

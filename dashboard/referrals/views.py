@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -9,6 +8,7 @@ from accounts.models import Role
 from accounts.tenancy import org_member_required
 from core.forms import add_form_errors, call_service, render_form
 from core.tasks import waiting
+from dashboard.pagination import paginate
 from referrals import selectors, services
 from referrals.models import Program, Referral, ReferralLink
 
@@ -66,7 +66,7 @@ def program_detail(request, pk: int):
         links = links.filter(source__name__icontains=query)
     context = {
         "program": program,
-        "page": Paginator(links, 50).get_page(request.GET.get("page")),
+        "page": paginate(links, request.GET.get("page")),
         "q": query,
         "rules": program.reward_rules.all(),
         "link_form": LinkForm(organization=request.organization),
@@ -146,7 +146,7 @@ def link_vanity(request, pk: int):
 def referral_list(request):
     status = request.GET.get("status", "")
     qs = selectors.referral_list(organization=request.organization, status=status)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = paginate(qs, request.GET.get("page"))
     return render(
         request,
         "dashboard/referrals/referral_list.html",
