@@ -15,7 +15,8 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import F
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone as dj_timezone
 
 from core.money import MoneyField
@@ -298,6 +299,8 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["organization", "email"]),
             models.Index(fields=["organization", "first_seen_at"]),
+            # email__iexact (finding the customer an event names) compares UPPER(email).
+            models.Index(F("organization"), Upper("email"), name="customer_email_upper"),
         ]
 
     def __str__(self):
@@ -359,7 +362,11 @@ class ReferralSource(models.Model):
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(fields=["organization", "kind"])]
+        # The list's order, whole and by kind.
+        indexes = [
+            models.Index(fields=["organization", "kind", "name"], name="source_kind_name"),
+            models.Index(fields=["organization", "name"], name="source_name"),
+        ]
 
     def __str__(self):
         return self.name

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Case, Count, F, Q, Sum, When
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from accounts.models import (
@@ -300,11 +301,14 @@ class Referral(models.Model):
         CONVERTED = "converted", "Converted"
         REJECTED = "rejected", "Rejected"
 
+    # organization and source lead composite indexes below: no index of their own.
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="referrals"
+        Organization, on_delete=models.CASCADE, related_name="referrals", db_index=False
     )
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="referrals")
-    source = models.ForeignKey(ReferralSource, on_delete=models.PROTECT, related_name="referrals")
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.PROTECT, related_name="referrals", db_index=False
+    )
     link = models.ForeignKey(
         ReferralLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals"
     )
@@ -342,7 +346,15 @@ class Referral(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["organization", "status", "created_at"]),
+            models.Index(fields=["organization", "created_at"], name="referral_org_created"),
+            models.Index(
+                fields=["organization", "created_at"],
+                condition=Q(flagged=True),
+                name="referral_review_queue",
+            ),
             models.Index(fields=["organization", "friend_email"]),
+            # friend_email__iexact (the fraud guards, attribution) compares UPPER(email).
+            models.Index(F("organization"), Upper("friend_email"), name="referral_friend_upper"),
             models.Index(fields=["source", "created_at"]),
         ]
 
@@ -446,10 +458,13 @@ class Purchase(models.Model):
         PURCHASE = "purchase", "Purchase"
         REFUND = "refund", "Refund"
 
+    # organization and customer lead the composite indexes below: no index of their own.
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="purchases"
+        Organization, on_delete=models.CASCADE, related_name="purchases", db_index=False
     )
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="purchases")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="purchases", db_index=False
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PURCHASE)
     external_id = models.CharField(max_length=200)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
@@ -522,8 +537,9 @@ class Conversion(models.Model):
         REFUND = "refund", "Refund"
         ADVOCACY = "advocacy", "Advocacy"
 
+    # organization leads the unique (organization, external_id) and the index below.
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="conversions"
+        Organization, on_delete=models.CASCADE, related_name="conversions", db_index=False
     )
     referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="conversions")
     source = models.ForeignKey(ReferralSource, on_delete=models.PROTECT, related_name="conversions")
