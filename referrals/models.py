@@ -542,7 +542,10 @@ class Conversion(models.Model):
         Organization, on_delete=models.CASCADE, related_name="conversions", db_index=False
     )
     referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="conversions")
-    source = models.ForeignKey(ReferralSource, on_delete=models.PROTECT, related_name="conversions")
+    # source leads the (source, occurred_at) index below: a source's history, newest first.
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.PROTECT, related_name="conversions", db_index=False
+    )
     customer = models.ForeignKey(
         Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversions"
     )
@@ -584,7 +587,10 @@ class Conversion(models.Model):
                 name="conversion_purchase_matches_kind",
             ),
         ]
-        indexes = [models.Index(fields=["organization", "kind", "occurred_at"])]
+        indexes = [
+            models.Index(fields=["organization", "kind", "occurred_at"]),
+            models.Index(fields=["source", "occurred_at", "id"], name="conversion_source_history"),
+        ]
 
     def __str__(self):
         return f"{self.kind} {self.external_id}"

@@ -8,7 +8,7 @@ from accounts.models import Role
 from accounts.tenancy import org_member_required
 from core.forms import add_form_errors, call_service, render_form
 from core.tasks import waiting
-from dashboard.pagination import paginate
+from dashboard.pagination import COUNT_CAP, paginate
 from referrals import selectors, services
 from referrals.models import Program, Referral, ReferralLink
 
@@ -26,8 +26,12 @@ from .forms import (
 
 @org_member_required()
 def program_list(request):
-    programs = selectors.program_list(organization=request.organization)
-    return render(request, "dashboard/referrals/program_list.html", {"programs": programs})
+    programs = selectors.program_list(organization=request.organization, cap=COUNT_CAP)
+    return render(
+        request,
+        "dashboard/referrals/program_list.html",
+        {"programs": programs, "cap": COUNT_CAP},
+    )
 
 
 @org_member_required(Role.MANAGER)
