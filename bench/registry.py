@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-MODULES = ["bench.link", "bench.expiry"]
+MODULES = ["bench.link", "bench.expiry", "bench.dashboard"]
 
 
 @dataclass
