@@ -1,10 +1,11 @@
 """
 How the demo seeder writes its rows: ``COPY`` on PostgreSQL, multi-row ``INSERT`` elsewhere.
 
-The seeder builds unsaved model instances and hands them over a batch at a time. The writer
-gives each its primary key first (from the table's own sequence on PostgreSQL, so rows
-written by anyone else meanwhile never collide), fills in the foreign keys of related
-objects saved in an earlier batch, and then streams the rows with psycopg's
+The seeder builds records (plain objects standing for unsaved rows, ``record(model)``) and
+hands them over a batch at a time. The writer gives each its primary key first (a block
+from the table's own sequence on PostgreSQL, so rows written by anyone else meanwhile never
+collide), fills in the foreign keys of related records saved in an earlier batch, and then
+streams the rows with psycopg's
 ``cursor.copy``: one round trip per batch instead of one per ``INSERT`` of 5,000 rows, no
 ``RETURNING``, and no per-value SQL parameters. A million customers' worth of rows (about
 fifteen million) load this way in minutes.
