@@ -145,8 +145,8 @@ class SourceTotals:
 
 def source_totals(*, source: ReferralSource) -> SourceTotals:
     referrals = Referral.objects.filter(source=source).aggregate(
-        total=Count("id"),
-        won=Count("id", filter=Q(status=Referral.Status.CONVERTED)),
+        total=Count("*"),
+        won=Count("status", filter=Q(status=Referral.Status.CONVERTED)),
     )
     advocacy = Q(conversion__kind=Conversion.Kind.ADVOCACY) | Q(
         refund_of__conversion__kind=Conversion.Kind.ADVOCACY
