@@ -312,9 +312,9 @@ class Customer(models.Model):
         ]
         indexes = [
             models.Index(fields=["organization", "email"]),
-            # customer_find matches email__iexact (UPPER(email) = UPPER(%s)) on every event.
-            models.Index(F("organization"), Upper("email"), name="customer_email_ci"),
             models.Index(fields=["organization", "first_seen_at"]),
+            # email__iexact (finding the customer an event names) compares UPPER(email).
+            models.Index(F("organization"), Upper("email"), name="customer_email_upper"),
         ]
 
     def __str__(self):
@@ -376,7 +376,11 @@ class ReferralSource(models.Model):
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(fields=["organization", "kind"])]
+        # The list's order, whole and by kind.
+        indexes = [
+            models.Index(fields=["organization", "kind", "name"], name="source_kind_name"),
+            models.Index(fields=["organization", "name"], name="source_name"),
+        ]
 
     def __str__(self):
         return self.name

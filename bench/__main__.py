@@ -34,6 +34,13 @@ def main() -> None:
         help="expiry: how the due lots lie in the table (repeatable; default granted)",
     )
     parser.add_argument("--no-baseline", action="store_true", help="expiry: skip the old code")
+    parser.add_argument(
+        "--customers", type=int, help="dashboard: demo size (default 1,000,000, quick 20,000)"
+    )
+    parser.add_argument("--requests", type=int, help="dashboard: requests per page (20, quick 8)")
+    parser.add_argument(
+        "--reseed", action="store_true", help="dashboard: seed its database again (else reused)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     options = parser.parse_args()
     options.names = [n for n in options.names if n]

@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-MODULES = ["bench.link", "bench.expiry", "bench.bench_api_events"]
+MODULES = ["bench.link", "bench.expiry", "bench.bench_api_events", "bench.dashboard"]
 
 
 @dataclass

@@ -301,11 +301,14 @@ class Referral(models.Model):
         CONVERTED = "converted", "Converted"
         REJECTED = "rejected", "Rejected"
 
+    # organization and source lead composite indexes below: no index of their own.
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="referrals"
+        Organization, on_delete=models.CASCADE, related_name="referrals", db_index=False
     )
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="referrals")
-    source = models.ForeignKey(ReferralSource, on_delete=models.PROTECT, related_name="referrals")
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.PROTECT, related_name="referrals", db_index=False
+    )
     link = models.ForeignKey(
         ReferralLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals"
     )
@@ -343,11 +346,22 @@ class Referral(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["organization", "status", "created_at"]),
+            models.Index(fields=["organization", "created_at"], name="referral_org_created"),
+            models.Index(
+                fields=["organization", "created_at"],
+                condition=Q(flagged=True),
+                name="referral_review_queue",
+            ),
             models.Index(fields=["organization", "friend_email"]),
-            # Events match their friend case-insensitively (friend_email__iexact is
-            # UPPER(friend_email) = UPPER(%s)): without this, a scan of every referral.
-            models.Index(F("organization"), Upper("friend_email"), name="referral_friend_email_ci"),
-            models.Index(fields=["source", "created_at"]),
+            # friend_email__iexact (the fraud guards, attribution) compares UPPER(email).
+            models.Index(F("organization"), Upper("friend_email"), name="referral_friend_upper"),
+            # A source's referrals newest first; with status, its counts by status read
+            # the index alone (COUNT(*), not COUNT(id)).
+            models.Index(
+                fields=["source", "created_at"],
+                include=["status"],
+                name="referral_source_history",
+            ),
         ]
 
     def __str__(self):
@@ -450,10 +464,13 @@ class Purchase(models.Model):
         PURCHASE = "purchase", "Purchase"
         REFUND = "refund", "Refund"
 
+    # organization and customer lead the composite indexes below: no index of their own.
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="purchases"
+        Organization, on_delete=models.CASCADE, related_name="purchases", db_index=False
     )
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="purchases")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="purchases", db_index=False
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PURCHASE)
     external_id = models.CharField(max_length=200)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
@@ -526,11 +543,15 @@ class Conversion(models.Model):
         REFUND = "refund", "Refund"
         ADVOCACY = "advocacy", "Advocacy"
 
+    # organization leads the unique (organization, external_id) and the index below.
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="conversions"
+        Organization, on_delete=models.CASCADE, related_name="conversions", db_index=False
     )
     referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="conversions")
-    source = models.ForeignKey(ReferralSource, on_delete=models.PROTECT, related_name="conversions")
+    # source leads the (source, occurred_at) index below: a source's history, newest first.
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.PROTECT, related_name="conversions", db_index=False
+    )
     customer = models.ForeignKey(
         Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversions"
     )
@@ -572,7 +593,10 @@ class Conversion(models.Model):
                 name="conversion_purchase_matches_kind",
             ),
         ]
-        indexes = [models.Index(fields=["organization", "kind", "occurred_at"])]
+        indexes = [
+            models.Index(fields=["organization", "kind", "occurred_at"]),
+            models.Index(fields=["source", "occurred_at", "id"], name="conversion_source_history"),
+        ]
 
     def __str__(self):
         return f"{self.kind} {self.external_id}"

@@ -336,6 +336,7 @@ class Reward(models.Model):
         ]
         indexes = [
             models.Index(fields=["organization", "status", "created_at"]),
+            models.Index(fields=["organization", "created_at"], name="reward_org_created"),
             models.Index(
                 fields=["hold_until"],
                 condition=models.Q(status="pending"),
@@ -399,6 +400,10 @@ class CreditAccount(models.Model):
                 | (models.Q(source__isnull=True) & models.Q(customer__isnull=False)),
                 name="credit_account_one_holder",
             )
+        ]
+        # The balances list's order (newest first).
+        indexes = [
+            models.Index(fields=["organization", "created_at", "id"], name="account_org_created")
         ]
 
     def __str__(self):
@@ -599,7 +604,10 @@ class Payout(models.Model):
             ),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="payout_amount_positive"),
         ]
-        indexes = [models.Index(fields=["organization", "status", "created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "status", "created_at"]),
+            models.Index(fields=["organization", "created_at", "id"], name="payout_org_created"),
+        ]
 
     def __str__(self):
         return f"Payout {self.pk} of {format_money(self.amount, self.currency)} to {self.source}"

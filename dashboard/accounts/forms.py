@@ -5,6 +5,7 @@ from django import forms
 from accounts.imports import MAX_BYTES
 from accounts.models import CURRENCIES, Customer, ReferralSource, Role
 from core.validators import validate_sane_date
+from dashboard.fields import limit_choices
 
 COMMON_TIMEZONES = sorted(zoneinfo.available_timezones())
 
@@ -64,6 +65,7 @@ class SourceForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["customer"].queryset = Customer.objects.for_organization(organization)
         self.fields["customer"].required = False
+        limit_choices(self.fields["customer"], "external_id", "email__iexact", noun="customer")
         if self.instance.pk is None:
             self.fields["send_portal_link"] = forms.BooleanField(
                 required=False,

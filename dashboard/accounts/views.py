@@ -16,6 +16,7 @@ from accounts.models import CsvImport, Invitation, Membership, ReferralSource, R
 from accounts.tenancy import current_membership, org_member_required, switch_organization
 from core.forms import add_form_errors, call_service, render_form
 from core.site import base_url
+from dashboard.pagination import paginate
 from dashboard.start.views import wizard_steps
 from referrals import selectors as referral_selectors
 
@@ -155,7 +156,7 @@ def _source_filters(request) -> dict:
 def source_list(request):
     filters = _source_filters(request)
     qs = selectors.source_list(organization=request.organization, **filters)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = paginate(qs, request.GET.get("page"))
     return render(
         request,
         "dashboard/accounts/source_list.html",
@@ -308,7 +309,7 @@ def contribution_create(request, pk: int):
 def customer_list(request):
     query = request.GET.get("q", "").strip()
     qs = selectors.customer_list(organization=request.organization, query=query)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = paginate(qs, request.GET.get("page"))
     return render(request, "dashboard/accounts/customer_list.html", {"page": page, "q": query})
 
 

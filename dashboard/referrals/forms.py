@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from accounts.models import ReferralSource, SourceKind
 from core.validators import validate_sane_datetime
+from dashboard.fields import limit_choices
 from referrals.models import Channel, Conversion, Program
 
 
@@ -70,6 +71,7 @@ class LinkForm(forms.Form):
         self.fields["source"].queryset = ReferralSource.objects.for_organization(
             organization
         ).active()
+        limit_choices(self.fields["source"], "email__iexact", noun="source")
 
 
 class IntroductionForm(forms.Form):
@@ -88,6 +90,7 @@ class IntroductionForm(forms.Form):
         self.fields["source"].queryset = ReferralSource.objects.for_organization(
             organization
         ).active()
+        limit_choices(self.fields["source"], "email__iexact", noun="source")
 
 
 class ConversionForm(forms.Form):

@@ -1,7 +1,6 @@
 from csp.decorators import csp_replace
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -12,6 +11,7 @@ from accounts.tenancy import org_member_required
 from core.forms import add_form_errors, call_service, render_form
 from core.site import base_url
 from core.tasks import waiting
+from dashboard.pagination import COUNT_CAP, paginate
 from referrals import selectors, services
 from referrals.models import Program, Referral, ReferralLink
 from rewards.notifications import program_email_preview as program_email_preview_render
@@ -30,8 +30,12 @@ from .forms import (
 
 @org_member_required()
 def program_list(request):
-    programs = selectors.program_list(organization=request.organization)
-    return render(request, "dashboard/referrals/program_list.html", {"programs": programs})
+    programs = selectors.program_list(organization=request.organization, cap=COUNT_CAP)
+    return render(
+        request,
+        "dashboard/referrals/program_list.html",
+        {"programs": programs, "cap": COUNT_CAP},
+    )
 
 
 @org_member_required(Role.MANAGER)
@@ -68,7 +72,7 @@ def program_detail(request, pk: int):
     links = selectors.link_list(program=program)
     if query:
         links = links.filter(source__name__icontains=query)
-    page = Paginator(links, 50).get_page(request.GET.get("page"))
+    page = paginate(links, request.GET.get("page"))
     rules = list(program.reward_rules.all())
     context = {
         "program": program,
@@ -183,7 +187,7 @@ def link_vanity(request, pk: int):
 def referral_list(request):
     status = request.GET.get("status", "")
     qs = selectors.referral_list(organization=request.organization, status=status)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = paginate(qs, request.GET.get("page"))
     return render(
         request,
         "dashboard/referrals/referral_list.html",

@@ -4,6 +4,7 @@ from django import forms
 
 from accounts.models import InsiderContribution, Organization, ReferralSource
 from core.validators import MAX_CREDIT_LIFETIME_DAYS
+from dashboard.fields import limit_choices
 from referrals.models import Program
 from rewards.models import Payout, RewardRule, TierBasis
 from rewards.services import MANUAL_KINDS
@@ -198,6 +199,7 @@ class ManualRewardForm(forms.Form):
         self.fields["source"].queryset = ReferralSource.objects.for_organization(
             organization
         ).order_by("name")
+        limit_choices(self.fields["source"], "email__iexact", noun="source")
         self.fields["contribution"].queryset = (
             InsiderContribution.objects.for_organization(organization)
             .filter(reward__isnull=True)

@@ -8,7 +8,6 @@ import uuid
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -20,6 +19,7 @@ from accounts.models import Role
 from accounts.tenancy import org_member_required
 from core.forms import call_service, render_form
 from core.tasks import enqueue_on_commit
+from dashboard.pagination import paginate
 from referrals.models import Program
 from rewards import selectors, services
 from rewards.models import CreditAccount, Payout, Reward
@@ -34,8 +34,6 @@ from .forms import (
     RewardRuleForm,
     VoidForm,
 )
-
-PAGE_SIZE = 50
 
 
 def _back(request, default: str, **kwargs):
@@ -78,7 +76,7 @@ def rule_create(request, program_pk: int):
 def reward_list(request):
     status = request.GET.get("status", "")
     qs = selectors.reward_list(organization=request.organization, status=status)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(qs, request.GET.get("page"))
     return render(
         request,
         "dashboard/rewards/reward_list.html",
@@ -170,7 +168,7 @@ def reward_grant(request):
 def account_list(request):
     holder = request.GET.get("holder", "")
     qs = selectors.account_list(organization=request.organization, holder=holder)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(qs, request.GET.get("page"))
     return render(request, "dashboard/rewards/account_list.html", {"page": page, "holder": holder})
 
 
@@ -264,7 +262,7 @@ def credit_adjust(request, pk: int):
 def payout_list(request):
     status = request.GET.get("status", "")
     qs = selectors.payout_list(organization=request.organization, status=status)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(qs, request.GET.get("page"))
     return render(
         request,
         "dashboard/rewards/payout_list.html",

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from accounts import webhooks as account_webhooks
@@ -182,8 +182,8 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
     for c in (
         Customer.objects.select_for_update()
         .filter(organization=organization)
-        .annotate(_email=Lower("email"))
-        .filter(_email__in=emails)
+        .annotate(_email=Upper("email"))  # as email__iexact: the (organization, UPPER) index
+        .filter(_email__in={e.upper() for e in emails})
         .order_by("first_seen_at", "pk")
     ):
         by_email.setdefault(c.email.lower(), c)
@@ -366,9 +366,9 @@ def _record_groups(
     candidates: list[Referral] = list(
         Referral.objects.select_for_update(of=("self",))
         .filter(organization=organization)
-        .annotate(_email=Lower("friend_email"))
+        .annotate(_email=Upper("friend_email"))  # read by the (organization, UPPER) index
         .filter(
-            Q(_email__in=emails)
+            Q(_email__in={e.upper() for e in emails})
             | Q(friend_id__in=existing_ids)
             | Q(pk__in=[c.referral_id for c in won_by_customer.values()])
         )

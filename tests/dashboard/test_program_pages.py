@@ -22,6 +22,29 @@ def test_the_list_counts_links_and_referrals_without_fan_out(login, charlie, pro
     assert (row.link_count, row.referral_count) == (3, 6)  # not 3 x 6 from a double join
 
 
+def test_past_the_cap_the_list_says_more_than_it_counted(
+    login, charlie, program, acme, monkeypatch
+):
+    # Counting every referral of a program with hundreds of thousands takes longer than
+    # the page may: the list counts up to the cap (10,000) and says "more than" past it.
+    monkeypatch.setattr("dashboard.referrals.views.COUNT_CAP", 2)
+    for n in range(3):
+        source = ReferralSourceFactory(organization=acme, name=f"S{n}", kind="customer")
+        referral_create(
+            program=program,
+            source=source,
+            link=link_get_or_create(program=program, source=source),
+            channel="link",
+            friend_email=f"{n}@x.io",
+        )
+
+    response = login(charlie).get("/app/programs/")
+
+    row = next(p for p in response.context["programs"] if p.pk == program.pk)
+    assert (row.link_count, row.referral_count) == (3, 3)  # counted up to cap + 1
+    assert response.content.decode().count("<td>more than 2</td>") == 2
+
+
 def test_the_program_page_pages_and_finds_links(
     login, charlie, program, acme, django_assert_max_num_queries
 ):
