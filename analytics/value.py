@@ -38,9 +38,11 @@ YEAR = 365
 
 def projected_value(*, r: Decimal, p: Decimal, d: Decimal, h: int) -> Decimal:
     """sum over t = 1..h of r * p^(t-1) / (1 + d)^t, to the cent."""
-    total = Decimal(0)
-    for t in range(1, h + 1):
-        total += r * p ** (t - 1) / (1 + d) ** t
+    total, kept, discount = Decimal(0), Decimal(1), Decimal(1)
+    for _ in range(h):
+        discount *= 1 + d  # (1 + d)^t
+        total += r * kept / discount
+        kept *= p  # p^(t-1) for the next year (0^0 is 1: the first year is always kept)
     return cents(total)
 
 
