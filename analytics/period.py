@@ -22,6 +22,7 @@ PRESETS = {
     "this_quarter": "This quarter",
     "this_year": "This year",
     "last_12_months": "Last 12 months",
+    "last_24_months": "Last 24 months",
     "custom": "Custom",
 }
 DEFAULT_PRESET = "last_30_days"
@@ -102,6 +103,8 @@ def period_for(
         first = today.replace(month=1, day=1)
     elif preset == "last_12_months":
         first = today - timedelta(days=364)
+    elif preset == "last_24_months":
+        first = today - timedelta(days=729)
     else:
         raise ValueError(f"Unknown period {preset!r}.")
     return Period(start=first, end=today, tz=tz, preset=preset)

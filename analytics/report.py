@@ -16,12 +16,14 @@ left, a signup when signed up, a customer when won, a purchase or refund when it
 a reward when issued, credit when it expired, a payout when paid).
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DateField, F, Q, Sum
+from django.db.models.functions import Coalesce, Trunc
 
 from accounts.models import InsiderContribution, Organization, ReferralSource
 from core.money import cents
@@ -37,6 +39,7 @@ NO_FILTERS = Filters()
 # Grouping: the path from each kind of row to its source ("by source") or the source's kind.
 # Rewards reach their source through their conversion, or (given by hand) directly.
 GROUPS = {"source": "_id", "kind": "__kind"}
+BUCKETS = ("day", "month")
 
 
 def rate(numerator, denominator) -> Decimal | None:
@@ -54,8 +57,23 @@ def _grouped(qs, key, **aggregates) -> dict[Any, dict]:
     return {row.pop("_key"): row for row in rows}
 
 
-def _key(by: str | None, path: str):
-    return None if by is None else F(f"{path}{GROUPS[by]}")
+def _key(by: str | None, path: str, date: str, period: Period):
+    """What to group by: the source (``path`` leads to it), its kind, or the local day or
+    month of the row's ``date``."""
+    if by is None:
+        return None
+    if by in BUCKETS:
+        return Trunc(date, by, output_field=DateField(), tzinfo=ZoneInfo(period.tz))
+    return F(f"{path}{GROUPS[by]}")
+
+
+def _contribution_key(by: str | None, period: Period):
+    """Contributions carry a date, not an instant: it is already the local day."""
+    if by == "day":
+        return F("occurred_on")
+    if by == "month":
+        return Trunc("occurred_on", "month", output_field=DateField())
+    return _key(by, "source", "", period)
 
 
 def _reward_filters(filters: Filters, prefix: str = "") -> Q:
@@ -72,11 +90,61 @@ def _reward_filters(filters: Filters, prefix: str = "") -> Q:
     return q
 
 
-def _reward_key(by: str | None, prefix: str = ""):
-    if by is None:
-        return None
+def _reward_key(by: str | None, date: str, period: Period, prefix: str = ""):
+    if by is None or by in BUCKETS:
+        return _key(by, "", date, period)
     suffix = GROUPS[by]
     return Coalesce(f"{prefix}conversion__source{suffix}", f"{prefix}source{suffix}")
+
+
+# Reading several periods at once ------------------------------------------------------------
+
+
+def _read(
+    qs,
+    periods: Sequence[Period],
+    by: str | None,
+    path: str | Callable,
+    measures: dict[str, tuple[str, Callable[[Q, Period], Any]]],
+    days: bool = False,
+) -> list[dict[Any, dict[str, Any]]]:
+    """Each measure (name -> (date field, aggregate made from the period's condition)) for
+    each period, grouped by ``by``: one query for all the periods (one per date field when
+    grouping by day or month). ``days``: the date fields are dates, not instants."""
+    results: list[dict[Any, dict[str, Any]]] = [{} for _ in periods]
+    batches: dict[str, dict] = {}
+    for name, (date, make) in measures.items():
+        batches.setdefault(date if by in BUCKETS else "", {})[name] = (date, make)
+    first, last = min(p.start for p in periods), max(p.end for p in periods)
+    span = Period(start=first, end=last, tz=periods[0].tz)
+    for batch in batches.values():
+        rows_in_span = Q()
+        for date in {date for date, _ in batch.values()}:
+            rows_in_span |= span.q_date(date) if days else span.q(date)
+        aggregates = {
+            f"{name}__{i}": make(period.q_date(date) if days else period.q(date), period)
+            for i, period in enumerate(periods)
+            for name, (date, make) in batch.items()
+        }
+        date = next(iter(batch.values()))[0]
+        if days:
+            key = _contribution_key(by, span)
+        elif callable(path):
+            key = path(by, date, span)
+        else:
+            key = _key(by, path, date, span)
+        for k, row in _grouped(qs.filter(rows_in_span), key, **aggregates).items():
+            for i in range(len(periods)):
+                results[i].setdefault(k, {}).update({n: row[f"{n}__{i}"] for n in batch})
+    return results
+
+
+def _count(extra: Q | None = None) -> Callable[[Q, Period], Count]:
+    return lambda q, period: Count("pk", filter=q & extra if extra is not None else q)
+
+
+def _sum(expression, extra: Q | None = None) -> Callable[[Q, Period], Sum]:
+    return lambda q, period: Sum(expression, filter=q & extra if extra is not None else q)
 
 
 # Volume -------------------------------------------------------------------------------------
@@ -86,10 +154,70 @@ def _reward_key(by: str | None, prefix: str = ""):
 class Volume:
     clicks: int = 0
     referrals: int = 0
-    by_channel: dict[str, int] = field(default_factory=dict)
+    by_channel: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Channel.values, 0))
     signups: int = 0
     customers_won: int = 0
     purchases: int = 0  # purchases credited to a source (refunds aside)
+
+
+def volumes(
+    *,
+    organization: Organization,
+    periods: Sequence[Period],
+    filters: Filters = NO_FILTERS,
+    by: str | None = None,
+) -> list[dict[Any, Volume]]:
+    clicks = _read(
+        Click.objects.using(DB)
+        .filter(organization=organization)
+        .filter(filters.q(program="link__program", source="link__source")),
+        periods,
+        by,
+        "link__source",
+        {"clicks": ("at", _count())},
+    )
+    referrals = _read(
+        Referral.objects.using(DB)
+        .filter(organization=organization)
+        .filter(filters.q(program="program", source="source")),
+        periods,
+        by,
+        "source",
+        {
+            "referrals": ("created_at", _count()),
+            **{c: ("created_at", _count(Q(channel=c))) for c in Channel.values},
+            "signups": ("signed_up_at", _count()),
+            "customers_won": ("converted_at", _count(Q(status=Referral.Status.CONVERTED))),
+        },
+    )
+    purchases = _read(
+        Purchase.objects.using(DB)
+        .filter(organization=organization)
+        .credited()
+        .purchases()
+        .filter(filters.q(program="conversion__referral__program", source="conversion__source")),
+        periods,
+        by,
+        "conversion__source",
+        {"purchases": ("occurred_at", _count())},
+    )
+    result = []
+    for i in range(len(periods)):
+        keys = {None} if by is None else set(clicks[i]) | set(referrals[i]) | set(purchases[i])
+        per_key = {}
+        for key in keys:
+            row = {**clicks[i].get(key, {}), **referrals[i].get(key, {})}
+            row.update(purchases[i].get(key, {}))
+            per_key[key] = Volume(
+                clicks=row.get("clicks") or 0,
+                referrals=row.get("referrals") or 0,
+                by_channel={c: row.get(c) or 0 for c in Channel.values},
+                signups=row.get("signups") or 0,
+                customers_won=row.get("customers_won") or 0,
+                purchases=row.get("purchases") or 0,
+            )
+        result.append(per_key)
+    return result
 
 
 def volume(
@@ -99,55 +227,7 @@ def volume(
     filters: Filters = NO_FILTERS,
     by: str | None = None,
 ) -> dict[Any, Volume]:
-    clicks = _grouped(
-        Click.objects.using(DB)
-        .filter(organization=organization)
-        .filter(period.q("at"), filters.q(program="link__program", source="link__source")),
-        _key(by, "link__source"),
-        n=Count("pk"),
-    )
-    referrals = (
-        Referral.objects.using(DB)
-        .filter(organization=organization)
-        .filter(filters.q(program="program", source="source"))
-    )
-    created = _grouped(
-        referrals.filter(period.q("created_at")),
-        _key(by, "source"),
-        n=Count("pk"),
-        **{c: Count("pk", filter=Q(channel=c)) for c in Channel.values},
-    )
-    signups = _grouped(
-        referrals.filter(period.q("signed_up_at")), _key(by, "source"), n=Count("pk")
-    )
-    won = _grouped(
-        referrals.won().filter(period.q("converted_at")), _key(by, "source"), n=Count("pk")
-    )
-    purchases = _grouped(
-        Purchase.objects.using(DB)
-        .filter(organization=organization)
-        .credited()
-        .purchases()
-        .filter(period.q("occurred_at"))
-        .filter(filters.q(program="conversion__referral__program", source="conversion__source")),
-        _key(by, "conversion__source"),
-        n=Count("pk"),
-    )
-    keys = set(clicks) | set(created) | set(signups) | set(won) | set(purchases)
-    if by is None:
-        keys = {None}
-    result = {}
-    for key in keys:
-        row = created.get(key) or {}
-        result[key] = Volume(
-            clicks=(clicks.get(key) or {}).get("n") or 0,
-            referrals=row.get("n") or 0,
-            by_channel={c: row.get(c) or 0 for c in Channel.values},
-            signups=(signups.get(key) or {}).get("n") or 0,
-            customers_won=(won.get(key) or {}).get("n") or 0,
-            purchases=(purchases.get(key) or {}).get("n") or 0,
-        )
-    return result
+    return volumes(organization=organization, periods=[period], filters=filters, by=by)[0]
 
 
 # Funnel -------------------------------------------------------------------------------------
@@ -197,6 +277,87 @@ class Revenue:
         return cents(self.value_of_customers_won / self.customers_won)
 
 
+def revenues(
+    *,
+    organization: Organization,
+    periods: Sequence[Period],
+    filters: Filters = NO_FILTERS,
+    by: str | None = None,
+) -> list[dict[Any, Revenue]]:
+    credited = (
+        Purchase.objects.using(DB)
+        .filter(organization=organization)
+        .credited()
+        .filter(filters.q(program="conversion__referral__program", source="conversion__source"))
+    )
+    won_at = "conversion__referral__converted_at"
+
+    def new_business(q: Q, period: Period):
+        """Bought in the period by customers won in the period (advocacy aside)."""
+        return Sum(signed_amount(), filter=q & period.q(won_at) & ~Purchase.ADVOCACY)
+
+    money = _read(
+        credited,
+        periods,
+        by,
+        "conversion__source",
+        {
+            "net": ("occurred_at", _sum(signed_amount())),
+            "advocacy": ("occurred_at", _sum(signed_amount(), Purchase.ADVOCACY)),
+            "new": ("occurred_at", new_business),
+        },
+    )
+    # The customers won in the period, and everything they bought to date.
+    value = _read(
+        credited,
+        periods,
+        by,
+        "conversion__source",
+        {"value": (won_at, _sum(signed_amount(), ~Purchase.ADVOCACY))},
+    )
+    won = _read(
+        Referral.objects.using(DB)
+        .filter(organization=organization)
+        .won()
+        .filter(filters.q(program="program", source="source")),
+        periods,
+        by,
+        "source",
+        {"won": ("converted_at", _count())},
+    )
+    contributions = _read(
+        InsiderContribution.objects.using(DB)
+        .filter(organization=organization)
+        .filter(filters.q(program=None, source="source")),
+        periods,
+        by,
+        "source",
+        {"contributions": ("occurred_on", _sum("value"))},
+        days=True,
+    )
+    result = []
+    for i in range(len(periods)):
+        parts = (money[i], value[i], won[i], contributions[i])
+        keys = {None} if by is None else set().union(*parts)
+        per_key = {}
+        for key in keys:
+            row: dict[str, Any] = {}
+            for part in parts:
+                row.update(part.get(key, {}))
+            net, new = cents(row.get("net")), cents(row.get("new"))
+            per_key[key] = Revenue(
+                net_revenue=net,
+                advocacy_revenue=cents(row.get("advocacy")),
+                new_business=new,
+                growth=net - new,
+                contribution_value=cents(row.get("contributions")),
+                customers_won=row.get("won") or 0,
+                value_of_customers_won=cents(row.get("value")),
+            )
+        result.append(per_key)
+    return result
+
+
 def revenue(
     *,
     organization: Organization,
@@ -204,56 +365,7 @@ def revenue(
     filters: Filters = NO_FILTERS,
     by: str | None = None,
 ) -> dict[Any, Revenue]:
-    credited = (
-        Purchase.objects.using(DB)
-        .filter(organization=organization)
-        .credited()
-        .filter(filters.q(program="conversion__referral__program", source="conversion__source"))
-    )
-    not_advocacy = ~Purchase.ADVOCACY
-    won_in_period = period.q("conversion__referral__converted_at") & not_advocacy
-    money = _grouped(
-        credited.filter(period.q("occurred_at")),
-        _key(by, "conversion__source"),
-        net=Sum(signed_amount()),
-        advocacy=Sum(signed_amount(), filter=Purchase.ADVOCACY),
-        new=Sum(signed_amount(), filter=won_in_period),
-    )
-    # The customers won in the period, and everything they bought to date.
-    value = _grouped(
-        credited.filter(won_in_period), _key(by, "conversion__source"), total=Sum(signed_amount())
-    )
-    won = _grouped(
-        Referral.objects.using(DB)
-        .filter(organization=organization)
-        .won()
-        .filter(period.q("converted_at"), filters.q(program="program", source="source")),
-        _key(by, "source"),
-        n=Count("pk"),
-    )
-    contributions = _grouped(
-        InsiderContribution.objects.using(DB)
-        .filter(organization=organization)
-        .filter(period.q_date("occurred_on"), filters.q(program=None, source="source")),
-        _key(by, "source"),
-        total=Sum("value"),
-    )
-    keys = {None} if by is None else set(money) | set(value) | set(won) | set(contributions)
-    result = {}
-    for key in keys:
-        row = money.get(key) or {}
-        net = cents(row.get("net"))
-        new = cents(row.get("new"))
-        result[key] = Revenue(
-            net_revenue=net,
-            advocacy_revenue=cents(row.get("advocacy")),
-            new_business=new,
-            growth=net - new,
-            contribution_value=cents((contributions.get(key) or {}).get("total")),
-            customers_won=(won.get(key) or {}).get("n") or 0,
-            value_of_customers_won=cents((value.get(key) or {}).get("total")),
-        )
-    return result
+    return revenues(organization=organization, periods=[period], filters=filters, by=by)[0]
 
 
 # Reward cost --------------------------------------------------------------------------------
@@ -272,6 +384,71 @@ class RewardCost:
     cash_paid: Decimal = ZERO  # payouts paid in the period
 
 
+def reward_costs(
+    *,
+    organization: Organization,
+    periods: Sequence[Period],
+    filters: Filters = NO_FILTERS,
+    by: str | None = None,
+) -> list[dict[Any, RewardCost]]:
+    void = Q(status=Reward.Status.VOID)
+    costs = _read(
+        Reward.objects.using(DB).filter(organization=organization).filter(_reward_filters(filters)),
+        periods,
+        by,
+        _reward_key,
+        {
+            "cost": ("created_at", lambda q, period: reward_cost_sum(q)),
+            "referrer": ("created_at", lambda q, p: reward_cost_sum(q & Q(source__isnull=False))),
+            "issued": ("created_at", _sum("amount")),
+            "voided": ("created_at", _sum("amount", void)),
+            "taken_back": ("created_at", _sum("taken_back", ~void)),
+        },
+    )
+    breakage = _read(
+        LedgerEntry.objects.using(DB)
+        .filter(organization=organization, kind=LedgerEntry.Kind.EXPIRE)
+        .filter(_reward_filters(filters, "lot__reward__")),
+        periods,
+        by,
+        lambda by, date, period: _reward_key(by, date, period, "lot__reward__"),
+        {"expired": ("at", _sum("amount"))},
+    )
+    paid = _read(
+        Payout.objects.using(DB)
+        .filter(organization=organization, status=Payout.Status.PAID)
+        .filter(filters.q(program=None, source="source")),
+        periods,
+        by,
+        "source",
+        {"paid": ("paid_at", _sum("amount"))},
+    )
+    debts = _debts(organization=organization, periods=periods, filters=filters, by=by)
+    result = []
+    for i in range(len(periods)):
+        parts = (costs[i], breakage[i], paid[i])
+        keys = {None} if by is None else set().union(*parts, debts[i])
+        per_key = {}
+        for key in keys:
+            row: dict[str, Any] = {}
+            for part in parts:
+                row.update(part.get(key, {}))
+            cost, referrer = cents(row.get("cost")), cents(row.get("referrer"))
+            per_key[key] = RewardCost(
+                cost=cost,
+                referrer_cost=referrer,
+                friend_cost=cost - referrer,
+                issued=cents(row.get("issued")),
+                voided=cents(row.get("voided")),
+                taken_back=cents(row.get("taken_back")),
+                unrecovered_debt=debts[i].get(key, ZERO),
+                breakage=-cents(row.get("expired")),
+                cash_paid=cents(row.get("paid")),
+            )
+        result.append(per_key)
+    return result
+
+
 def reward_cost(
     *,
     organization: Organization,
@@ -279,63 +456,21 @@ def reward_cost(
     filters: Filters = NO_FILTERS,
     by: str | None = None,
 ) -> dict[Any, RewardCost]:
-    rewards = (
-        Reward.objects.using(DB)
-        .filter(organization=organization)
-        .filter(period.q("created_at"), _reward_filters(filters))
-    )
-    void = Q(status=Reward.Status.VOID)
-    costs = _grouped(
-        rewards,
-        _reward_key(by),
-        cost=reward_cost_sum(),
-        referrer=Sum(F("amount") - F("taken_back"), filter=~void & Q(source__isnull=False)),
-        issued=Sum("amount"),
-        voided=Sum("amount", filter=void),
-        taken_back=Sum("taken_back", filter=~void),
-    )
-    breakage = _grouped(
-        LedgerEntry.objects.using(DB)
-        .filter(organization=organization, kind=LedgerEntry.Kind.EXPIRE)
-        .filter(period.q("at"), _reward_filters(filters, "lot__reward__")),
-        _reward_key(by, "lot__reward__"),
-        total=Sum("amount"),
-    )
-    paid = _grouped(
-        Payout.objects.using(DB)
-        .filter(organization=organization, status=Payout.Status.PAID)
-        .filter(period.q("paid_at"), filters.q(program=None, source="source")),
-        _key(by, "source"),
-        total=Sum("amount"),
-    )
-    debt = _debt(organization=organization, period=period, filters=filters, by=by)
-    keys = {None} if by is None else set(costs) | set(breakage) | set(paid) | set(debt)
-    result = {}
-    for key in keys:
-        row = costs.get(key) or {}
-        cost = cents(row.get("cost"))
-        referrer = cents(row.get("referrer"))
-        result[key] = RewardCost(
-            cost=cost,
-            referrer_cost=referrer,
-            friend_cost=cost - referrer,
-            issued=cents(row.get("issued")),
-            voided=cents(row.get("voided")),
-            taken_back=cents(row.get("taken_back")),
-            unrecovered_debt=debt.get(key, ZERO),
-            breakage=-cents((breakage.get(key) or {}).get("total")),
-            cash_paid=cents((paid.get(key) or {}).get("total")),
-        )
-    return result
+    return reward_costs(organization=organization, periods=[period], filters=filters, by=by)[0]
 
 
-def _debt(*, organization, period: Period, filters: Filters, by: str | None) -> dict:
-    """What holders owed the business at the end of the period: clawbacks credit could not
+def _debts(
+    *, organization, periods: Sequence[Period], filters: Filters, by: str | None
+) -> list[dict]:
+    """What holders owed the business at the end of each period: clawbacks credit could not
     cover, less what later credit or payouts settled (each account's payout balance, where it
-    is negative). A debt belongs to a holder, not to a program."""
+    is negative). A debt belongs to a holder, not to a program, and is a balance at an
+    instant: it has no figure per day or month."""
+    if by in BUCKETS:
+        return [{} for _ in periods]
     entries = (
         PayoutBalanceEntry.objects.using(DB)
-        .filter(organization=organization, at__lt=period.until)
+        .filter(organization=organization, at__lt=max(p.until for p in periods))
         .filter(filters.q(program=None, source="account__source"))
         .order_by()
     )
@@ -343,11 +478,14 @@ def _debt(*, organization, period: Period, filters: Filters, by: str | None) -> 
     if by is not None:
         entries = entries.annotate(_key=F(f"account__source{GROUPS[by]}"))
         fields.append("_key")
-    rows = entries.values(*fields).annotate(balance=Sum("amount")).filter(balance__lt=0)
-    totals: dict[Any, Decimal] = {}
-    for row in rows:
+    balances = {f"b{i}": Sum("amount", filter=Q(at__lt=p.until)) for i, p in enumerate(periods)}
+    totals: list[dict[Any, Decimal]] = [{} for _ in periods]
+    for row in entries.values(*fields).annotate(**balances):
         key = row.get("_key") if by is not None else None
-        totals[key] = totals.get(key, ZERO) - cents(row["balance"])
+        for i in range(len(periods)):
+            balance = cents(row[f"b{i}"])
+            if balance < 0:
+                totals[i][key] = totals[i].get(key, ZERO) - balance
     return totals
 
 
@@ -390,29 +528,40 @@ class Report:
     previous: Figures
 
 
+def figures_for(
+    *, organization: Organization, periods: Sequence[Period], filters: Filters = NO_FILTERS
+) -> list[Figures]:
+    """The figures of each period, every kind of row read once for all of them."""
+    vs = volumes(organization=organization, periods=periods, filters=filters)
+    rs = revenues(organization=organization, periods=periods, filters=filters)
+    cs = reward_costs(organization=organization, periods=periods, filters=filters)
+    result = []
+    for v, r, c in zip(vs, rs, cs, strict=True):
+        v, r, c = v[None], r[None], c[None]
+        result.append(
+            Figures(
+                volume=v,
+                funnel=Funnel.of(v),
+                revenue=r,
+                cost=c,
+                roi=roi(revenue=r.net_revenue, cost=c.cost, gross_margin=organization.gross_margin),
+            )
+        )
+    return result
+
+
 def figures(
     *, organization: Organization, period: Period, filters: Filters = NO_FILTERS
 ) -> Figures:
-    v = volume(organization=organization, period=period, filters=filters)[None]
-    r = revenue(organization=organization, period=period, filters=filters)[None]
-    c = reward_cost(organization=organization, period=period, filters=filters)[None]
-    return Figures(
-        volume=v,
-        funnel=Funnel.of(v),
-        revenue=r,
-        cost=c,
-        roi=roi(revenue=r.net_revenue, cost=c.cost, gross_margin=organization.gross_margin),
-    )
+    return figures_for(organization=organization, periods=[period], filters=filters)[0]
 
 
 def report(*, organization: Organization, period: Period, filters: Filters = NO_FILTERS) -> Report:
     previous = period.previous()
-    return Report(
-        period=period,
-        previous_period=previous,
-        current=figures(organization=organization, period=period, filters=filters),
-        previous=figures(organization=organization, period=previous, filters=filters),
+    current, before = figures_for(
+        organization=organization, periods=[period, previous], filters=filters
     )
+    return Report(period=period, previous_period=previous, current=current, previous=before)
 
 
 # Per source ---------------------------------------------------------------------------------
@@ -461,3 +610,21 @@ def source_rows(
         )
     rows.sort(key=lambda row: -row.revenue.value_of_customers_won)
     return rows
+
+
+def top_sources_by_value(
+    *, organization: Organization, period: Period, filters: Filters = NO_FILTERS, limit: int = 5
+) -> list[dict]:
+    """The sources whose customers won in the period are worth the most to date (their whole
+    relationship, advocacy aside), with how many they won."""
+    per_source = revenue(organization=organization, period=period, filters=filters, by="source")
+    ranked = sorted(
+        ((key, r) for key, r in per_source.items() if key is not None and r.customers_won),
+        key=lambda item: -item[1].value_of_customers_won,
+    )[:limit]
+    names = dict(
+        ReferralSource.objects.using(DB)
+        .filter(organization=organization, pk__in=[key for key, _ in ranked])
+        .values_list("pk", "name")
+    )
+    return [{"source_id": key, "name": names[key], "revenue": r} for key, r in ranked]

@@ -239,10 +239,12 @@ class RewardQuerySet(TenantQuerySet):
         return cents(self.aggregate(total=reward_cost_sum())["total"])
 
 
-def reward_cost_sum() -> Sum:
+def reward_cost_sum(among: Q | None = None) -> Sum:
     """The aggregate behind ``RewardQuerySet.cost``, for totals grouped by source, kind or
-    day: the value of the rewards not voided, less what partial refunds took back."""
-    return Sum(F("amount") - F("taken_back"), filter=~Q(status=Reward.Status.VOID))
+    day: the value of the rewards not voided, less what partial refunds took back (of the
+    rewards ``among`` selects, when given)."""
+    kept = ~Q(status=Reward.Status.VOID)
+    return Sum(F("amount") - F("taken_back"), filter=kept & among if among else kept)
 
 
 class Reward(models.Model):

@@ -153,3 +153,20 @@ def test_source_rows_add_up_to_the_totals_and_rank_by_value_sent(acme, book):
 def test_another_tenant_sees_none_of_it(globex, book):
     f = report.figures(organization=globex, period=MARCH)
     assert (f.volume.clicks, f.revenue.net_revenue, f.cost.cost) == (0, 0, 0)
+
+
+def test_the_series_buckets_add_up_to_the_periods_totals(acme, book):
+    from analytics.series import series
+
+    s = series(organization=acme, period=MARCH)
+    assert s["bucket"] == "day" and len(s["labels"]) == 31
+    assert s["labels"][0] == "2026-03-01"
+    assert s["clicks"][0] == 1  # 28 Feb 23:30 UTC, 1 March local
+    assert sum(s["clicks"]) == 4 and sum(s["customers_won"]) == 2
+    assert sum(s["net_revenue"]) == D("1110.00")
+    assert s["net_revenue"][19] == D("-50.00")  # 20 March: Fay's refund
+    assert sum(s["cost"]) == D("55.00")
+    quarter = Period(start=date(2026, 1, 1), end=date(2026, 6, 30), tz=acme.timezone)
+    months = series(organization=acme, period=quarter)
+    assert months["bucket"] == "month" and months["labels"][:3] == ["2026-01", "2026-02", "2026-03"]
+    assert months["net_revenue"][:4] == [D("120.00"), D("80.00"), D("1110.00"), D("370.00")]
