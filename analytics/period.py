@@ -58,6 +58,12 @@ class Period:
         end = self.start - timedelta(days=1)
         return replace(self, start=end - timedelta(days=self.days - 1), end=end, preset="custom")
 
+    def clipped(self, *, start: date | None = None, end: date | None = None) -> "Period | None":
+        """The part of the period from ``start`` to ``end`` (either left open), or None
+        when nothing of it is left."""
+        first, last = max(self.start, start or self.start), min(self.end, end or self.end)
+        return replace(self, start=first, end=last) if first <= last else None
+
     def label(self) -> str:
         return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
 

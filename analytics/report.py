@@ -18,11 +18,12 @@ a reward when issued, credit when it expired, a payout when paid).
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, DateField, F, Q, Sum
+from django.db.models import Count, DateField, F, IntegerField, Q, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
 from accounts.models import InsiderContribution, Organization, ReferralSource
@@ -40,6 +41,8 @@ NO_FILTERS = Filters()
 # Rewards reach their source through their conversion, or (given by hand) directly.
 GROUPS = {"source": "_id", "kind": "__kind"}
 BUCKETS = ("day", "month")
+#: "rollup": one group per program, source and local day, what ``rollups`` stores.
+DATED = (*BUCKETS, "rollup")
 
 
 def rate(numerator, denominator) -> Decimal | None:
@@ -50,18 +53,32 @@ def rate(numerator, denominator) -> Decimal | None:
 
 
 def _grouped(qs, key, **aggregates) -> dict[Any, dict]:
-    """``{None: totals}`` when ``key`` is None, else ``{key value: totals}`` per group."""
+    """``{None: totals}`` when ``key`` is None, else ``{key value: totals}`` per group (a
+    tuple of values when ``key`` is a dict of expressions)."""
     if key is None:
         return {None: qs.aggregate(**aggregates)}
+    if isinstance(key, dict):
+        rows = qs.order_by().annotate(**key).values(*key).annotate(**aggregates)
+        return {tuple(row.pop(k) for k in key): row for row in rows}
     rows = qs.order_by().annotate(_key=key).values("_key").annotate(**aggregates)
     return {row.pop("_key"): row for row in rows}
 
 
-def _key(by: str | None, path: str, date: str, period: Period):
+def _rollup_key(program, source, day) -> dict:
+    return {"_program": program, "_source": source, "_day": day}
+
+
+def _path(path: str | None):
+    return Value(None, output_field=IntegerField()) if path is None else F(f"{path}_id")
+
+
+def _key(by: str | None, path: str, date: str, period: Period, program: str | None = None):
     """What to group by: the source (``path`` leads to it), its kind, or the local day or
-    month of the row's ``date``."""
+    month of the row's ``date`` (or all three for a rollup, ``program`` leading to it)."""
     if by is None:
         return None
+    if by == "rollup":
+        return _rollup_key(_path(program), _path(path), _key("day", path, date, period))
     if by in BUCKETS:
         return Trunc(date, by, output_field=DateField(), tzinfo=ZoneInfo(period.tz))
     return F(f"{path}{GROUPS[by]}")
@@ -73,6 +90,8 @@ def _contribution_key(by: str | None, period: Period):
         return F("occurred_on")
     if by == "month":
         return Trunc("occurred_on", "month", output_field=DateField())
+    if by == "rollup":
+        return _rollup_key(_path(None), F("source_id"), F("occurred_on"))
     return _key(by, "source", "", period)
 
 
@@ -93,6 +112,12 @@ def _reward_filters(filters: Filters, prefix: str = "") -> Q:
 def _reward_key(by: str | None, date: str, period: Period, prefix: str = ""):
     if by is None or by in BUCKETS:
         return _key(by, "", date, period)
+    if by == "rollup":
+        return _rollup_key(
+            F(f"{prefix}conversion__referral__program_id"),
+            _reward_key("source", date, period, prefix),
+            _key("day", "", date, period),
+        )
     suffix = GROUPS[by]
     return Coalesce(f"{prefix}conversion__source{suffix}", f"{prefix}source{suffix}")
 
@@ -107,14 +132,44 @@ def _read(
     path: str | Callable,
     measures: dict[str, tuple[str, Callable[[Q, Period], Any]]],
     days: bool = False,
+    program: str | None = None,
+    rollup: tuple[Organization, Filters, bool] | None = None,
 ) -> list[dict[Any, dict[str, Any]]]:
     """Each measure (name -> (date field, aggregate made from the period's condition)) for
     each period, grouped by ``by``: one query for all the periods (one per date field when
-    grouping by day or month). ``days``: the date fields are dates, not instants."""
+    grouping by day or month). ``days``: the date fields are dates, not instants.
+
+    With ``rollup`` (the organization, the filters, and whether the program filter applies
+    to these rows), the days the daily rollups cover are read from them, and only the days
+    after (today) from the rows themselves: the same sums, added up."""
+    if rollup is not None and by != "rollup":
+        from . import rollups
+
+        covered = rollups.covered_through(rollup[0])
+        if covered is not None and set(measures) <= set(rollups.COLUMNS):
+            heads = [p.clipped(end=covered) for p in periods]
+            tails = [p.clipped(start=covered + timedelta(days=1)) for p in periods]
+            results = rollups.read(
+                organization=rollup[0],
+                periods=heads,
+                filters=rollup[1],
+                by=by,
+                names=list(measures),
+                program_scoped=rollup[2],
+            )
+            todo = [(i, t) for i, t in enumerate(tails) if t is not None]
+            if todo:
+                raw = _read(qs, [t for _, t in todo], by, path, measures, days, program)
+                for (i, _), part in zip(todo, raw, strict=True):
+                    for key, row in part.items():
+                        into = results[i].setdefault(key, {})
+                        for name, v in row.items():
+                            into[name] = (into.get(name) or 0) + (v or 0)
+            return _without_empty_groups(results, by)
     results: list[dict[Any, dict[str, Any]]] = [{} for _ in periods]
     batches: dict[str, dict] = {}
     for name, (date, make) in measures.items():
-        batches.setdefault(date if by in BUCKETS else "", {})[name] = (date, make)
+        batches.setdefault(date if by in DATED else "", {})[name] = (date, make)
     first, last = min(p.start for p in periods), max(p.end for p in periods)
     span = Period(start=first, end=last, tz=periods[0].tz)
     for batch in batches.values():
@@ -132,11 +187,19 @@ def _read(
         elif callable(path):
             key = path(by, date, span)
         else:
-            key = _key(by, path, date, span)
+            key = _key(by, path, date, span, program)
         for k, row in _grouped(qs.filter(rows_in_span), key, **aggregates).items():
             for i in range(len(periods)):
                 results[i].setdefault(k, {}).update({n: row[f"{n}__{i}"] for n in batch})
-    return results
+    return _without_empty_groups(results, by)
+
+
+def _without_empty_groups(results: list[dict], by: str | None) -> list[dict]:
+    """A group with nothing in a period is no group of it (a day of another period, a source
+    with nothing but zeros): however the figures were read, the same groups remain."""
+    if by is None:
+        return results
+    return [{k: row for k, row in part.items() if any(row.values())} for part in results]
 
 
 def _count(extra: Q | None = None) -> Callable[[Q, Period], Count]:
@@ -175,6 +238,8 @@ def volumes(
         by,
         "link__source",
         {"clicks": ("at", _count())},
+        program="link__program",
+        rollup=(organization, filters, True),
     )
     referrals = _read(
         Referral.objects.using(DB)
@@ -189,6 +254,8 @@ def volumes(
             "signups": ("signed_up_at", _count()),
             "customers_won": ("converted_at", _count(Q(status=Referral.Status.CONVERTED))),
         },
+        program="program",
+        rollup=(organization, filters, True),
     )
     purchases = _read(
         Purchase.objects.using(DB)
@@ -200,6 +267,8 @@ def volumes(
         by,
         "conversion__source",
         {"purchases": ("occurred_at", _count())},
+        program="conversion__referral__program",
+        rollup=(organization, filters, True),
     )
     result = []
     for i in range(len(periods)):
@@ -304,17 +373,26 @@ def revenues(
         {
             "net": ("occurred_at", _sum(signed_amount())),
             "advocacy": ("occurred_at", _sum(signed_amount(), Purchase.ADVOCACY)),
-            "new": ("occurred_at", new_business),
         },
+        program="conversion__referral__program",
+        rollup=(organization, filters, True),
     )
-    # The customers won in the period, and everything they bought to date.
-    value = _read(
-        credited,
-        periods,
-        by,
-        "conversion__source",
-        {"value": (won_at, _sum(signed_amount(), ~Purchase.ADVOCACY))},
-    )
+    # New business and the value of the customers won tie two dates together (the purchase's
+    # and the customer's win), so they are read from the rows, never rolled up by day.
+    new_rows: list[dict] = [{} for _ in periods]
+    value_rows: list[dict] = [{} for _ in periods]
+    if by != "rollup":
+        new_rows = _read(
+            credited, periods, by, "conversion__source", {"new": ("occurred_at", new_business)}
+        )
+        # The customers won in the period, and everything they bought to date.
+        value_rows = _read(
+            credited,
+            periods,
+            by,
+            "conversion__source",
+            {"value": (won_at, _sum(signed_amount(), ~Purchase.ADVOCACY))},
+        )
     won = _read(
         Referral.objects.using(DB)
         .filter(organization=organization)
@@ -323,7 +401,9 @@ def revenues(
         periods,
         by,
         "source",
-        {"won": ("converted_at", _count())},
+        {"customers_won": ("converted_at", _count())},
+        program="program",
+        rollup=(organization, filters, True),
     )
     contributions = _read(
         InsiderContribution.objects.using(DB)
@@ -334,10 +414,11 @@ def revenues(
         "source",
         {"contributions": ("occurred_on", _sum("value"))},
         days=True,
+        rollup=(organization, filters, False),
     )
     result = []
     for i in range(len(periods)):
-        parts = (money[i], value[i], won[i], contributions[i])
+        parts = (money[i], new_rows[i], value_rows[i], won[i], contributions[i])
         keys = {None} if by is None else set().union(*parts)
         per_key = {}
         for key in keys:
@@ -351,7 +432,7 @@ def revenues(
                 new_business=new,
                 growth=net - new,
                 contribution_value=cents(row.get("contributions")),
-                customers_won=row.get("won") or 0,
+                customers_won=row.get("customers_won") or 0,
                 value_of_customers_won=cents(row.get("value")),
             )
         result.append(per_key)
@@ -404,6 +485,7 @@ def reward_costs(
             "voided": ("created_at", _sum("amount", void)),
             "taken_back": ("created_at", _sum("taken_back", ~void)),
         },
+        rollup=(organization, filters, True),
     )
     breakage = _read(
         LedgerEntry.objects.using(DB)
@@ -413,6 +495,7 @@ def reward_costs(
         by,
         lambda by, date, period: _reward_key(by, date, period, "lot__reward__"),
         {"expired": ("at", _sum("amount"))},
+        rollup=(organization, filters, True),
     )
     paid = _read(
         Payout.objects.using(DB)
@@ -422,6 +505,7 @@ def reward_costs(
         by,
         "source",
         {"paid": ("paid_at", _sum("amount"))},
+        rollup=(organization, filters, False),
     )
     debts = _debts(organization=organization, periods=periods, filters=filters, by=by)
     result = []
@@ -466,7 +550,7 @@ def _debts(
     cover, less what later credit or payouts settled (each account's payout balance, where it
     is negative). A debt belongs to a holder, not to a program, and is a balance at an
     instant: it has no figure per day or month."""
-    if by in BUCKETS:
+    if by in DATED:
         return [{} for _ in periods]
     entries = (
         PayoutBalanceEntry.objects.using(DB)
@@ -528,13 +612,35 @@ class Report:
     previous: Figures
 
 
+ALL_PARTS = ("volume", "revenue", "cost")
+
+
 def figures_for(
-    *, organization: Organization, periods: Sequence[Period], filters: Filters = NO_FILTERS
+    *,
+    organization: Organization,
+    periods: Sequence[Period],
+    filters: Filters = NO_FILTERS,
+    parts: Sequence[str] = ALL_PARTS,
 ) -> list[Figures]:
-    """The figures of each period, every kind of row read once for all of them."""
-    vs = volumes(organization=organization, periods=periods, filters=filters)
-    rs = revenues(organization=organization, periods=periods, filters=filters)
-    cs = reward_costs(organization=organization, periods=periods, filters=filters)
+    """The figures of each period, every kind of row read once for all of them. A page that
+    shows only some ``parts`` reads only those (the others are left empty, and ROI too when
+    revenue or cost is not read)."""
+    n = len(periods)
+    vs = (
+        volumes(organization=organization, periods=periods, filters=filters)
+        if "volume" in parts
+        else [{None: Volume()}] * n
+    )
+    rs = (
+        revenues(organization=organization, periods=periods, filters=filters)
+        if "revenue" in parts
+        else [{None: Revenue()}] * n
+    )
+    cs = (
+        reward_costs(organization=organization, periods=periods, filters=filters)
+        if "cost" in parts
+        else [{None: RewardCost()}] * n
+    )
     result = []
     for v, r, c in zip(vs, rs, cs, strict=True):
         v, r, c = v[None], r[None], c[None]
@@ -544,7 +650,9 @@ def figures_for(
                 funnel=Funnel.of(v),
                 revenue=r,
                 cost=c,
-                roi=roi(revenue=r.net_revenue, cost=c.cost, gross_margin=organization.gross_margin),
+                roi=roi(revenue=r.net_revenue, cost=c.cost, gross_margin=organization.gross_margin)
+                if "revenue" in parts and "cost" in parts
+                else None,
             )
         )
     return result
@@ -556,10 +664,16 @@ def figures(
     return figures_for(organization=organization, periods=[period], filters=filters)[0]
 
 
-def report(*, organization: Organization, period: Period, filters: Filters = NO_FILTERS) -> Report:
+def report(
+    *,
+    organization: Organization,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    parts: Sequence[str] = ALL_PARTS,
+) -> Report:
     previous = period.previous()
     current, before = figures_for(
-        organization=organization, periods=[period, previous], filters=filters
+        organization=organization, periods=[period, previous], filters=filters, parts=parts
     )
     return Report(period=period, previous_period=previous, current=current, previous=before)
 

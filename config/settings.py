@@ -243,6 +243,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "resume-webhook-deliveries": {"task": "accounts.resume_webhook_deliveries", "schedule": 300.0},
     "purge-idempotency-records": {"task": "api.purge_idempotency_records", "schedule": 3600.0},
+    # Rebuilds the last days of the analytics rollups (analytics/rollups.py: REFRESH_SECONDS).
+    "refresh-analytics-rollups": {"task": "analytics.refresh_rollups", "schedule": 600.0},
 }
 # How long a task sent from the outbox may wait for a worker before it is sent again.
 OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.tenancy import org_member_required
-from analytics import report, retention, selectors, tables, value
+from analytics import report, retention, rollups, selectors, tables, value
 from analytics.series import series as read_series
 from core.csv import csv_lines
 
@@ -55,7 +55,7 @@ def _wants_csv(request, name: str | None = None) -> bool:
 
 
 def _page(request, template, section, form, **context):
-    context.update(section=section, form=form)
+    context.update(section=section, form=form, rollups=rollups.state(request.organization))
     context.setdefault("csv_url", _query(request, export="csv"))
     context.setdefault("query", _query(request, export=None, sort=None, order=None, table=None))
     return render(request, f"dashboard/analytics/{template}", context)
@@ -112,7 +112,7 @@ def overview(request):
 def funnel(request):
     org = request.organization
     form, period, filters = _form(request)
-    rep = report.report(organization=org, period=period, filters=filters)
+    rep = report.report(organization=org, period=period, filters=filters, parts=["volume"])
     table = tables.figures_table(rep, org.currency, tables.FUNNEL_KEYS, "funnel")
     if _wants_csv(request):
         return _export(request, table, period)
@@ -136,7 +136,7 @@ def funnel(request):
 def money(request):
     org = request.organization
     form, period, filters = _form(request)
-    rep = report.report(organization=org, period=period, filters=filters)
+    rep = report.report(organization=org, period=period, filters=filters, parts=["revenue", "cost"])
     table = tables.figures_table(rep, org.currency, tables.MONEY_KEYS, "revenue-and-cost")
     if _wants_csv(request):
         return _export(request, table, period)
