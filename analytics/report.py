@@ -365,26 +365,34 @@ def revenues(
         """Bought in the period by customers won in the period (advocacy aside)."""
         return Sum(signed_amount(), filter=q & period.q(won_at) & ~Purchase.ADVOCACY)
 
+    # New business and the value of the customers won tie two dates together (the purchase's
+    # and the customer's win), so they are read from the rows, never rolled up by day. New
+    # business is read with net revenue when there are no rollups to read that from.
+    measures = {
+        "net": ("occurred_at", _sum(signed_amount())),
+        "advocacy": ("occurred_at", _sum(signed_amount(), Purchase.ADVOCACY)),
+    }
+    from . import rollups
+
+    new_apart = by == "rollup" or rollups.covered_through(organization) is not None
+    if not new_apart:
+        measures["new"] = ("occurred_at", new_business)
     money = _read(
         credited,
         periods,
         by,
         "conversion__source",
-        {
-            "net": ("occurred_at", _sum(signed_amount())),
-            "advocacy": ("occurred_at", _sum(signed_amount(), Purchase.ADVOCACY)),
-        },
+        measures,
         program="conversion__referral__program",
         rollup=(organization, filters, True),
     )
-    # New business and the value of the customers won tie two dates together (the purchase's
-    # and the customer's win), so they are read from the rows, never rolled up by day.
     new_rows: list[dict] = [{} for _ in periods]
     value_rows: list[dict] = [{} for _ in periods]
     if by != "rollup":
-        new_rows = _read(
-            credited, periods, by, "conversion__source", {"new": ("occurred_at", new_business)}
-        )
+        if new_apart:
+            new_rows = _read(
+                credited, periods, by, "conversion__source", {"new": ("occurred_at", new_business)}
+            )
         # The customers won in the period, and everything they bought to date.
         value_rows = _read(
             credited,

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DateField, F, Min, Q, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
@@ -168,6 +168,7 @@ def build(*, organization: Organization, start: date, end: date) -> int:
     period = Period(start=start, end=end, tz=organization.timezone)
     rows = _rows_of(organization, period)
     with transaction.atomic():
+        _lock(organization)
         DailyRollup.objects.filter(organization=organization, day__gte=start, day__lte=end).delete()
         DailyRollup.objects.bulk_create(
             [
@@ -183,6 +184,18 @@ def build(*, organization: Organization, start: date, end: date) -> int:
             batch_size=5000,
         )
     return len(rows)
+
+
+def _lock(organization: Organization) -> None:
+    """Two builds of one organization's rollups (the task and the command) replace its rows
+    one after the other, not interleaved: a transaction-scoped advisory lock on PostgreSQL
+    (SQLite runs one writer at a time anyway)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                [f"analytics-rollups:{organization.pk}"],
+            )
 
 
 def first_day(organization: Organization) -> date | None:

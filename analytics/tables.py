@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from core.money import format_money
+from core.money import cents, format_money
 
-from .report import Figures, Report, SourceRow
+from .report import Figures, Funnel, Report, SourceRow
 from .retention import SPANS, Cohort, SpanComparison
 from .stats import Interval
 from .value import ValueRow
@@ -332,8 +332,6 @@ SOURCE_COLUMNS = [
 
 
 def sources_table(rows: list[SourceRow], currency: str) -> Table:
-    from .report import Funnel
-
     table = Table("sources", list(SOURCE_COLUMNS))
     for row in rows:
         v, r, c = row.volume, row.revenue, row.cost
@@ -435,8 +433,6 @@ def _interval(i: Interval | None, as_share: bool, currency: str) -> list[Cell]:
         return [Cell(NA, NA)] * 3
     if as_share:
         return [share(i.value), share(i.low), share(i.high)]
-    from core.money import cents
-
     return [
         money(cents(i.value), currency),
         money(cents(i.low), currency),

@@ -106,7 +106,7 @@ def values(
         row["k"]: cents(row["total"])
         for row in recent.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
     }
-    spans = customer_spans(organization=organization, now=now, referred_only=True)
+    spans = customer_spans(organization=organization, now=now, referred_only=True, spans=(YEAR,))
     if filters.program_id:
         spans = [s for s in spans if s.program_id == filters.program_id]
     sources = ReferralSource.objects.using(DB).filter(organization=organization)
