@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import DateField, F, Min, Q, Sum
+from django.db.models import Case, DateField, F, IntegerField, Min, Q, Sum, Value, When
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -99,8 +99,22 @@ def read(
 ) -> list[dict[Any, dict[str, Any]]]:
     """The columns ``names`` summed over each period's days (None: no days), grouped like
     ``report._read``. ``program_scoped``: these figures belong to a program (a payout or an
-    insider's contribution does not, and a program filter leaves it in)."""
-    from .report import _grouped, _without_empty_groups
+    insider's contribution does not, and a program filter leaves it in).
+
+    Every column is read in one query and kept on the organization object (one request),
+    so a page's volume, revenue and cost read the rollups once, not once per kind of row."""
+    from .report import _without_empty_groups
+
+    reads = organization.__dict__.setdefault("_rollup_reads", {})
+    key = (tuple((p.start, p.end) if p else None for p in periods), filters, by, program_scoped)
+    if key not in reads:
+        reads[key] = _read_columns(organization, periods, filters, by, program_scoped)
+    picked = [{k: {n: row.get(n) for n in names} for k, row in part.items()} for part in reads[key]]
+    return _without_empty_groups(picked, by)
+
+
+def _read_columns(organization, periods, filters, by, program_scoped):
+    from .report import _grouped
 
     results: list[dict[Any, dict[str, Any]]] = [{} for _ in periods]
     live = [(i, p) for i, p in enumerate(periods) if p is not None]
@@ -117,15 +131,33 @@ def read(
         rows = rows.filter(source_id=filters.source_id)
     if filters.source_kind:
         rows = rows.filter(source__kind=filters.source_kind)
+    ordered = sorted((p for _, p in live), key=lambda p: p.start)
+    if all(a.end < b.start for a, b in zip(ordered, ordered[1:], strict=False)):
+        # Periods apart (a period and the one before it): each row belongs to one period,
+        # so the rows are grouped by their period and summed once per column.
+        rows = rows.annotate(
+            _period=Case(
+                *[When(day__gte=p.start, day__lte=p.end, then=Value(i)) for i, p in live],
+                output_field=IntegerField(),
+            )
+        )
+        group = {"_p": F("_period")}
+        if by is not None:
+            group["_g"] = _group(by)
+        sums = {name: Sum(name) for name in COLUMNS}
+        for key, row in _grouped(rows, group, **sums).items():
+            if key[0] is not None:
+                results[key[0]][key[1] if by is not None else None] = row
+        return results
     aggregates = {
         f"{name}__{i}": Sum(name, filter=Q(day__gte=p.start, day__lte=p.end))
         for i, p in live
-        for name in names
+        for name in COLUMNS
     }
     for key, row in _grouped(rows, _group(by), **aggregates).items():
         for i, _ in live:
-            results[i].setdefault(key, {}).update({n: row[f"{n}__{i}"] for n in names})
-    return _without_empty_groups(results, by)
+            results[i].setdefault(key, {}).update({n: row[f"{n}__{i}"] for n in COLUMNS})
+    return results
 
 
 # Building -----------------------------------------------------------------------------------
@@ -262,6 +294,7 @@ def rebuild(
         defaults={"built_through": end, "built_at": timezone.now()},
     )
     organization.__dict__.pop("_rollup_state", None)
+    organization.__dict__.pop("_rollup_reads", None)
     return chunks
 
 
