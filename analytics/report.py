@@ -365,17 +365,22 @@ def revenues(
         """Bought in the period by customers won in the period (advocacy aside)."""
         return Sum(signed_amount(), filter=q & period.q(won_at) & ~Purchase.ADVOCACY)
 
+    def new_business_of_the_won(q: Q, period: Period):
+        """The same sum, from the customers won in the period (``q``: won in the period)."""
+        return Sum(signed_amount(), filter=q & period.q("occurred_at") & ~Purchase.ADVOCACY)
+
     # New business and the value of the customers won tie two dates together (the purchase's
-    # and the customer's win), so they are read from the rows, never rolled up by day. New
-    # business is read with net revenue when there are no rollups to read that from.
+    # and the customer's win), so they are read from the rows, never rolled up by day. Both
+    # start from the customers won in the period (far fewer rows than its purchases), except
+    # day by day or month by month, where new business falls on the day of the purchase.
+    from . import rollups
+
     measures = {
         "net": ("occurred_at", _sum(signed_amount())),
         "advocacy": ("occurred_at", _sum(signed_amount(), Purchase.ADVOCACY)),
     }
-    from . import rollups
-
-    new_apart = by == "rollup" or rollups.covered_through(organization) is not None
-    if not new_apart:
+    by_purchase_day = by in BUCKETS
+    if by_purchase_day and rollups.covered_through(organization) is None:
         measures["new"] = ("occurred_at", new_business)
     money = _read(
         credited,
@@ -389,18 +394,15 @@ def revenues(
     new_rows: list[dict] = [{} for _ in periods]
     value_rows: list[dict] = [{} for _ in periods]
     if by != "rollup":
-        if new_apart:
+        # The customers won in the period, and everything they bought to date.
+        won_measures = {"value": (won_at, _sum(signed_amount(), ~Purchase.ADVOCACY))}
+        if not by_purchase_day:
+            won_measures["new"] = (won_at, new_business_of_the_won)
+        elif "new" not in measures:
             new_rows = _read(
                 credited, periods, by, "conversion__source", {"new": ("occurred_at", new_business)}
             )
-        # The customers won in the period, and everything they bought to date.
-        value_rows = _read(
-            credited,
-            periods,
-            by,
-            "conversion__source",
-            {"value": (won_at, _sum(signed_amount(), ~Purchase.ADVOCACY))},
-        )
+        value_rows = _read(credited, periods, by, "conversion__source", won_measures)
     won = _read(
         Referral.objects.using(DB)
         .filter(organization=organization)
