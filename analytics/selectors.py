@@ -33,6 +33,8 @@ from referrals.models import Click, Purchase, Referral, signed_amount
 from referrals.selectors import source_revenue
 from rewards.models import LedgerEntry, Reward
 
+from .report import roi
+
 ZERO = Decimal("0.00")
 
 
@@ -56,12 +58,14 @@ class Overview:
             return None
         return (Decimal(self.converted) * 100 / self.referrals).quantize(Decimal("0.1"))
 
+    gross_margin: Decimal = Decimal("1")
+
     @property
     def roi(self) -> Decimal | None:
-        """(revenue - reward cost) / reward cost; None before any reward was paid."""
-        if not self.reward_cost:
-            return None
-        return ((self.revenue - self.reward_cost) / self.reward_cost).quantize(Decimal("0.01"))
+        """(revenue x gross margin - reward cost) / reward cost, as a multiple (the report's
+        percentage / 100); None before any reward was paid."""
+        percent = roi(revenue=self.revenue, cost=self.reward_cost, gross_margin=self.gross_margin)
+        return None if percent is None else (percent / 100).quantize(Decimal("0.01"))
 
 
 def _period(qs, field: str, since: datetime | None, until: datetime | None):
@@ -105,6 +109,7 @@ def overview(
         reward_cost=reward_cost,
         credits_issued=cents(credits),
         pending_review=referral_counts["review"],
+        gross_margin=organization.gross_margin,
     )
 
 

@@ -129,6 +129,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
+# Analytics reads through an alias of its own (analytics/db.py): the same database unless
+# ANALYTICS_DATABASE_URL names a streaming replica, so reporting load can leave the primary.
+# In tests it mirrors "default" (and tests/conftest.py shares the connection, so a test's
+# uncommitted rows are seen).
+if os.environ.get("ANALYTICS_DATABASE_URL"):
+    DATABASES["analytics"] = dj_database_url.parse(
+        os.environ["ANALYTICS_DATABASE_URL"],
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+else:
+    DATABASES["analytics"] = {**DATABASES["default"]}
+    DATABASES["analytics"]["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
+DATABASES["analytics"]["TEST"] = {"MIRROR": "default"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -229,6 +243,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "resume-webhook-deliveries": {"task": "accounts.resume_webhook_deliveries", "schedule": 300.0},
     "purge-idempotency-records": {"task": "api.purge_idempotency_records", "schedule": 3600.0},
+    # Rebuilds the last days of the analytics rollups (analytics/rollups.py: REFRESH_SECONDS).
+    "refresh-analytics-rollups": {"task": "analytics.refresh_rollups", "schedule": 600.0},
 }
 # How long a task sent from the outbox may wait for a worker before it is sent again.
 OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))

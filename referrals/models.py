@@ -413,6 +413,10 @@ class PurchaseQuerySet(TenantQuerySet):
     def credited(self):
         return self.filter(Purchase.CREDITED)
 
+    def advocacy(self):
+        """Purchases (and their refunds) of existing customers a source moved to buy."""
+        return self.filter(Purchase.ADVOCACY)
+
     def credited_to(self, source):
         return self.credited().filter(conversion__source=source)
 
@@ -507,6 +511,8 @@ class Purchase(models.Model):
 
     #: Credited to a source: attributed to a referral neither rejected nor waiting in review.
     CREDITED = Q(conversion__isnull=False) & credited_referral("conversion__referral__")
+    #: Advocacy: a purchase of an existing customer a source moved to buy, or its refund.
+    ADVOCACY = Q(conversion__kind="advocacy") | Q(refund_of__conversion__kind="advocacy")
 
     def __str__(self):
         return f"{self.kind} {self.external_id}"

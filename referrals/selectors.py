@@ -148,9 +148,7 @@ def source_totals(*, source: ReferralSource) -> SourceTotals:
         total=Count("*"),
         won=Count("status", filter=Q(status=Referral.Status.CONVERTED)),
     )
-    advocacy = Q(conversion__kind=Conversion.Kind.ADVOCACY) | Q(
-        refund_of__conversion__kind=Conversion.Kind.ADVOCACY
-    )
+    advocacy = Purchase.ADVOCACY
     bought = Q(kind=Purchase.Kind.PURCHASE)
     money = Purchase.objects.credited_to(source).aggregate(
         purchases=Count("pk", filter=bought),

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.models import (
@@ -240,7 +240,15 @@ class RewardQuerySet(TenantQuerySet):
     def cost(self) -> Decimal:
         """What the rewards cost: the value of those not voided, less what partial refunds
         took back (see ``Reward.value``), to the cent."""
-        return cents(self.kept().aggregate(total=Sum(F("amount") - F("taken_back")))["total"])
+        return cents(self.aggregate(total=reward_cost_sum())["total"])
+
+
+def reward_cost_sum(among: Q | None = None) -> Sum:
+    """The aggregate behind ``RewardQuerySet.cost``, for totals grouped by source, kind or
+    day: the value of the rewards not voided, less what partial refunds took back (of the
+    rewards ``among`` selects, when given)."""
+    kept = ~Q(status=Reward.Status.VOID)
+    return Sum(F("amount") - F("taken_back"), filter=kept & among if among else kept)
 
 
 class Reward(models.Model):

@@ -66,6 +66,41 @@ def _empty_cache():
     yield
 
 
+#: Every test that uses the database may read through the analytics alias too (a mirror of
+#: "default"): a live server or a worker thread opens its own connection under that alias.
+DATABASES = ["default", "analytics"]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None:
+            if "_django_db_helper" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.django_db(databases=DATABASES))
+        elif not marker.args and marker.kwargs.get("databases") is None:
+            item.add_marker(
+                pytest.mark.django_db(**{**marker.kwargs, "databases": DATABASES}), append=False
+            )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _analytics_reads_the_test_transaction(request):
+    """Analytics reads through its own alias (a mirror of "default" in tests). A mirror is a
+    second connection, which would not see the rows a test wrote in its open transaction, so
+    in this thread the alias is the default connection itself, from before the first test
+    opens its transaction (other threads open a mirror connection to the test database)."""
+    from django.db import connections
+
+    if any(
+        "_django_db_helper" in getattr(item, "fixturenames", ())
+        or item.get_closest_marker("django_db")
+        for item in request.session.items
+    ):
+        request.getfixturevalue("django_db_setup")
+        connections["analytics"] = connections["default"]
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _click_journal(settings, tmp_path):
     """Each test journals its clicks in a folder of its own."""

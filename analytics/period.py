@@ -1,0 +1,142 @@
+"""The period and the filters every analytics figure is read for.
+
+A period is a range of whole days, first and last included, in the organization's time zone:
+a purchase at 23:30 in Paris on 31 March belongs to March even though it is 21:30 UTC. Its
+previous period is the same number of days just before it, so every figure can stand beside
+the one it should be compared with.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organization
+
+PRESETS = {
+    "last_30_days": "Last 30 days",
+    "this_month": "This month",
+    "last_month": "Last month",
+    "this_quarter": "This quarter",
+    "this_year": "This year",
+    "last_12_months": "Last 12 months",
+    "last_24_months": "Last 24 months",
+    "custom": "Custom",
+}
+DEFAULT_PRESET = "last_30_days"
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date  # first day, included
+    end: date  # last day, included
+    tz: str = "UTC"
+    preset: str = "custom"
+
+    def __post_init__(self):
+        if self.end < self.start:
+            raise ValueError("A period ends on or after the day it starts.")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def since(self) -> datetime:
+        """The first instant of the period (aware), included."""
+        return datetime.combine(self.start, time.min, tzinfo=ZoneInfo(self.tz))
+
+    @property
+    def until(self) -> datetime:
+        """The first instant after the period (aware), excluded."""
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=ZoneInfo(self.tz))
+
+    def previous(self) -> "Period":
+        """The same number of days, ending the day before this period starts."""
+        end = self.start - timedelta(days=1)
+        return replace(self, start=end - timedelta(days=self.days - 1), end=end, preset="custom")
+
+    def clipped(self, *, start: date | None = None, end: date | None = None) -> "Period | None":
+        """The part of the period from ``start`` to ``end`` (either left open), or None
+        when nothing of it is left."""
+        first, last = max(self.start, start or self.start), min(self.end, end or self.end)
+        return replace(self, start=first, end=last) if first <= last else None
+
+    def label(self) -> str:
+        return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
+
+    def q(self, field: str) -> Q:
+        """Rows whose ``field`` (a datetime) falls in the period."""
+        return Q(**{f"{field}__gte": self.since, f"{field}__lt": self.until})
+
+    def q_date(self, field: str) -> Q:
+        """Rows whose ``field`` (a date) falls in the period."""
+        return Q(**{f"{field}__gte": self.start, f"{field}__lte": self.end})
+
+
+def _quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def period_for(
+    *,
+    organization: Organization,
+    preset: str = DEFAULT_PRESET,
+    start: date | None = None,
+    end: date | None = None,
+    now: datetime | None = None,
+) -> Period:
+    """A preset (or ``custom`` with ``start`` and ``end``) as dates in the organization's time
+    zone. "This month", "this quarter" and "this year" run to today."""
+    tz = organization.timezone
+    today = timezone.localtime(now or timezone.now(), ZoneInfo(tz)).date()
+    if preset == "custom":
+        if start is None or end is None:
+            raise ValueError("A custom period needs a first and a last day.")
+        return Period(start=start, end=end, tz=tz, preset="custom")
+    if preset == "last_30_days":
+        first = today - timedelta(days=29)
+    elif preset == "this_month":
+        first = today.replace(day=1)
+    elif preset == "last_month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return Period(start=last.replace(day=1), end=last, tz=tz, preset=preset)
+    elif preset == "this_quarter":
+        first = _quarter_start(today)
+    elif preset == "this_year":
+        first = today.replace(month=1, day=1)
+    elif preset == "last_12_months":
+        first = today - timedelta(days=364)
+    elif preset == "last_24_months":
+        first = today - timedelta(days=729)
+    else:
+        raise ValueError(f"Unknown period {preset!r}.")
+    return Period(start=first, end=today, tz=tz, preset=preset)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Narrow the figures to one program, one source, or one kind of source (or none)."""
+
+    program_id: int | None = None
+    source_id: int | None = None
+    source_kind: str = ""
+
+    def q(self, *, program: str | None, source: str | None) -> Q:
+        """Rows of the chosen program and source, ``program`` and ``source`` being the paths
+        from the row to them ("link__program", "conversion__source"). A path of None means
+        the row belongs to no program (a payout, a debt): a program filter leaves it in."""
+        q = Q()
+        if self.program_id and program:
+            q &= Q(**{f"{program}_id": self.program_id})
+        if self.source_id and source:
+            q &= Q(**{f"{source}_id": self.source_id})
+        if self.source_kind and source:
+            q &= Q(**{f"{source}__kind": self.source_kind})
+        return q
+
+    @property
+    def any(self) -> bool:
+        return bool(self.program_id or self.source_id or self.source_kind)

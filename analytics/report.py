@@ -1,0 +1,754 @@
+"""What the referral programs did in a period: volume, funnel, revenue, reward cost and ROI.
+
+Each figure is read once, here, for one period and filters, and optionally grouped by source
+or by kind of source, so a total and the rows of its table are the same sums. Every number
+builds on the one definition the models give it:
+
+- revenue: ``Purchase.CREDITED`` rows summed with ``signed_amount()`` (purchases minus
+  refunds, on referrals neither rejected nor waiting in review), the same as
+  ``Purchase.objects.credited().net_revenue()``;
+- reward cost: ``reward_cost_sum()``, the aggregate behind ``Reward.objects.cost()`` (rewards
+  to both sides not voided, less what partial refunds took back);
+- advocacy: ``Purchase.ADVOCACY``; customers won: ``Referral.objects.won()``.
+
+Dates: events count in the period they happened in (a click when clicked, a referral when
+left, a signup when signed up, a customer when won, a purchase or refund when it occurred,
+a reward when issued, credit when it expired, a payout when paid).
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, DateField, F, IntegerField, Q, Sum, Value
+from django.db.models.functions import Coalesce, Trunc
+
+from accounts.models import InsiderContribution, Organization, ReferralSource
+from core.money import cents
+from referrals.models import Channel, Click, Purchase, Referral, signed_amount
+from rewards.models import LedgerEntry, Payout, PayoutBalanceEntry, Reward, reward_cost_sum
+
+from .db import DB
+from .period import Filters, Period
+
+ZERO = Decimal("0.00")
+NO_FILTERS = Filters()
+
+# Grouping: the path from each kind of row to its source ("by source") or the source's kind.
+# Rewards reach their source through their conversion, or (given by hand) directly.
+GROUPS = {"source": "_id", "kind": "__kind"}
+BUCKETS = ("day", "month")
+#: "rollup": one group per program, source and local day, what ``rollups`` stores.
+DATED = (*BUCKETS, "rollup")
+
+
+def rate(numerator, denominator) -> Decimal | None:
+    """A percentage to one decimal; None (shown "n/a") when the denominator is zero."""
+    if not denominator:
+        return None
+    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.1"))
+
+
+def _grouped(qs, key, **aggregates) -> dict[Any, dict]:
+    """``{None: totals}`` when ``key`` is None, else ``{key value: totals}`` per group (a
+    tuple of values when ``key`` is a dict of expressions)."""
+    if key is None:
+        return {None: qs.aggregate(**aggregates)}
+    if isinstance(key, dict):
+        rows = qs.order_by().annotate(**key).values(*key).annotate(**aggregates)
+        return {tuple(row.pop(k) for k in key): row for row in rows}
+    rows = qs.order_by().annotate(_key=key).values("_key").annotate(**aggregates)
+    return {row.pop("_key"): row for row in rows}
+
+
+def _rollup_key(program, source, day) -> dict:
+    return {"_program": program, "_source": source, "_day": day}
+
+
+def _path(path: str | None):
+    return Value(None, output_field=IntegerField()) if path is None else F(f"{path}_id")
+
+
+def _key(by: str | None, path: str, date: str, period: Period, program: str | None = None):
+    """What to group by: the source (``path`` leads to it), its kind, or the local day or
+    month of the row's ``date`` (or all three for a rollup, ``program`` leading to it)."""
+    if by is None:
+        return None
+    if by == "rollup":
+        return _rollup_key(_path(program), _path(path), _key("day", path, date, period))
+    if by in BUCKETS:
+        return Trunc(date, by, output_field=DateField(), tzinfo=ZoneInfo(period.tz))
+    return F(f"{path}{GROUPS[by]}")
+
+
+def _contribution_key(by: str | None, period: Period):
+    """Contributions carry a date, not an instant: it is already the local day."""
+    if by == "day":
+        return F("occurred_on")
+    if by == "month":
+        return Trunc("occurred_on", "month", output_field=DateField())
+    if by == "rollup":
+        return _rollup_key(_path(None), F("source_id"), F("occurred_on"))
+    return _key(by, "source", "", period)
+
+
+def _reward_filters(filters: Filters, prefix: str = "") -> Q:
+    """Rewards of the chosen program and source: through the conversion they pay for, or the
+    source they were given to by hand (such a reward belongs to no program)."""
+    q = Q()
+    if filters.program_id:
+        q &= Q(**{f"{prefix}conversion__referral__program_id": filters.program_id})
+    for value, suffix in ((filters.source_id, "_id"), (filters.source_kind, "__kind")):
+        if value:
+            q &= Q(**{f"{prefix}conversion__source{suffix}": value}) | Q(
+                **{f"{prefix}conversion__isnull": True, f"{prefix}source{suffix}": value}
+            )
+    return q
+
+
+def _reward_key(by: str | None, date: str, period: Period, prefix: str = ""):
+    if by is None or by in BUCKETS:
+        return _key(by, "", date, period)
+    if by == "rollup":
+        return _rollup_key(
+            F(f"{prefix}conversion__referral__program_id"),
+            _reward_key("source", date, period, prefix),
+            _key("day", "", date, period),
+        )
+    suffix = GROUPS[by]
+    return Coalesce(f"{prefix}conversion__source{suffix}", f"{prefix}source{suffix}")
+
+
+# Reading several periods at once ------------------------------------------------------------
+
+
+def _read(
+    qs,
+    periods: Sequence[Period],
+    by: str | None,
+    path: str | Callable,
+    measures: dict[str, tuple[str, Callable[[Q, Period], Any]]],
+    days: bool = False,
+    program: str | None = None,
+    rollup: tuple[Organization, Filters, bool] | None = None,
+) -> list[dict[Any, dict[str, Any]]]:
+    """Each measure (name -> (date field, aggregate made from the period's condition)) for
+    each period, grouped by ``by``: one query for all the periods (one per date field when
+    grouping by day or month). ``days``: the date fields are dates, not instants.
+
+    With ``rollup`` (the organization, the filters, and whether the program filter applies
+    to these rows), the days the daily rollups cover are read from them, and only the days
+    after (today) from the rows themselves: the same sums, added up."""
+    if rollup is not None and by != "rollup":
+        from . import rollups
+
+        covered = rollups.covered_through(rollup[0])
+        if covered is not None and set(measures) <= set(rollups.COLUMNS):
+            heads = [p.clipped(end=covered) for p in periods]
+            tails = [p.clipped(start=covered + timedelta(days=1)) for p in periods]
+            results = rollups.read(
+                organization=rollup[0],
+                periods=heads,
+                filters=rollup[1],
+                by=by,
+                names=list(measures),
+                program_scoped=rollup[2],
+            )
+            todo = [(i, t) for i, t in enumerate(tails) if t is not None]
+            if todo:
+                raw = _read(qs, [t for _, t in todo], by, path, measures, days, program)
+                for (i, _), part in zip(todo, raw, strict=True):
+                    for key, row in part.items():
+                        into = results[i].setdefault(key, {})
+                        for name, v in row.items():
+                            into[name] = (into.get(name) or 0) + (v or 0)
+            return _without_empty_groups(results, by)
+    results: list[dict[Any, dict[str, Any]]] = [{} for _ in periods]
+    batches: dict[str, dict] = {}
+    for name, (date, make) in measures.items():
+        batches.setdefault(date if by in DATED else "", {})[name] = (date, make)
+    first, last = min(p.start for p in periods), max(p.end for p in periods)
+    span = Period(start=first, end=last, tz=periods[0].tz)
+    for batch in batches.values():
+        rows_in_span = Q()
+        for date in {date for date, _ in batch.values()}:
+            rows_in_span |= span.q_date(date) if days else span.q(date)
+        aggregates = {
+            f"{name}__{i}": make(period.q_date(date) if days else period.q(date), period)
+            for i, period in enumerate(periods)
+            for name, (date, make) in batch.items()
+        }
+        date = next(iter(batch.values()))[0]
+        if days:
+            key = _contribution_key(by, span)
+        elif callable(path):
+            key = path(by, date, span)
+        else:
+            key = _key(by, path, date, span, program)
+        for k, row in _grouped(qs.filter(rows_in_span), key, **aggregates).items():
+            for i in range(len(periods)):
+                results[i].setdefault(k, {}).update({n: row[f"{n}__{i}"] for n in batch})
+    return _without_empty_groups(results, by)
+
+
+def _without_empty_groups(results: list[dict], by: str | None) -> list[dict]:
+    """A group with nothing in a period is no group of it (a day of another period, a source
+    with nothing but zeros): however the figures were read, the same groups remain."""
+    if by is None:
+        return results
+    return [{k: row for k, row in part.items() if any(row.values())} for part in results]
+
+
+def _count(extra: Q | None = None) -> Callable[[Q, Period], Count]:
+    return lambda q, period: Count("pk", filter=q & extra if extra is not None else q)
+
+
+def _sum(expression, extra: Q | None = None) -> Callable[[Q, Period], Sum]:
+    return lambda q, period: Sum(expression, filter=q & extra if extra is not None else q)
+
+
+# Volume -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Volume:
+    clicks: int = 0
+    referrals: int = 0
+    by_channel: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Channel.values, 0))
+    signups: int = 0
+    customers_won: int = 0
+    purchases: int = 0  # purchases credited to a source (refunds aside)
+
+
+def volumes(
+    *,
+    organization: Organization,
+    periods: Sequence[Period],
+    filters: Filters = NO_FILTERS,
+    by: str | None = None,
+) -> list[dict[Any, Volume]]:
+    clicks = _read(
+        Click.objects.using(DB)
+        .filter(organization=organization)
+        .filter(filters.q(program="link__program", source="link__source")),
+        periods,
+        by,
+        "link__source",
+        {"clicks": ("at", _count())},
+        program="link__program",
+        rollup=(organization, filters, True),
+    )
+    referrals = _read(
+        Referral.objects.using(DB)
+        .filter(organization=organization)
+        .filter(filters.q(program="program", source="source")),
+        periods,
+        by,
+        "source",
+        {
+            "referrals": ("created_at", _count()),
+            **{c: ("created_at", _count(Q(channel=c))) for c in Channel.values},
+            "signups": ("signed_up_at", _count()),
+            "customers_won": ("converted_at", _count(Q(status=Referral.Status.CONVERTED))),
+        },
+        program="program",
+        rollup=(organization, filters, True),
+    )
+    purchases = _read(
+        Purchase.objects.using(DB)
+        .filter(organization=organization)
+        .credited()
+        .purchases()
+        .filter(filters.q(program="conversion__referral__program", source="conversion__source")),
+        periods,
+        by,
+        "conversion__source",
+        {"purchases": ("occurred_at", _count())},
+        program="conversion__referral__program",
+        rollup=(organization, filters, True),
+    )
+    result = []
+    for i in range(len(periods)):
+        keys = {None} if by is None else set(clicks[i]) | set(referrals[i]) | set(purchases[i])
+        per_key = {}
+        for key in keys:
+            row = {**clicks[i].get(key, {}), **referrals[i].get(key, {})}
+            row.update(purchases[i].get(key, {}))
+            per_key[key] = Volume(
+                clicks=row.get("clicks") or 0,
+                referrals=row.get("referrals") or 0,
+                by_channel={c: row.get(c) or 0 for c in Channel.values},
+                signups=row.get("signups") or 0,
+                customers_won=row.get("customers_won") or 0,
+                purchases=row.get("purchases") or 0,
+            )
+        result.append(per_key)
+    return result
+
+
+def volume(
+    *,
+    organization: Organization,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    by: str | None = None,
+) -> dict[Any, Volume]:
+    return volumes(organization=organization, periods=[period], filters=filters, by=by)[0]
+
+
+# Funnel -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """Each step as a percentage of the one before; None when there was nothing before."""
+
+    click_to_referral: Decimal | None
+    referral_to_signup: Decimal | None
+    signup_to_customer: Decimal | None
+    referral_to_customer: Decimal | None
+
+    @classmethod
+    def of(cls, v: Volume) -> "Funnel":
+        return cls(
+            click_to_referral=rate(v.referrals, v.clicks),
+            referral_to_signup=rate(v.signups, v.referrals),
+            signup_to_customer=rate(v.customers_won, v.signups),
+            referral_to_customer=rate(v.customers_won, v.referrals),
+        )
+
+
+# Revenue ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revenue:
+    net_revenue: Decimal = ZERO  # credited purchases minus refunds, in the period
+    advocacy_revenue: Decimal = ZERO  # the part bought by existing customers a source moved
+    new_business: Decimal = ZERO  # the part from customers won in the period
+    growth: Decimal = ZERO  # the rest: relationships begun before the period, and advocacy
+    contribution_value: Decimal = ZERO  # what staff valued insiders' contributions at (apart)
+    customers_won: int = 0
+    value_of_customers_won: Decimal = ZERO  # their net revenue to date, the whole relationship
+
+    @property
+    def referral_revenue(self) -> Decimal:
+        """Net revenue of the customers sources referred (advocacy aside)."""
+        return self.net_revenue - self.advocacy_revenue
+
+    @property
+    def value_per_customer_won(self) -> Decimal | None:
+        if not self.customers_won:
+            return None
+        return cents(self.value_of_customers_won / self.customers_won)
+
+
+def revenues(
+    *,
+    organization: Organization,
+    periods: Sequence[Period],
+    filters: Filters = NO_FILTERS,
+    by: str | None = None,
+) -> list[dict[Any, Revenue]]:
+    credited = (
+        Purchase.objects.using(DB)
+        .filter(organization=organization)
+        .credited()
+        .filter(filters.q(program="conversion__referral__program", source="conversion__source"))
+    )
+    won_at = "conversion__referral__converted_at"
+
+    def new_business(q: Q, period: Period):
+        """Bought in the period by customers won in the period (advocacy aside)."""
+        return Sum(signed_amount(), filter=q & period.q(won_at) & ~Purchase.ADVOCACY)
+
+    def new_business_of_the_won(q: Q, period: Period):
+        """The same sum, from the customers won in the period (``q``: won in the period)."""
+        return Sum(signed_amount(), filter=q & period.q("occurred_at") & ~Purchase.ADVOCACY)
+
+    # New business and the value of the customers won tie two dates together (the purchase's
+    # and the customer's win), so they are read from the rows, never rolled up by day. Both
+    # start from the customers won in the period (far fewer rows than its purchases), except
+    # day by day or month by month, where new business falls on the day of the purchase.
+    from . import rollups
+
+    measures = {
+        "net": ("occurred_at", _sum(signed_amount())),
+        "advocacy": ("occurred_at", _sum(signed_amount(), Purchase.ADVOCACY)),
+    }
+    by_purchase_day = by in BUCKETS
+    if by_purchase_day and rollups.covered_through(organization) is None:
+        measures["new"] = ("occurred_at", new_business)
+    money = _read(
+        credited,
+        periods,
+        by,
+        "conversion__source",
+        measures,
+        program="conversion__referral__program",
+        rollup=(organization, filters, True),
+    )
+    new_rows: list[dict] = [{} for _ in periods]
+    value_rows: list[dict] = [{} for _ in periods]
+    if by != "rollup":
+        # The customers won in the period, and everything they bought to date.
+        won_measures = {"value": (won_at, _sum(signed_amount(), ~Purchase.ADVOCACY))}
+        if not by_purchase_day:
+            won_measures["new"] = (won_at, new_business_of_the_won)
+        elif "new" not in measures:
+            new_rows = _read(
+                credited, periods, by, "conversion__source", {"new": ("occurred_at", new_business)}
+            )
+        value_rows = _read(credited, periods, by, "conversion__source", won_measures)
+    won = _read(
+        Referral.objects.using(DB)
+        .filter(organization=organization)
+        .won()
+        .filter(filters.q(program="program", source="source")),
+        periods,
+        by,
+        "source",
+        {"customers_won": ("converted_at", _count())},
+        program="program",
+        rollup=(organization, filters, True),
+    )
+    contributions = _read(
+        InsiderContribution.objects.using(DB)
+        .filter(organization=organization)
+        .filter(filters.q(program=None, source="source")),
+        periods,
+        by,
+        "source",
+        {"contributions": ("occurred_on", _sum("value"))},
+        days=True,
+        rollup=(organization, filters, False),
+    )
+    result = []
+    for i in range(len(periods)):
+        parts = (money[i], new_rows[i], value_rows[i], won[i], contributions[i])
+        keys = {None} if by is None else set().union(*parts)
+        per_key = {}
+        for key in keys:
+            row: dict[str, Any] = {}
+            for part in parts:
+                row.update(part.get(key, {}))
+            net, new = cents(row.get("net")), cents(row.get("new"))
+            per_key[key] = Revenue(
+                net_revenue=net,
+                advocacy_revenue=cents(row.get("advocacy")),
+                new_business=new,
+                growth=net - new,
+                contribution_value=cents(row.get("contributions")),
+                customers_won=row.get("customers_won") or 0,
+                value_of_customers_won=cents(row.get("value")),
+            )
+        result.append(per_key)
+    return result
+
+
+def revenue(
+    *,
+    organization: Organization,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    by: str | None = None,
+) -> dict[Any, Revenue]:
+    return revenues(organization=organization, periods=[period], filters=filters, by=by)[0]
+
+
+# Reward cost --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RewardCost:
+    cost: Decimal = ZERO  # both sides, net of voids and clawbacks (Reward.objects.cost())
+    referrer_cost: Decimal = ZERO
+    friend_cost: Decimal = ZERO
+    issued: Decimal = ZERO  # every reward issued, at its amount
+    voided: Decimal = ZERO  # of which voided
+    taken_back: Decimal = ZERO  # of which clawed back from rewards kept (partial refunds)
+    unrecovered_debt: Decimal = ZERO  # owed by holders at the end of the period
+    breakage: Decimal = ZERO  # credit that expired unused in the period
+    cash_paid: Decimal = ZERO  # payouts paid in the period
+
+
+def reward_costs(
+    *,
+    organization: Organization,
+    periods: Sequence[Period],
+    filters: Filters = NO_FILTERS,
+    by: str | None = None,
+) -> list[dict[Any, RewardCost]]:
+    void = Q(status=Reward.Status.VOID)
+    costs = _read(
+        Reward.objects.using(DB).filter(organization=organization).filter(_reward_filters(filters)),
+        periods,
+        by,
+        _reward_key,
+        {
+            "cost": ("created_at", lambda q, period: reward_cost_sum(q)),
+            "referrer": ("created_at", lambda q, p: reward_cost_sum(q & Q(source__isnull=False))),
+            "issued": ("created_at", _sum("amount")),
+            "voided": ("created_at", _sum("amount", void)),
+            "taken_back": ("created_at", _sum("taken_back", ~void)),
+        },
+        rollup=(organization, filters, True),
+    )
+    breakage = _read(
+        LedgerEntry.objects.using(DB)
+        .filter(organization=organization, kind=LedgerEntry.Kind.EXPIRE)
+        .filter(_reward_filters(filters, "lot__reward__")),
+        periods,
+        by,
+        lambda by, date, period: _reward_key(by, date, period, "lot__reward__"),
+        {"expired": ("at", _sum("amount"))},
+        rollup=(organization, filters, True),
+    )
+    paid = _read(
+        Payout.objects.using(DB)
+        .filter(organization=organization, status=Payout.Status.PAID)
+        .filter(filters.q(program=None, source="source")),
+        periods,
+        by,
+        "source",
+        {"paid": ("paid_at", _sum("amount"))},
+        rollup=(organization, filters, False),
+    )
+    debts = _debts(organization=organization, periods=periods, filters=filters, by=by)
+    result = []
+    for i in range(len(periods)):
+        parts = (costs[i], breakage[i], paid[i])
+        keys = {None} if by is None else set().union(*parts, debts[i])
+        per_key = {}
+        for key in keys:
+            row: dict[str, Any] = {}
+            for part in parts:
+                row.update(part.get(key, {}))
+            cost, referrer = cents(row.get("cost")), cents(row.get("referrer"))
+            per_key[key] = RewardCost(
+                cost=cost,
+                referrer_cost=referrer,
+                friend_cost=cost - referrer,
+                issued=cents(row.get("issued")),
+                voided=cents(row.get("voided")),
+                taken_back=cents(row.get("taken_back")),
+                unrecovered_debt=debts[i].get(key, ZERO),
+                breakage=-cents(row.get("expired")),
+                cash_paid=cents(row.get("paid")),
+            )
+        result.append(per_key)
+    return result
+
+
+def reward_cost(
+    *,
+    organization: Organization,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    by: str | None = None,
+) -> dict[Any, RewardCost]:
+    return reward_costs(organization=organization, periods=[period], filters=filters, by=by)[0]
+
+
+def _debts(
+    *, organization, periods: Sequence[Period], filters: Filters, by: str | None
+) -> list[dict]:
+    """What holders owed the business at the end of each period: clawbacks credit could not
+    cover, less what later credit or payouts settled (each account's payout balance, where it
+    is negative). A debt belongs to a holder, not to a program, and is a balance at an
+    instant: it has no figure per day or month."""
+    if by in DATED:
+        return [{} for _ in periods]
+    entries = (
+        PayoutBalanceEntry.objects.using(DB)
+        .filter(organization=organization, at__lt=max(p.until for p in periods))
+        .filter(filters.q(program=None, source="account__source"))
+        .order_by()
+    )
+    fields = ["account"]
+    if by is not None:
+        entries = entries.annotate(_key=F(f"account__source{GROUPS[by]}"))
+        fields.append("_key")
+    balances = {f"b{i}": Sum("amount", filter=Q(at__lt=p.until)) for i, p in enumerate(periods)}
+    totals: list[dict[Any, Decimal]] = [{} for _ in periods]
+    for row in entries.values(*fields).annotate(**balances):
+        key = row.get("_key") if by is not None else None
+        for i in range(len(periods)):
+            balance = cents(row[f"b{i}"])
+            if balance < 0:
+                totals[i][key] = totals[i].get(key, ZERO) - balance
+    return totals
+
+
+# ROI and the whole report -------------------------------------------------------------------
+
+
+def roi(*, revenue: Decimal, cost: Decimal, gross_margin: Decimal) -> Decimal | None:
+    """(net revenue x gross margin - reward cost) / reward cost, as a percentage to one
+    decimal; None (shown "n/a") when nothing was spent on rewards."""
+    if not cost:
+        return None
+    return ((revenue * gross_margin - cost) * 100 / cost).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class Figures:
+    volume: Volume
+    funnel: Funnel
+    revenue: Revenue
+    cost: RewardCost
+    roi: Decimal | None
+
+    def as_dict(self) -> dict:
+        return {
+            "volume": asdict(self.volume),
+            "funnel": asdict(self.funnel),
+            "revenue": asdict(self.revenue),
+            "cost": asdict(self.cost),
+            "roi": self.roi,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """The figures of a period beside those of the period before it."""
+
+    period: Period
+    previous_period: Period
+    current: Figures
+    previous: Figures
+
+
+ALL_PARTS = ("volume", "revenue", "cost")
+
+
+def figures_for(
+    *,
+    organization: Organization,
+    periods: Sequence[Period],
+    filters: Filters = NO_FILTERS,
+    parts: Sequence[str] = ALL_PARTS,
+) -> list[Figures]:
+    """The figures of each period, every kind of row read once for all of them. A page that
+    shows only some ``parts`` reads only those (the others are left empty, and ROI too when
+    revenue or cost is not read)."""
+    n = len(periods)
+    vs = (
+        volumes(organization=organization, periods=periods, filters=filters)
+        if "volume" in parts
+        else [{None: Volume()}] * n
+    )
+    rs = (
+        revenues(organization=organization, periods=periods, filters=filters)
+        if "revenue" in parts
+        else [{None: Revenue()}] * n
+    )
+    cs = (
+        reward_costs(organization=organization, periods=periods, filters=filters)
+        if "cost" in parts
+        else [{None: RewardCost()}] * n
+    )
+    result = []
+    for v, r, c in zip(vs, rs, cs, strict=True):
+        v, r, c = v[None], r[None], c[None]
+        result.append(
+            Figures(
+                volume=v,
+                funnel=Funnel.of(v),
+                revenue=r,
+                cost=c,
+                roi=roi(revenue=r.net_revenue, cost=c.cost, gross_margin=organization.gross_margin)
+                if "revenue" in parts and "cost" in parts
+                else None,
+            )
+        )
+    return result
+
+
+def figures(
+    *, organization: Organization, period: Period, filters: Filters = NO_FILTERS
+) -> Figures:
+    return figures_for(organization=organization, periods=[period], filters=filters)[0]
+
+
+def report(
+    *,
+    organization: Organization,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    parts: Sequence[str] = ALL_PARTS,
+) -> Report:
+    previous = period.previous()
+    current, before = figures_for(
+        organization=organization, periods=[period, previous], filters=filters, parts=parts
+    )
+    return Report(period=period, previous_period=previous, current=current, previous=before)
+
+
+# Per source ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    source_id: int
+    name: str
+    kind: str
+    kind_label: str
+    volume: Volume
+    revenue: Revenue
+    cost: RewardCost
+    roi: Decimal | None
+
+
+def source_rows(
+    *, organization: Organization, period: Period, filters: Filters = NO_FILTERS
+) -> list[SourceRow]:
+    """Every source of the organization (those the filters leave) with its figures of the
+    period, ranked by the value of the customers it won (then by name)."""
+    volumes = volume(organization=organization, period=period, filters=filters, by="source")
+    revenues = revenue(organization=organization, period=period, filters=filters, by="source")
+    costs = reward_cost(organization=organization, period=period, filters=filters, by="source")
+    sources = ReferralSource.objects.using(DB).filter(organization=organization)
+    if filters.source_id:
+        sources = sources.filter(pk=filters.source_id)
+    if filters.source_kind:
+        sources = sources.filter(kind=filters.source_kind)
+    rows = []
+    for source in sources.only("pk", "name", "kind").order_by("name", "pk"):
+        r = revenues.get(source.pk, Revenue())
+        c = costs.get(source.pk, RewardCost())
+        rows.append(
+            SourceRow(
+                source_id=source.pk,
+                name=source.name,
+                kind=source.kind,
+                kind_label=source.get_kind_display(),
+                volume=volumes.get(source.pk, Volume(by_channel=dict.fromkeys(Channel.values, 0))),
+                revenue=r,
+                cost=c,
+                roi=roi(revenue=r.net_revenue, cost=c.cost, gross_margin=organization.gross_margin),
+            )
+        )
+    rows.sort(key=lambda row: -row.revenue.value_of_customers_won)
+    return rows
+
+
+def top_sources_by_value(
+    *, organization: Organization, period: Period, filters: Filters = NO_FILTERS, limit: int = 5
+) -> list[dict]:
+    """The sources whose customers won in the period are worth the most to date (their whole
+    relationship, advocacy aside), with how many they won."""
+    per_source = revenue(organization=organization, period=period, filters=filters, by="source")
+    ranked = sorted(
+        ((key, r) for key, r in per_source.items() if key is not None and r.customers_won),
+        key=lambda item: -item[1].value_of_customers_won,
+    )[:limit]
+    names = dict(
+        ReferralSource.objects.using(DB)
+        .filter(organization=organization, pk__in=[key for key, _ in ranked])
+        .values_list("pk", "name")
+    )
+    return [{"source_id": key, "name": names[key], "revenue": r} for key, r in ranked]

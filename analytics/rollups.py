@@ -1,0 +1,317 @@
+"""Daily rollups: build them from the raw rows, read them back as the pages' sums.
+
+A rollup row holds one organization's figures of one local day for one program and source
+(``models.DailyRollup``), computed by the very reads the pages make on raw rows
+(``report.volumes`` / ``revenues`` / ``reward_costs`` grouped ``by="rollup"``). The pages read
+the rollups for the whole days they cover (up to ``RollupState.built_through``, yesterday once
+the task has run) and the raw rows for the days after, so today's numbers are always live.
+
+What changes an older day (a reward voided weeks later, an event recorded late) reaches the
+rollups when that day is built again: the beat task rebuilds the last ``REFRESH_DAYS`` days
+every ``REFRESH_SECONDS``, and ``manage.py rebuild_analytics`` rebuilds everything. Figures that
+tie two dates together (new business, the value of the customers won, debt at an instant)
+are always read from the rows.
+"""
+
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, DateField, F, IntegerField, Min, Q, Sum, Value, When
+from django.db.models.functions import Trunc
+from django.utils import timezone
+
+from accounts.models import InsiderContribution, Organization
+from referrals.models import Channel, Click, Purchase, Referral
+from rewards.models import LedgerEntry, Payout, Reward
+
+from .db import DB
+from .models import DailyRollup, RollupState
+from .period import Filters, Period
+
+COLUMNS = [
+    "clicks",
+    "referrals",
+    *Channel.values,
+    "signups",
+    "customers_won",
+    "purchases",
+    "net",
+    "advocacy",
+    "contributions",
+    "cost",
+    "referrer",
+    "issued",
+    "voided",
+    "taken_back",
+    "expired",
+    "paid",
+]
+REFRESH_DAYS = 3
+REFRESH_SECONDS = 600
+_UNKNOWN = object()
+
+
+def enabled() -> bool:
+    return getattr(settings, "ANALYTICS_ROLLUPS", True)
+
+
+def state(organization: Organization) -> RollupState | None:
+    """The organization's rollup state (None without rollups), read once per organization
+    object (one request)."""
+    if not enabled():
+        return None
+    cached = organization.__dict__.get("_rollup_state", _UNKNOWN)
+    if cached is _UNKNOWN:
+        cached = RollupState.objects.using(DB).filter(organization=organization).first()
+        organization.__dict__["_rollup_state"] = cached
+    return cached  # type: ignore[return-value]
+
+
+def covered_through(organization: Organization) -> date | None:
+    """The last local day the organization's rollups cover, None without rollups."""
+    current = state(organization)
+    return current.built_through if current else None
+
+
+def _group(by: str | None):
+    if by is None:
+        return None
+    return {
+        "source": F("source_id"),
+        "kind": F("source__kind"),
+        "day": F("day"),
+        "month": Trunc("day", "month", output_field=DateField()),
+    }[by]
+
+
+def read(
+    *,
+    organization: Organization,
+    periods: Sequence[Period | None],
+    filters: Filters,
+    by: str | None,
+    names: list[str],
+    program_scoped: bool,
+) -> list[dict[Any, dict[str, Any]]]:
+    """The columns ``names`` summed over each period's days (None: no days), grouped like
+    ``report._read``. ``program_scoped``: these figures belong to a program (a payout or an
+    insider's contribution does not, and a program filter leaves it in).
+
+    Every column is read in one query and kept on the organization object (one request),
+    so a page's volume, revenue and cost read the rollups once, not once per kind of row."""
+    from .report import _without_empty_groups
+
+    reads = organization.__dict__.setdefault("_rollup_reads", {})
+    key = (tuple((p.start, p.end) if p else None for p in periods), filters, by, program_scoped)
+    if key not in reads:
+        reads[key] = _read_columns(organization, periods, filters, by, program_scoped)
+    picked = [{k: {n: row.get(n) for n in names} for k, row in part.items()} for part in reads[key]]
+    return _without_empty_groups(picked, by)
+
+
+def _read_columns(organization, periods, filters, by, program_scoped):
+    from .report import _grouped
+
+    results: list[dict[Any, dict[str, Any]]] = [{} for _ in periods]
+    live = [(i, p) for i, p in enumerate(periods) if p is not None]
+    if not live:
+        return results
+    rows = DailyRollup.objects.using(DB).filter(
+        organization=organization,
+        day__gte=min(p.start for _, p in live),
+        day__lte=max(p.end for _, p in live),
+    )
+    if program_scoped and filters.program_id:
+        rows = rows.filter(program_id=filters.program_id)
+    if filters.source_id:
+        rows = rows.filter(source_id=filters.source_id)
+    if filters.source_kind:
+        rows = rows.filter(source__kind=filters.source_kind)
+    ordered = sorted((p for _, p in live), key=lambda p: p.start)
+    if all(a.end < b.start for a, b in zip(ordered, ordered[1:], strict=False)):
+        # Periods apart (a period and the one before it): each row belongs to one period,
+        # so the rows are grouped by their period and summed once per column.
+        rows = rows.annotate(
+            _period=Case(
+                *[When(day__gte=p.start, day__lte=p.end, then=Value(i)) for i, p in live],
+                output_field=IntegerField(),
+            )
+        )
+        group = {"_p": F("_period")}
+        if by is not None:
+            group["_g"] = _group(by)
+        sums = {name: Sum(name) for name in COLUMNS}
+        for key, row in _grouped(rows, group, **sums).items():
+            if key[0] is not None:
+                results[key[0]][key[1] if by is not None else None] = row
+        return results
+    aggregates = {
+        f"{name}__{i}": Sum(name, filter=Q(day__gte=p.start, day__lte=p.end))
+        for i, p in live
+        for name in COLUMNS
+    }
+    for key, row in _grouped(rows, _group(by), **aggregates).items():
+        for i, _ in live:
+            results[i].setdefault(key, {}).update({n: row[f"{n}__{i}"] for n in COLUMNS})
+    return results
+
+
+# Building -----------------------------------------------------------------------------------
+
+
+def _rows_of(organization: Organization, period: Period) -> dict[tuple, dict[str, Any]]:
+    """Each (program, source, day)'s columns in the period, by the pages' own raw reads."""
+    from .report import revenues, reward_costs, volumes
+
+    rows: dict[tuple, dict[str, Any]] = {}
+    for key, v in volumes(organization=organization, periods=[period], by="rollup")[0].items():
+        rows.setdefault(key, {}).update(
+            clicks=v.clicks,
+            referrals=v.referrals,
+            signups=v.signups,
+            customers_won=v.customers_won,
+            purchases=v.purchases,
+            **v.by_channel,
+        )
+    for key, r in revenues(organization=organization, periods=[period], by="rollup")[0].items():
+        rows.setdefault(key, {}).update(
+            net=r.net_revenue, advocacy=r.advocacy_revenue, contributions=r.contribution_value
+        )
+    for key, c in reward_costs(organization=organization, periods=[period], by="rollup")[0].items():
+        rows.setdefault(key, {}).update(
+            cost=c.cost,
+            referrer=c.referrer_cost,
+            issued=c.issued,
+            voided=c.voided,
+            taken_back=c.taken_back,
+            expired=-c.breakage,
+            paid=c.cash_paid,
+        )
+    return {key: row for key, row in rows.items() if any(row.values())}
+
+
+def build(*, organization: Organization, start: date, end: date) -> int:
+    """Compute the rollups of the days ``start`` to ``end`` (local, included) again and
+    replace what was there. Returns the number of rows written."""
+    period = Period(start=start, end=end, tz=organization.timezone)
+    rows = _rows_of(organization, period)
+    with transaction.atomic():
+        _lock(organization)
+        DailyRollup.objects.filter(organization=organization, day__gte=start, day__lte=end).delete()
+        DailyRollup.objects.bulk_create(
+            [
+                DailyRollup(
+                    organization=organization,
+                    program_id=program_id,
+                    source_id=source_id,
+                    day=day,
+                    **values,
+                )
+                for (program_id, source_id, day), values in rows.items()
+            ],
+            batch_size=5000,
+        )
+    return len(rows)
+
+
+def _lock(organization: Organization) -> None:
+    """Two builds of one organization's rollups (the task and the command) replace its rows
+    one after the other, not interleaved: a transaction-scoped advisory lock on PostgreSQL
+    (SQLite runs one writer at a time anyway)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                [f"analytics-rollups:{organization.pk}"],
+            )
+
+
+def first_day(organization: Organization) -> date | None:
+    """The local day of the organization's earliest event of any kind the rollups count."""
+    tz = ZoneInfo(organization.timezone)
+    firsts = []
+    for qs, field in (
+        (Click.objects.filter(organization=organization), "at"),
+        (Referral.objects.filter(organization=organization), "created_at"),
+        (Purchase.objects.filter(organization=organization), "occurred_at"),
+        (Reward.objects.filter(organization=organization), "created_at"),
+        (LedgerEntry.objects.filter(organization=organization), "at"),
+        (Payout.objects.filter(organization=organization), "paid_at"),
+    ):
+        first = qs.using(DB).aggregate(first=Min(field))["first"]
+        if first is not None:
+            firsts.append(timezone.localtime(first, tz).date())
+    contribution = (
+        InsiderContribution.objects.using(DB)
+        .filter(organization=organization)
+        .aggregate(first=Min("occurred_on"))["first"]
+    )
+    if contribution is not None:
+        firsts.append(contribution)
+    return min(firsts) if firsts else None
+
+
+def yesterday(organization: Organization, now=None) -> date:
+    return timezone.localtime(now or timezone.now(), ZoneInfo(organization.timezone)).date() - (
+        timedelta(days=1)
+    )
+
+
+def _months(start: date, end: date) -> list[tuple[date, date]]:
+    chunks, first = [], start
+    while first <= end:
+        following = (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+        chunks.append((first, min(end, following - timedelta(days=1))))
+        first = following
+    return chunks
+
+
+def rebuild(
+    *,
+    organization: Organization,
+    now=None,
+    start: date | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> list[tuple[date, date]]:
+    """Build every day from ``start`` (default: the first event) to yesterday, a month at a
+    time, then mark the rollups as covering every day to yesterday (``start`` is for
+    ``refresh``: the days before it must be built already). Returns the months built; for a
+    progress bar, ``months_to_build`` says how many there will be and ``progress`` is called
+    after each."""
+    end = yesterday(organization, now)
+    begin = start or first_day(organization) or end
+    chunks = _months(begin, end) if begin <= end else []
+    for first, last in chunks:
+        build(organization=organization, start=first, end=last)
+        if progress:
+            progress(1)
+    RollupState.objects.update_or_create(
+        organization=organization,
+        defaults={"built_through": end, "built_at": timezone.now()},
+    )
+    organization.__dict__.pop("_rollup_state", None)
+    organization.__dict__.pop("_rollup_reads", None)
+    return chunks
+
+
+def months_to_build(organization: Organization, now=None) -> int:
+    end = yesterday(organization, now)
+    begin = first_day(organization) or end
+    return len(_months(begin, end)) if begin <= end else 0
+
+
+def refresh(*, organization: Organization, now=None) -> None:
+    """Keep the rollups current: the last ``REFRESH_DAYS`` days again up to yesterday (the
+    whole history when there are none yet)."""
+    state = RollupState.objects.filter(organization=organization).first()
+    if state is None:
+        rebuild(organization=organization, now=now)
+        return
+    start = min(state.built_through + timedelta(days=1), yesterday(organization, now)) - timedelta(
+        days=REFRESH_DAYS - 1
+    )
+    rebuild(organization=organization, now=now, start=start)

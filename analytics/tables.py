@@ -1,0 +1,513 @@
+"""Every analytics table, built once for both its page and its CSV export.
+
+A ``Table`` holds columns and rows of cells; each cell carries the value the CSV writes
+(``value``: an int, a Decimal to the displayed precision, or text such as "n/a") and the
+text the page shows (``text``: the same number with its currency or percent sign). Both come
+from one selector call, so the page and its CSV cannot disagree.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from core.money import cents, format_money
+
+from .report import Figures, Funnel, Report, SourceRow
+from .retention import SPANS, Cohort, SpanComparison
+from .stats import Interval
+from .value import ValueRow
+
+NA = "n/a"
+ONE_DECIMAL = Decimal("0.1")
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: Any
+    text: str
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    numeric: bool = True
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[Column]
+    rows: list[list[Cell]] = field(default_factory=list)
+
+    def csv_rows(self) -> Iterator[list]:
+        yield [c.label for c in self.columns]
+        for row in self.rows:
+            yield [cell.value for cell in row]
+
+    def sort(self, key: str, descending: bool) -> None:
+        """Rows ordered by one column; cells without a number ("n/a") go last."""
+        keys = [c.key for c in self.columns]
+        if key not in keys:
+            return
+        i = keys.index(key)
+
+        def number(row):
+            v = row[i].value
+            return isinstance(v, int | Decimal)
+
+        with_value = [r for r in self.rows if number(r) or not self.columns[i].numeric]
+        without = [r for r in self.rows if not (number(r) or not self.columns[i].numeric)]
+        with_value.sort(key=lambda r: r[i].value, reverse=descending)
+        self.rows = with_value + without
+
+
+# Cells ------------------------------------------------------------------------------------
+
+
+def text(value: str) -> Cell:
+    return Cell(value, value)
+
+
+def integer(value: int | None) -> Cell:
+    return Cell(NA, NA) if value is None else Cell(value, f"{value:,}")
+
+
+def money(value: Decimal | None, currency: str) -> Cell:
+    return Cell(NA, NA) if value is None else Cell(value, format_money(value, currency))
+
+
+def percent(value: Decimal | None) -> Cell:
+    """A percentage already computed (e.g. a rate), or None: "n/a"."""
+    return Cell(NA, NA) if value is None else Cell(value, f"{value}%")
+
+
+def share(value: Decimal | None) -> Cell:
+    """A fraction of 1 shown as a percentage to one decimal."""
+    if value is None:
+        return Cell(NA, NA)
+    pct = (value * 100).quantize(ONE_DECIMAL)
+    return Cell(pct, f"{pct}%")
+
+
+def yes_no(value: bool) -> Cell:
+    return text("yes" if value else "no")
+
+
+# The figures of a period, beside the previous period ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    definition: str
+    kind: str  # "int", "money", "percent"
+    page: str  # the URL name of the page that explains it
+
+
+FIGURES = [
+    Figure("clicks", "Clicks", "Visits of a referral link in the period.", "int", "funnel"),
+    Figure(
+        "referrals", "Referrals", "Friends introduced in the period, any channel.", "int", "funnel"
+    ),
+    Figure("referrals_link", "… by link", "Referrals left through a link.", "int", "funnel"),
+    Figure("referrals_email", "… by email", "Introduced by email.", "int", "funnel"),
+    Figure("referrals_phone", "… by phone", "Introduced by phone.", "int", "funnel"),
+    Figure("referrals_in_person", "… in person", "Introduced in person.", "int", "funnel"),
+    Figure(
+        "referrals_api", "… through the API", "Sent by the business's systems.", "int", "funnel"
+    ),
+    Figure("signups", "Signups", "Referred friends who signed up in the period.", "int", "funnel"),
+    Figure(
+        "customers_won",
+        "Customers won",
+        "Referrals that became customers in the period.",
+        "int",
+        "funnel",
+    ),
+    Figure(
+        "purchases",
+        "Purchases",
+        "Purchases credited to a source in the period (refunds aside).",
+        "int",
+        "funnel",
+    ),
+    Figure(
+        "click_to_referral", "Click → referral", "Referrals per 100 clicks.", "percent", "funnel"
+    ),
+    Figure(
+        "referral_to_signup", "Referral → signup", "Signups per 100 referrals.", "percent", "funnel"
+    ),
+    Figure(
+        "signup_to_customer",
+        "Signup → customer",
+        "Customers won per 100 signups.",
+        "percent",
+        "funnel",
+    ),
+    Figure(
+        "referral_to_customer",
+        "Referral → customer",
+        "Customers won per 100 referrals.",
+        "percent",
+        "funnel",
+    ),
+    Figure(
+        "net_revenue",
+        "Net revenue",
+        "Purchases minus refunds credited to a source, in the period.",
+        "money",
+        "money",
+    ),
+    Figure(
+        "new_business",
+        "New business",
+        "The part from customers won in the period.",
+        "money",
+        "money",
+    ),
+    Figure(
+        "growth",
+        "Growth of existing relationships",
+        "The part from customers won before, and advocacy.",
+        "money",
+        "money",
+    ),
+    Figure(
+        "advocacy_revenue",
+        "Advocacy revenue",
+        "Bought by existing customers a source moved to buy (part of growth).",
+        "money",
+        "money",
+    ),
+    Figure(
+        "contribution_value",
+        "Insider contributions",
+        "What staff valued insiders' tips at; not revenue, kept apart.",
+        "money",
+        "money",
+    ),
+    Figure(
+        "value_of_customers_won",
+        "Value of customers won",
+        "Net revenue to date of the customers won in the period.",
+        "money",
+        "sources",
+    ),
+    Figure(
+        "value_per_customer_won",
+        "… per customer won",
+        "That value divided by the customers won.",
+        "money",
+        "sources",
+    ),
+    Figure(
+        "cost",
+        "Reward cost",
+        "Rewards to both sides issued in the period, net of voids and clawbacks.",
+        "money",
+        "money",
+    ),
+    Figure(
+        "referrer_cost", "… to sources", "The part given to those who referred.", "money", "money"
+    ),
+    Figure(
+        "friend_cost",
+        "… to friends",
+        "The part given to the friends they referred.",
+        "money",
+        "money",
+    ),
+    Figure(
+        "voided",
+        "Voided",
+        "Rewards issued in the period and voided since (not in the cost).",
+        "money",
+        "money",
+    ),
+    Figure(
+        "taken_back",
+        "Clawed back",
+        "Taken back from kept rewards by partial refunds (not in the cost).",
+        "money",
+        "money",
+    ),
+    Figure(
+        "unrecovered_debt",
+        "Unrecovered debt",
+        "Owed by holders at the end of the period: clawbacks their credit could not cover.",
+        "money",
+        "money",
+    ),
+    Figure("breakage", "Breakage", "Credit that expired unused in the period.", "money", "money"),
+    Figure("cash_paid", "Cash paid", "Payouts paid in the period.", "money", "money"),
+    Figure(
+        "roi",
+        "ROI",
+        "(net revenue × gross margin − reward cost) ÷ reward cost; n/a without cost.",
+        "percent",
+        "money",
+    ),
+]
+FIGURE = {f.key: f for f in FIGURES}
+
+
+def figure_value(figures: Figures, key: str):
+    v, r, c = figures.volume, figures.revenue, figures.cost
+    if key.startswith("referrals_"):
+        return v.by_channel[key.removeprefix("referrals_")]
+    if key == "roi":
+        return figures.roi
+    for obj in (v, figures.funnel, r, c):
+        if hasattr(obj, key):
+            return getattr(obj, key)
+    raise KeyError(key)
+
+
+def _cell(kind: str, value, currency: str) -> Cell:
+    if kind == "money":
+        return money(value, currency)
+    if kind == "percent":
+        return percent(value)
+    return integer(value)
+
+
+def figures_table(report: Report, currency: str, keys: list[str], name: str) -> Table:
+    table = Table(
+        name,
+        [
+            Column("figure", "Figure", numeric=False),
+            Column("current", f"{report.period.label()}"),
+            Column("previous", f"{report.previous_period.label()}"),
+        ],
+    )
+    for key in keys:
+        f = FIGURE[key]
+        table.rows.append(
+            [
+                text(f.label),
+                _cell(f.kind, figure_value(report.current, key), currency),
+                _cell(f.kind, figure_value(report.previous, key), currency),
+            ]
+        )
+    return table
+
+
+FUNNEL_KEYS = [f.key for f in FIGURES if f.page == "funnel"]
+MONEY_KEYS = [f.key for f in FIGURES if f.page == "money"]
+
+
+# Sources ------------------------------------------------------------------------------------
+
+SOURCE_COLUMNS = [
+    Column("name", "Source", numeric=False),
+    Column("kind", "Kind", numeric=False),
+    Column("clicks", "Clicks"),
+    Column("referrals", "Referrals"),
+    Column("link", "By link"),
+    Column("email", "By email"),
+    Column("phone", "By phone"),
+    Column("in_person", "In person"),
+    Column("api", "Through the API"),
+    Column("signups", "Signups"),
+    Column("customers_won", "Customers won"),
+    Column("purchases", "Purchases"),
+    Column("click_to_referral", "Click → referral (%)"),
+    Column("referral_to_customer", "Referral → customer (%)"),
+    Column("net_revenue", "Net revenue"),
+    Column("new_business", "New business"),
+    Column("growth", "Growth"),
+    Column("advocacy_revenue", "Advocacy revenue"),
+    Column("value_of_customers_won", "Value of customers won"),
+    Column("value_per_customer_won", "Value per customer won"),
+    Column("contribution_value", "Insider contributions"),
+    Column("cost", "Reward cost"),
+    Column("breakage", "Breakage"),
+    Column("cash_paid", "Cash paid"),
+    Column("unrecovered_debt", "Unrecovered debt"),
+    Column("roi", "ROI (%)"),
+]
+
+
+def sources_table(rows: list[SourceRow], currency: str) -> Table:
+    table = Table("sources", list(SOURCE_COLUMNS))
+    for row in rows:
+        v, r, c = row.volume, row.revenue, row.cost
+        f = Funnel.of(v)
+        table.rows.append(
+            [
+                text(row.name),
+                text(row.kind_label),
+                integer(v.clicks),
+                integer(v.referrals),
+                *(
+                    integer(v.by_channel[ch])
+                    for ch in ("link", "email", "phone", "in_person", "api")
+                ),
+                integer(v.signups),
+                integer(v.customers_won),
+                integer(v.purchases),
+                percent(f.click_to_referral),
+                percent(f.referral_to_customer),
+                money(r.net_revenue, currency),
+                money(r.new_business, currency),
+                money(r.growth, currency),
+                money(r.advocacy_revenue, currency),
+                money(r.value_of_customers_won, currency),
+                money(r.value_per_customer_won, currency),
+                money(r.contribution_value, currency),
+                money(c.cost, currency),
+                money(c.breakage, currency),
+                money(c.cash_paid, currency),
+                money(c.unrecovered_debt, currency),
+                percent(row.roi),
+            ]
+        )
+    return table
+
+
+# Time series --------------------------------------------------------------------------------
+
+
+def series_table(series: dict, currency: str) -> Table:
+    table = Table(
+        "series",
+        [
+            Column("date", "Day" if series["bucket"] == "day" else "Month", numeric=False),
+            Column("clicks", "Clicks"),
+            Column("referrals", "Referrals"),
+            Column("signups", "Signups"),
+            Column("customers_won", "Customers won"),
+            Column("purchases", "Purchases"),
+            Column("net_revenue", "Net revenue"),
+            Column("cost", "Reward cost"),
+        ],
+    )
+    for i, label in enumerate(series["labels"]):
+        table.rows.append(
+            [
+                text(label),
+                *(integer(series[k][i]) for k in ("clicks", "referrals", "signups")),
+                *(integer(series[k][i]) for k in ("customers_won", "purchases")),
+                money(series["net_revenue"][i], currency),
+                money(series["cost"][i], currency),
+            ]
+        )
+    return table
+
+
+# Retention ----------------------------------------------------------------------------------
+
+
+def cohorts_table(cohorts: list[Cohort], currency: str) -> Table:
+    columns = [
+        Column("month", "Cohort (month of first purchase)", numeric=False),
+        Column("group", "Customers", numeric=False),
+        Column("customers", "Number"),
+    ]
+    for d in SPANS:
+        columns += [
+            Column(f"n_{d}", f"{d} days: n"),
+            Column(f"share_{d}", f"{d} days: still buying (%)"),
+            Column(f"revenue_{d}", f"{d} days: revenue per customer"),
+        ]
+    table = Table("cohorts", columns)
+    for cohort in cohorts:
+        for group, label in (("referred", "Referred"), ("other", "Not referred")):
+            row = [text(cohort.month), text(label), integer(cohort.customers[group])]
+            for d in SPANS:
+                g = cohort.spans[group][d]
+                row += [
+                    integer(g.n),
+                    share(g.share.value if g.share else None),
+                    money(g.revenue_per_customer, currency),
+                ]
+            table.rows.append(row)
+    return table
+
+
+def _interval(i: Interval | None, as_share: bool, currency: str) -> list[Cell]:
+    if i is None:
+        return [Cell(NA, NA)] * 3
+    if as_share:
+        return [share(i.value), share(i.low), share(i.high)]
+    return [
+        money(cents(i.value), currency),
+        money(cents(i.low), currency),
+        money(cents(i.high), currency),
+    ]
+
+
+def compare_table(rows: list[SpanComparison], currency: str) -> Table:
+    columns = [Column("days", "Days after the first purchase")]
+    for prefix, label in (("referred", "Referred"), ("other", "Not referred")):
+        columns += [
+            Column(f"{prefix}_n", f"{label}: n"),
+            Column(f"{prefix}_share", f"{label}: still buying (%)"),
+            Column(f"{prefix}_share_low", f"{label}: 95% low (%)"),
+            Column(f"{prefix}_share_high", f"{label}: 95% high (%)"),
+        ]
+    columns += [
+        Column("share_diff", "Difference (points)"),
+        Column("share_diff_low", "Difference: 95% low"),
+        Column("share_diff_high", "Difference: 95% high"),
+    ]
+    for prefix, label in (("referred", "Referred"), ("other", "Not referred")):
+        columns += [
+            Column(f"{prefix}_revenue", f"{label}: revenue per customer"),
+            Column(f"{prefix}_revenue_low", f"{label}: 95% low"),
+            Column(f"{prefix}_revenue_high", f"{label}: 95% high"),
+        ]
+    columns += [
+        Column("revenue_diff", "Revenue difference per customer"),
+        Column("revenue_diff_low", "Revenue difference: 95% low"),
+        Column("revenue_diff_high", "Revenue difference: 95% high"),
+        Column("too_small", "Sample too small to tell", numeric=False),
+    ]
+    table = Table("compare", columns)
+    for c in rows:
+        row = [integer(c.days)]
+        for g in (c.referred, c.other):
+            row += [integer(g.n), *_interval(g.share, True, currency)]
+        row += _interval(c.share_difference, True, currency)
+        for g in (c.referred, c.other):
+            row += _interval(g.revenue_interval, False, currency)
+        row += _interval(c.revenue_difference, False, currency)
+        row.append(yes_no(c.too_small))
+        table.rows.append(row)
+    return table
+
+
+# Value --------------------------------------------------------------------------------------
+
+
+def value_table(rows: list[ValueRow], currency: str, by: str) -> Table:
+    table = Table(
+        f"value_{by}",
+        [
+            Column("name", "Source" if by == "source" else "Kind of source", numeric=False),
+            Column("historic", "Historic value (net revenue to date)"),
+            Column("r", "R: last 12 months, customers still active"),
+            Column("own_n", "Own customers a year old"),
+            Column("own_buying", "… still buying after a year"),
+            Column("p", "p: 12-month retention used (%)"),
+            Column("p_source", "p taken from", numeric=False),
+            Column("projected", "Projected value"),
+        ],
+    )
+    for row in rows:
+        table.rows.append(
+            [
+                text(str(row.name)),
+                money(row.historic, currency),
+                money(row.last_12_months, currency),
+                integer(row.own_retention.customers),
+                integer(row.own_retention.still_buying),
+                share(row.retention),
+                text("the program" if row.retention_is_programs else "its own customers"),
+                money(row.projected, currency),
+            ]
+        )
+    return table

@@ -1,0 +1,18 @@
+"""Celery tasks of the analytics app: keep the daily rollups current (see ``rollups``)."""
+
+from celery import shared_task
+
+from accounts.models import Organization
+
+from . import rollups
+
+
+@shared_task(name="analytics.refresh_rollups")
+def refresh_rollups() -> int:
+    """Rebuild the last few days of every organization's rollups (all of them the first
+    time). Returns the number of organizations refreshed."""
+    count = 0
+    for organization in Organization.objects.order_by("pk").iterator():
+        rollups.refresh(organization=organization)
+        count += 1
+    return count

@@ -1,0 +1,155 @@
+"""What each source (and each kind of source) is worth: to date, and projected.
+
+- historic value = the net revenue credited to the source to date (the one definition,
+  ``Purchase.objects.credited().net_revenue()``, advocacy included);
+- projected value = sum over t = 1..H of R * p^(t-1) / (1 + d)^t, where
+
+  R = the last 12 months' net revenue of the customers the source referred who are still
+      active (``Customer.status`` active), advocacy aside;
+  p = the 12-month retention of the customers the source referred: the share of those who
+      started 365 days ago or more still buying 365 days after their start (see
+      ``retention``); when fewer than ``MIN_CUSTOMERS_FOR_OWN_RETENTION`` of them are that
+      old, the program's (every referred customer of the chosen program, or of all programs);
+  d = the organization's discount rate, H its horizon in years.
+
+Year t's revenue is this year's R kept with probability p for each year after the first,
+discounted t years. A source with no measurable retention (nobody old enough, even in the
+program) has no projection ("n/a").
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from accounts.models import Customer, Organization, ReferralSource, SourceKind
+from core.money import cents
+from referrals.models import Purchase, signed_amount
+
+from .db import DB
+from .period import Filters
+from .retention import customer_spans
+
+MIN_CUSTOMERS_FOR_OWN_RETENTION = 20
+YEAR = 365
+
+
+def projected_value(*, r: Decimal, p: Decimal, d: Decimal, h: int) -> Decimal:
+    """sum over t = 1..h of r * p^(t-1) / (1 + d)^t, to the cent."""
+    total, kept, discount = Decimal(0), Decimal(1), Decimal(1)
+    for _ in range(h):
+        discount *= 1 + d  # (1 + d)^t
+        total += r * kept / discount
+        kept *= p  # p^(t-1) for the next year (0^0 is 1: the first year is always kept)
+    return cents(total)
+
+
+@dataclass(frozen=True)
+class Retention:
+    customers: int  # referred customers who started a year ago or more
+    still_buying: int
+
+    @property
+    def share(self) -> Decimal | None:
+        return Decimal(self.still_buying) / self.customers if self.customers else None
+
+
+@dataclass(frozen=True)
+class ValueRow:
+    key: str | int  # a source's id, or a kind
+    name: str
+    kind: str
+    historic: Decimal
+    last_12_months: Decimal  # R
+    own_retention: Retention
+    retention: Decimal | None  # p as used
+    retention_is_programs: bool  # p is the program's: too few of its own customers
+    projected: Decimal | None
+
+
+def _retention(spans) -> Retention:
+    over = [s for s in spans if s.still_buying[YEAR] is not None]
+    return Retention(len(over), sum(1 for s in over if s.still_buying[YEAR]))
+
+
+def values(
+    *,
+    organization: Organization,
+    by: str = "source",
+    filters: Filters | None = None,
+    now: datetime | None = None,
+) -> list[ValueRow]:
+    """Historic and projected value per source (``by="source"``) or per kind (``"kind"``),
+    highest projected first."""
+    filters = filters or Filters()
+    now = now or timezone.now()
+    group = "conversion__source_id" if by == "source" else "conversion__source__kind"
+    credited = (
+        Purchase.objects.using(DB)
+        .filter(organization=organization)
+        .credited()
+        .filter(filters.q(program="conversion__referral__program", source="conversion__source"))
+        .order_by()
+    )
+    historic = {
+        row["k"]: cents(row["total"])
+        for row in credited.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
+    }
+    recent = (
+        credited.exclude(Purchase.ADVOCACY)
+        .filter(occurred_at__gte=now - timedelta(days=YEAR), occurred_at__lt=now)
+        .filter(customer__status=Customer.Status.ACTIVE)
+    )
+    last_12 = {
+        row["k"]: cents(row["total"])
+        for row in recent.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
+    }
+    spans = customer_spans(organization=organization, now=now, referred_only=True, spans=(YEAR,))
+    if filters.program_id:
+        spans = [s for s in spans if s.program_id == filters.program_id]
+    sources = ReferralSource.objects.using(DB).filter(organization=organization)
+    if filters.source_id:
+        sources = sources.filter(pk=filters.source_id)
+    if filters.source_kind:
+        sources = sources.filter(kind=filters.source_kind)
+    sources = list(sources.only("pk", "name", "kind").order_by("name", "pk"))
+    kind_of = {s.pk: s.kind for s in sources}
+    program = _retention(spans)
+    kinds = dict(SourceKind.choices)
+    if by == "source":
+        groups = [(s.pk, s.name, s.kind) for s in sources]
+        key_of = {s.pk: s.pk for s in sources}
+    else:
+        present = sorted({s.kind for s in sources})
+        groups = [(k, kinds.get(k, k), k) for k in present]
+        key_of = kind_of
+    rows = []
+    for key, name, kind in groups:
+        own = _retention([s for s in spans if key_of.get(s.source_id) == key])
+        use_program = own.customers < MIN_CUSTOMERS_FOR_OWN_RETENTION
+        p = program.share if use_program else own.share
+        r = last_12.get(key, cents(0))
+        rows.append(
+            ValueRow(
+                key=key,
+                name=name,
+                kind=kind,
+                historic=historic.get(key, cents(0)),
+                last_12_months=r,
+                own_retention=own,
+                retention=p,
+                retention_is_programs=use_program,
+                projected=None
+                if p is None
+                else projected_value(
+                    r=r,
+                    p=p,
+                    d=organization.discount_rate,
+                    h=organization.horizon_years,
+                ),
+            )
+        )
+    rows.sort(key=lambda row: (row.projected is None, -(row.projected or 0), str(row.name)))
+    return rows

@@ -1,0 +1,132 @@
+"""Historic and projected value per source and per kind.
+
+now = 1 June 2026, discount rate 10%, horizon 5 years. Ada (agent) won 20 customers on
+5 Jan 2025 with 100 each; 10 bought 50 again on 1 Feb 2026, two of those have since churned.
+Sam (customer kind) won 2 on 1 Mar 2025 with 100 each; both bought 200 on 1 Apr 2026.
+
+Ada: historic 2,500.00; R = 8 x 50 = 400.00 (churned customers aside); p = 10/20 (its own,
+20 customers); projected = 400/1.1 + 200/1.1^2 + 100/1.1^3 + 50/1.1^4 + 25/1.1^5 = 653.73.
+Sam: historic 600.00; R = 400.00; 2 customers are fewer than 20, so p is the program's:
+12 of 22 = 6/11; projected = sum 400 (6/11)^(t-1) / 1.1^t = 699.69.
+"""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+
+from accounts.models import Customer, ReferralSource
+from analytics import value
+from analytics.period import Filters
+from referrals.models import Conversion, Purchase, Referral
+
+D = Decimal
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def when(y, m, d):
+    return datetime(y, m, d, 12, tzinfo=UTC)
+
+
+def won(org, program, src, name, start, *later, status="active"):
+    friend = Customer.objects.create(
+        organization=org, email=f"{name}@example.com", is_referred=True, status=status
+    )
+    referral = Referral.objects.create(
+        organization=org,
+        program=program,
+        source=src,
+        friend=friend,
+        status="converted",
+        created_at=start,
+        signed_up_at=start,
+        converted_at=start,
+    )
+    for i, (amount, on) in enumerate([("100", start), *later]):
+        p = Purchase.objects.create(
+            organization=org,
+            customer=friend,
+            external_id=f"{name}-{i}",
+            amount=D(amount),
+            currency="EUR",
+            occurred_at=on,
+        )
+        Conversion.objects.create(
+            organization=org,
+            referral=referral,
+            source=src,
+            customer=friend,
+            purchase=p,
+            kind="purchase",
+            external_id=f"{name}-{i}",
+            is_first_purchase=i == 0,
+            occurred_at=on,
+        )
+
+
+@pytest.fixture
+def sources(acme, program, source):
+    ada = ReferralSource.objects.create(organization=acme, name="Ada", kind="agent")
+    for i in range(20):
+        again = [("50", when(2026, 2, 1))] if i < 10 else []
+        won(
+            acme,
+            program,
+            ada,
+            f"a{i}",
+            when(2025, 1, 5),
+            *again,
+            status="churned" if i < 2 else "active",
+        )
+    for i in range(2):
+        won(acme, program, source, f"s{i}", when(2025, 3, 1), ("200", when(2026, 4, 1)))
+    ReferralSource.objects.create(organization=acme, name="Idle", kind="partner")
+    return {"ada": ada, "sam": source}
+
+
+def hand(r, p, d, h):
+    exact = sum(Fraction(r) * p ** (t - 1) / (1 + d) ** t for t in range(1, h + 1))
+    return D(round(exact * 100)) / 100
+
+
+def test_the_projection_is_the_discounted_sum_of_retained_revenue():
+    assert value.projected_value(r=D("400"), p=D("0.5"), d=D("0.1"), h=5) == D("653.73")
+    assert hand(400, Fraction(1, 2), Fraction(1, 10), 5) == D("653.73")
+    assert value.projected_value(r=D("100"), p=D("1"), d=D("0"), h=3) == D("300.00")
+    assert value.projected_value(r=D("100"), p=D("0"), d=D("0.1"), h=3) == D("90.91")
+
+
+def test_each_source_with_its_own_retention_or_the_programs(acme, sources):
+    rows = {r.name: r for r in value.values(organization=acme, now=NOW)}
+    ada, sam, idle = rows["Ada"], rows["Sam Source"], rows["Idle"]
+    assert (ada.historic, ada.last_12_months) == (D("2500.00"), D("400.00"))
+    assert (ada.own_retention.customers, ada.own_retention.still_buying) == (20, 10)
+    assert not ada.retention_is_programs and ada.retention == D("0.5")
+    assert ada.projected == D("653.73")
+    assert (sam.historic, sam.last_12_months) == (D("600.00"), D("400.00"))
+    assert sam.retention_is_programs and sam.retention == D(6) / D(11)
+    assert sam.projected == hand(400, Fraction(6, 11), Fraction(1, 10), 5) == D("699.69")
+    assert (idle.historic, idle.projected) == (D("0.00"), D("0.00"))
+    assert [r.name for r in value.values(organization=acme, now=NOW)][:2] == ["Sam Source", "Ada"]
+
+
+def test_each_kind_of_source(acme, sources):
+    rows = {r.key: r for r in value.values(organization=acme, by="kind", now=NOW)}
+    assert set(rows) == {"agent", "customer", "partner"}
+    assert rows["agent"].projected == D("653.73")
+    assert rows["customer"].projected == D("699.69")
+    assert rows["customer"].historic + rows["agent"].historic == D("3100.00")
+
+
+def test_the_horizon_and_discount_rate_are_the_organizations(acme, sources):
+    acme.discount_rate, acme.horizon_years = D("0"), 2
+    rows = {r.name: r for r in value.values(organization=acme, now=NOW)}
+    assert rows["Ada"].projected == D("600.00")  # 400 + 400 x 0.5
+
+
+def test_no_projection_without_anyone_old_enough(acme, program, source):
+    won(acme, program, source, "new", when(2026, 5, 1))
+    row = value.values(organization=acme, now=NOW, filters=Filters(source_id=source.pk))[0]
+    assert row.retention is None and row.projected is None
+    assert row.historic == D("100.00")

@@ -1,0 +1,204 @@
+"""The analytics pages show the book's hand-computed figures (tests/analytics/book.py), and
+each table's CSV export carries exactly the page's numbers."""
+
+import csv
+import io
+from decimal import Decimal
+
+import pytest
+from django.utils.html import escape
+
+from analytics import retention, value
+from tests.analytics.book import build
+from tests.factories import ReferralSourceFactory
+
+MARCH = {"period": "custom", "start": "2026-03-01", "end": "2026-03-31"}
+PAGES = {
+    "funnel": "/app/analytics/funnel/",
+    "money": "/app/analytics/revenue-and-cost/",
+    "series": "/app/analytics/series/",
+    "sources": "/app/analytics/sources/",
+    "cohorts": "/app/analytics/cohorts/",
+    "compare": "/app/analytics/referred-vs-not/",
+    "value": "/app/analytics/value/",
+}
+
+
+@pytest.fixture
+def book(acme, program, source):
+    return build(acme, program, source)
+
+
+@pytest.fixture
+def analyst(login, charlie):
+    return login(charlie)
+
+
+def csv_of(response) -> list[list[str]]:
+    assert response["Content-Type"].startswith("text/csv")
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    return list(csv.reader(io.StringIO(body)))
+
+
+def figure(table, label):
+    """The (this period, previous period) texts of a figures table's row."""
+    for row in table.rows:
+        if row[0].text == label:
+            return row[1].text, row[2].text
+    raise AssertionError(label)
+
+
+def assert_csv_is_the_page(client, path, params, table_key="table", **extra):
+    page = client.get(path, params)
+    assert page.status_code == 200
+    table = page.context[table_key]
+    html = page.content.decode()
+    for row in table.rows:
+        for cell in row:
+            assert escape(cell.text) in html, cell.text
+    rows = csv_of(client.get(path, {**params, "export": "csv", **extra}))
+    assert rows[0] == [c.label for c in table.columns]
+    assert rows[1:] == [[str(cell.value) for cell in row] for row in table.rows]
+    return table, rows
+
+
+def test_the_funnel_page_shows_the_period_beside_the_previous_one(analyst, book):
+    table, rows = assert_csv_is_the_page(analyst, PAGES["funnel"], MARCH)
+    assert figure(table, "Clicks") == ("4", "1")
+    assert figure(table, "… by phone") == ("0", "1")
+    assert figure(table, "Customers won") == ("2", "0")
+    assert figure(table, "Signup → customer") == ("100.0%", "0.0%")
+    assert ["Referral → signup", "50.0", "100.0"] in rows
+
+
+def test_a_rate_with_nothing_before_it_shows_n_a(analyst, book):
+    page = analyst.get(PAGES["funnel"], {**MARCH, "source": book["ada"].pk})
+    assert figure(page.context["table"], "Click → referral") == ("200.0%", "n/a")
+    rows = csv_of(
+        analyst.get(PAGES["funnel"], {**MARCH, "source": book["ada"].pk, "export": "csv"})
+    )
+    assert ["Click → referral", "200.0", "n/a"] in rows
+
+
+def test_the_revenue_and_cost_page(analyst, book):
+    table, rows = assert_csv_is_the_page(analyst, PAGES["money"], MARCH)
+    assert figure(table, "Net revenue") == ("€1,110.00", "€80.00")
+    assert figure(table, "New business") == ("€550.00", "€0.00")
+    assert figure(table, "Growth of existing relationships") == ("€560.00", "€80.00")
+    assert figure(table, "Advocacy revenue") == ("€500.00", "€0.00")
+    assert figure(table, "Insider contributions") == ("€250.00", "€40.00")
+    assert figure(table, "Reward cost") == ("€55.00", "€8.00")
+    assert figure(table, "… to friends") == ("€10.00", "€0.00")
+    assert figure(table, "Unrecovered debt") == ("€12.00", "€0.00")
+    assert figure(table, "Breakage") == ("€10.00", "€8.00")
+    assert figure(table, "Cash paid") == ("€25.00", "€0.00")
+    assert figure(table, "ROI") == ("909.1%", "400.0%")
+    assert ["Net revenue", "1110.00", "80.00"] in rows
+    assert "gross margin 0.5000" in analyst.get(PAGES["money"], MARCH).content.decode()
+
+
+def test_the_sources_table_has_every_column_sorts_and_exports_its_order(analyst, book):
+    table, rows = assert_csv_is_the_page(analyst, PAGES["sources"], MARCH)
+    assert [r[0] for r in rows[1:]] == ["Ada", "Sam Source"]  # by value of customers sent
+    header = rows[0]
+    ada = dict(zip(header, rows[1], strict=True))
+    assert ada["Net revenue"] == "900.00" and ada["Advocacy revenue"] == "500.00"
+    assert ada["Value of customers won"] == "470.00" and ada["ROI (%)"] == "1700.0"
+    assert ada["By phone"] == "0" and ada["In person"] == "1" and ada["Through the API"] == "1"
+    assert ada["Insider contributions"] == "250.00" and ada["Cash paid"] == "25.00"
+    sam = dict(zip(header, rows[2], strict=True))
+    assert sam["Unrecovered debt"] == "12.00" and sam["Reward cost"] == "30.00"
+    by_revenue = {**MARCH, "sort": "net_revenue", "order": "asc"}
+    _, rows = assert_csv_is_the_page(analyst, PAGES["sources"], by_revenue)
+    assert [r[0] for r in rows[1:]] == ["Sam Source", "Ada"]
+
+
+def test_the_series_page_draws_from_the_same_buckets_it_exports(analyst, book):
+    table, rows = assert_csv_is_the_page(analyst, PAGES["series"], MARCH)
+    assert rows[1][:2] == ["2026-03-01", "1"]
+    assert sum(Decimal(r[6]) for r in rows[1:]) == Decimal("1110.00")
+    page = analyst.get(PAGES["series"], {**MARCH, "program": book["program"].pk})
+    assert 'id="series-counts"' in page.content.decode()
+    assert sum(page.context["counts"]["datasets"][0]["data"]) == 3  # Sam's program's clicks
+
+
+def test_the_cohort_and_comparison_pages_say_how_many_customers_and_when_too_few(analyst, book):
+    wide = {"period": "custom", "start": "2026-01-01", "end": "2026-04-30"}
+    table, rows = assert_csv_is_the_page(analyst, PAGES["cohorts"], wide)
+    months = [r[0] for r in rows[1:]]
+    assert months == ["2026-01", "2026-01", "2026-03", "2026-03"]
+    march_referred = dict(zip(rows[0], rows[3], strict=True))
+    assert march_referred["Number"] == "2"  # Fay and Hal; Olga started long ago
+    table, rows = assert_csv_is_the_page(analyst, PAGES["compare"], wide)
+    html = analyst.get(PAGES["compare"], wide).content.decode()
+    assert f"fewer than {retention.MIN_SAMPLE} customers" in html
+    assert "sample too small to tell" in html
+    assert all(r[-1] == "yes" for r in rows[1:])
+
+
+def test_the_value_page_writes_its_formula_and_exports_both_tables(analyst, book):
+    page = analyst.get(PAGES["value"])
+    html = page.content.decode()
+    assert "Projected value = Σ<sub>t=1..H</sub> R × p<sup>t−1</sup> ÷ (1 + d)<sup>t</sup>" in html
+    assert f"fewer than {value.MIN_CUSTOMERS_FOR_OWN_RETENTION}" in html
+    _, rows = assert_csv_is_the_page(
+        analyst, PAGES["value"], {}, table_key="by_source", table="value_source"
+    )
+    historic = {r[0]: r[1] for r in rows[1:]}
+    # Ada: Hal 400 + 70, Olga's 500 by advocacy; Sam: Zoe 120 + 80 + 60, Fay 200 - 50 + 300.
+    assert historic == {"Ada": "970.00", "Sam Source": "710.00"}
+    _, rows = assert_csv_is_the_page(
+        analyst, PAGES["value"], {}, table_key="by_kind", table="value_kind"
+    )
+    assert {r[0] for r in rows[1:]} == {"Agent", "Customer"}
+
+
+def test_a_period_that_ends_before_it_starts_is_a_form_error(analyst, book):
+    bad = {"period": "custom", "start": "2026-03-31", "end": "2026-03-01"}
+    for path in PAGES.values():
+        response = analyst.get(path, bad)
+        assert response.status_code == 200, path
+        assert "The last day cannot come before the first." in response.content.decode(), path
+    response = analyst.get(PAGES["funnel"], {"period": "someday", "start": "soon"})
+    assert response.status_code == 200 and response.context["form"].errors
+
+
+def test_the_overview_links_each_figure_to_the_page_that_explains_it(analyst, book):
+    page = analyst.get("/app/", MARCH)
+    html = page.content.decode()
+    figures = {f["figure"].key: f for f in page.context["figures"]}
+    assert figures["net_revenue"]["current"].text == "€1,110.00"
+    assert figures["net_revenue"]["previous"].text == "€80.00"
+    assert figures["roi"]["current"].text == "909.1%"
+    for key, f in figures.items():
+        assert escape(f["figure"].definition) in html, key
+    assert 'href="/app/analytics/revenue-and-cost/?period=custom' in html
+    assert 'href="/app/analytics/funnel/?period=custom' in html
+    top = [s["name"] for s in page.context["top_by_value"]]
+    assert top == ["Ada", "Sam Source"]
+
+
+def test_another_tenant_sees_none_of_it(login, eve, book):
+    client = login(eve)
+    for path in PAGES.values():
+        response = client.get(
+            path, {"period": "custom", "start": "2026-01-01", "end": "2026-04-30"}
+        )
+        assert response.status_code == 200
+        assert (
+            "Ada" not in response.content.decode() and "Sam Source" not in response.content.decode()
+        )
+
+
+def test_pages_run_a_number_of_queries_that_does_not_grow_with_the_data(
+    analyst, acme, book, django_assert_max_num_queries
+):
+    for n in range(25):
+        ReferralSourceFactory(organization=acme, name=f"S{n}", kind="partner")
+    for name, path in PAGES.items():
+        with django_assert_max_num_queries(20, info=name):
+            assert analyst.get(path, MARCH).status_code == 200
+        with django_assert_max_num_queries(20, info=name):
+            analyst.get(path, {**MARCH, "export": "csv"})
+    with django_assert_max_num_queries(40, info="overview"):
+        assert analyst.get("/app/", MARCH).status_code == 200
