@@ -67,7 +67,9 @@ def program_edit(request, pk: int):
 
 @org_member_required()
 def program_detail(request, pk: int):
-    program = get_object_or_404(Program.objects.for_organization(request.organization), pk=pk)
+    program = get_object_or_404(
+        Program.objects.for_organization(request.organization).select_related("organization"), pk=pk
+    )
     query = request.GET.get("q", "").strip()
     links = selectors.link_list(program=program)
     if query:
