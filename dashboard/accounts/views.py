@@ -19,6 +19,7 @@ from core.site import base_url
 from dashboard.pagination import paginate
 from dashboard.start.views import wizard_steps
 from referrals import selectors as referral_selectors
+from referrals import services as referral_services
 
 from .forms import (
     ContributionForm,
@@ -179,6 +180,7 @@ def source_create(request):
         try:
             with transaction.atomic():
                 source = services.source_create(organization=request.organization, **fields)
+                links = referral_services.links_for_source(source=source)
                 if send_portal_link and source.email and source.active:
                     services.source_portal_link_send(source=source, base_url=base_url(request))
         except ValidationError as error:
@@ -189,7 +191,13 @@ def source_create(request):
                 if send_portal_link and source.email and source.active
                 else ""
             )
-            messages.success(request, f"Source {source.name} added.{sent}")
+            made = (
+                f" Their link into {len(links)} active program{'s' if len(links) != 1 else ''}"
+                " is ready."
+                if links
+                else ""
+            )
+            messages.success(request, f"Source {source.name} added.{made}{sent}")
             return redirect("accounts:source_detail", pk=source.pk)
     return render_form(request, "dashboard/accounts/source_form.html", {"form": form})
 

@@ -24,6 +24,7 @@ from .links import (
     link_get_or_create,
     link_resolve,
     link_set_vanity_code,
+    links_for_source,
     qr_image,
 )
 from .programs import program_create, program_update
@@ -49,6 +50,7 @@ __all__ = [
     "fraud_checks",
     "hash_ip",
     "link_get_or_create",
+    "links_for_source",
     "link_resolve",
     "link_set_vanity_code",
     "program_create",

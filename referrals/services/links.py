@@ -50,6 +50,22 @@ def link_get_or_create(*, program: Program, source: ReferralSource) -> ReferralL
     raise RuntimeError("Could not find a free referral code after 5 tries.")
 
 
+def links_for_source(*, source: ReferralSource) -> list[ReferralLink]:
+    """The source's link into every active program that accepts its kind, made where
+    missing: a source added by staff can share at once, without a trip to each program."""
+    if not source.active:
+        return []
+    programs = Program.objects.filter(
+        organization_id=source.organization_id, status=Program.Status.ACTIVE
+    ).order_by("pk")
+    # A few programs per organization: their kinds are read here, which SQLite can do too.
+    return [
+        link_get_or_create(program=program, source=source)
+        for program in programs
+        if source.kind in (program.allowed_source_kinds or [])
+    ]
+
+
 def link_set_vanity_code(*, link: ReferralLink, vanity_code: str) -> ReferralLink:
     """Give a link a memorable code (or clear it with ""). Codes share one namespace."""
     vanity_code = (vanity_code or "").strip().lower()

@@ -3,7 +3,8 @@
 import pytest
 
 from accounts.models import ReferralSource
-from tests.factories import CustomerFactory
+from referrals.models import ReferralLink
+from tests.factories import CustomerFactory, ProgramFactory
 
 
 @pytest.mark.parametrize("kind", ["customer", "agent", "intermediary", "partner", "employee"])
@@ -49,3 +50,26 @@ def test_analyst_cannot_edit(login, charlie, source):
     client = login(charlie)
     assert client.get(f"/app/sources/{source.pk}/edit/").status_code == 403
     assert client.post(f"/app/sources/{source.pk}/edit/", {"name": "X"}).status_code == 403
+
+
+def test_a_new_source_gets_its_link_in_every_active_program_that_accepts_its_kind(
+    login, bob, acme, program, globex
+):
+    agents_only = ProgramFactory(organization=acme, name="Agents", allowed_source_kinds=["agent"])
+    ProgramFactory(organization=acme, name="Paused", status="paused")
+    ProgramFactory(organization=globex, name="Another tenant's")
+    response = login(bob).post(
+        "/app/sources/new/",
+        {"kind": "customer", "name": "Cora", "email": "", "active": "on"},
+        follow=True,
+    )
+    cora = ReferralSource.objects.get(organization=acme, name="Cora")
+    assert [link.program for link in ReferralLink.objects.filter(source=cora)] == [program]
+    assert "Their link into 1 active program is ready." in response.content.decode()
+    assert not ReferralLink.objects.filter(program=agents_only).exists()
+
+
+def test_an_inactive_new_source_gets_no_link(login, bob, acme, program):
+    login(bob).post("/app/sources/new/", {"kind": "customer", "name": "Dora", "email": ""})
+    dora = ReferralSource.objects.get(organization=acme, name="Dora")
+    assert not dora.active and not ReferralLink.objects.filter(source=dora).exists()
