@@ -42,6 +42,7 @@ def test_manager_runs_a_referral_through_the_dashboard(
     page.click("text=Save program")
     expect(page.locator("h1")).to_have_text("Client referrals")
     page.click("text=Add reward rule")
+    page.wait_for_load_state("load")  # htmx listens for typing once the page has loaded
     page.fill("#id_amount", "20")
     # The rule is told in words while it is filled in (htmx asks the server's one sentence).
     expect(page.get_by_test_id("rule-words")).to_contain_text("The referrer gets €20.00 in credit")

@@ -74,6 +74,7 @@ def test_a_new_owner_reaches_a_test_reward_from_the_dashboard(
 
     # 2. The offer and the referrer's reward, with the landing page previewed as it is typed.
     expect(page.locator("h1")).to_have_text("Your offer and what referrers earn")
+    page.wait_for_load_state("load")  # htmx listens for typing once the page has loaded
     expect(page.get_by_test_id("preview-words")).to_have_text(
         "The referrer gets €20.00 in credit when a friend first buys, after a 30-day hold; "
         "credit expires after 365 days."
