@@ -22,6 +22,7 @@ from accounts import services as account_services
 from accounts.models import ReferralSource, Role
 from accounts.tenancy import org_member_required, switch_organization
 from core.forms import render_form
+from core.site import base_url
 from dashboard.rewards.forms import RewardRuleForm
 from referrals import services as referral_services
 from referrals.models import Conversion, Program, Referral, ReferralLink
@@ -173,7 +174,8 @@ def done(request, pk: int):
 @org_member_required(Role.MANAGER)
 @require_POST
 def links_create(request, pk: int):
-    """Give every active source the program accepts its link (after a CSV import)."""
+    """Give every active source the program accepts its link, and those with an email their
+    portal invitation, as typed sources get them (after a CSV import)."""
     program = _program_for(request, pk)
     sources = (
         ReferralSource.objects.for_organization(request.organization)
@@ -181,11 +183,17 @@ def links_create(request, pk: int):
         .filter(kind__in=program.allowed_source_kinds or [])
         .exclude(links__program=program)
     )
-    made = 0
-    for source in sources[:1000]:
-        referral_services.link_get_or_create(program=program, source=source)
-        made += 1
-    messages.success(request, f"{made} link(s) created.")
+    made = invited = 0
+    with transaction.atomic():
+        for source in sources[:1000]:
+            referral_services.link_get_or_create(program=program, source=source)
+            made += 1
+            if source.email:
+                account_services.source_portal_link_send(source=source, base_url=base_url(request))
+                invited += 1
+    messages.success(
+        request, f"{made} link(s) created; {invited} portal invitation(s) on their way."
+    )
     return redirect("start:done", pk=program.pk)
 
 

@@ -137,6 +137,11 @@ def test_the_last_step_shows_the_links_and_makes_missing_ones(login, alice, prog
     assert "1 source has no link in this program yet" in page
     client.post(f"/app/start/{program.pk}/links/create/")
     link = ReferralLink.objects.get(program=program, source=source)
+    # An imported source with an email is invited to its portal, as a typed one is.
+    invitations = OutboxMessage.objects.filter(task="accounts.send_portal_link")
+    assert [m.args[:2] for m in invitations] == [[source.pk, source.portal_token]]
+    client.post(f"/app/start/{program.pk}/links/create/")  # again: nobody is left to link
+    assert invitations.count() == 1
     page = client.get(f"/app/start/{program.pk}/links/").content.decode()
     assert f"/r/{link.code}" in page and 'data-testid="start-test"' in page
 
