@@ -198,26 +198,35 @@ def dashboard_server(ctx: Context):
         manage(env, "migrate", "--no-input", "-v", "0")  # new indexes on a reused database
     manage(env, "collectstatic", "--no-input", "-v", "0")
     ids = json.loads(manage(env, code=SESSION))
+    with gunicorn(env, options.workers, "dashboard") as base:
+        yield {
+            "base": base,
+            "ids": ids,
+            "customers": customers,
+            "seed_seconds": seed_seconds,
+            "env": env,
+        }
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict, workers: int, name: str):
+    """One gunicorn (sync workers, production settings) on ``env``'s database; yields its
+    base URL."""
     port = free_port()
-    gunicorn = [
+    command = [
         str(ROOT / ".venv/bin/gunicorn"),
         "config.wsgi:application",
         f"--bind=127.0.0.1:{port}",
-        f"--workers={options.workers}",
+        f"--workers={workers}",
         "--worker-class=sync",
         "--timeout=120",
         "--log-level=warning",
     ]
-    log = SCRATCH / "dashboard" / "gunicorn.log"
-    server = start(gunicorn, {**env, "PGAPPNAME": "bench-dashboard"}, log)
+    log = SCRATCH / "dashboard" / f"{name}.log"
+    server = start(command, {**env, "PGAPPNAME": f"bench-{name}"}, log)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", server)
-        yield {
-            "base": f"http://127.0.0.1:{port}",
-            "ids": ids,
-            "customers": customers,
-            "seed_seconds": seed_seconds,
-        }
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop(server)
 

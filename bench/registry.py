@@ -13,7 +13,13 @@ import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-MODULES = ["bench.link", "bench.expiry", "bench.bench_api_events", "bench.dashboard"]
+MODULES = [
+    "bench.link",
+    "bench.expiry",
+    "bench.bench_api_events",
+    "bench.dashboard",
+    "bench.analytics",
+]
 
 
 @dataclass

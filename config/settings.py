@@ -143,6 +143,9 @@ else:
     DATABASES["analytics"] = {**DATABASES["default"]}
     DATABASES["analytics"]["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
 DATABASES["analytics"]["TEST"] = {"MIRROR": "default"}
+# Analytics reads whole days from its daily rollups (analytics/rollups.py); "0" reads every
+# figure from the raw tables instead (bench/run analytics compares the two).
+ANALYTICS_ROLLUPS = os.environ.get("ANALYTICS_ROLLUPS", "1") != "0"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
