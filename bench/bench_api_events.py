@@ -45,6 +45,7 @@ from bench.common import (
     cpu_seconds,
     drop_database,
     free_port,
+    gunicorn_command,
     load_average,
     manage,
     recreate_database,
@@ -188,15 +189,7 @@ def api_server(workers: int, keep: bool = False):
     manage(env, "migrate", "--no-input", "-v", "0")
     key = manage(env, code=SETUP)
     port = free_port()
-    gunicorn = [
-        str(ROOT / ".venv/bin/gunicorn"),
-        "config.wsgi:application",
-        f"--bind=127.0.0.1:{port}",
-        f"--workers={workers}",
-        "--worker-class=sync",
-        "--log-level=warning",
-        "--no-control-socket",
-    ]
+    gunicorn = gunicorn_command(port, workers, "--no-control-socket")
     process = start(gunicorn, {**env, "PGAPPNAME": "bench-api"}, var_dir / "gunicorn.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", process)

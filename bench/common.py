@@ -68,6 +68,20 @@ def manage(env: dict, *args: str, code: str | None = None) -> str:
     return lines[-1] if lines else ""
 
 
+def gunicorn_command(port: int, workers: int, *extra: str) -> list[str]:
+    """gunicorn serving the app with sync workers on 127.0.0.1:``port``, plus ``extra``
+    options (a timeout, ``--no-control-socket``)."""
+    return [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "config.wsgi:application",
+        f"--bind=127.0.0.1:{port}",
+        f"--workers={workers}",
+        "--worker-class=sync",
+        "--log-level=warning",
+        *extra,
+    ]
+
+
 def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(

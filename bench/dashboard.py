@@ -23,10 +23,10 @@ import psycopg
 
 from .common import (
     PG_SERVER,
-    ROOT,
     SCRATCH,
     app_env,
     free_port,
+    gunicorn_command,
     load_average,
     manage,
     recreate_database,
@@ -213,15 +213,7 @@ def gunicorn(env: dict, workers: int, name: str):
     """One gunicorn (sync workers, production settings) on ``env``'s database; yields its
     base URL."""
     port = free_port()
-    command = [
-        str(ROOT / ".venv/bin/gunicorn"),
-        "config.wsgi:application",
-        f"--bind=127.0.0.1:{port}",
-        f"--workers={workers}",
-        "--worker-class=sync",
-        "--timeout=120",
-        "--log-level=warning",
-    ]
+    command = gunicorn_command(port, workers, "--timeout=120")
     log = SCRATCH / "dashboard" / f"{name}.log"
     server = start(command, {**env, "PGAPPNAME": f"bench-{name}"}, log)
     try:

@@ -25,13 +25,13 @@ import psycopg
 from .common import (
     PG_SERVER,
     PY,
-    ROOT,
     SCRATCH,
     app_env,
     children,
     cpu_seconds,
     drop_database,
     free_port,
+    gunicorn_command,
     manage,
     recreate_database,
     rss_mb,
@@ -103,14 +103,7 @@ def link_server(options):
     manage(env, "collectstatic", "--no-input", "-v", "0")
     codes = json.loads(manage(env, code=SEED))
     port = free_port()
-    gunicorn = [
-        str(ROOT / ".venv/bin/gunicorn"),
-        "config.wsgi:application",
-        f"--bind=127.0.0.1:{port}",
-        f"--workers={options.workers}",
-        "--worker-class=sync",
-        "--log-level=warning",
-    ]
+    gunicorn = gunicorn_command(port, options.workers)
     server = start(gunicorn, {**env, "PGAPPNAME": "bench-web"}, var_dir / "gunicorn.log")
     shipper = start(
         [PY, "manage.py", "ship_clicks"],
