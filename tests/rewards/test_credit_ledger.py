@@ -145,3 +145,36 @@ def test_every_movement_is_an_entry_that_sums_to_the_lots(account, grant):
     kinds = list(LedgerEntry.objects.order_by("id").values_list("kind", flat=True))
     assert kinds == ["grant", "grant", "redeem", "redeem"]  # the first lot was spent in full
     assert credit_balance(account=account) == Decimal("15.00")
+
+
+@pytest.mark.parametrize("mismatch", ["account", "organization"])
+def test_the_database_refuses_an_entry_on_a_lot_of_another_account_or_organization(
+    account, grant, acme, globex, mismatch
+):
+    """One composite foreign key (lot, account, organization) -> the lot's own: an entry
+    cannot move credit on a lot while naming another account or tenant."""
+    from accounts.models import Customer
+    from rewards.services import credit_account_for
+
+    lot = grant("30.00", days=10)
+    other = Customer.objects.create(organization=acme, email="other@example.com")
+    fields = {
+        "organization_id": lot.organization_id,
+        "account_id": lot.account_id,
+        "lot_id": lot.pk,
+        "kind": LedgerEntry.Kind.ADJUSTMENT,
+        "amount": Decimal("-1.00"),
+        "idempotency_key": "mismatch",
+    }
+    if mismatch == "account":
+        fields["account_id"] = credit_account_for(organization_id=acme.pk, customer=other).pk
+    else:
+        fields["organization_id"] = globex.pk
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LedgerEntry.objects.create(**fields)
+        # The key is checked at commit (deferred, like Django's own); check it now.
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert not LedgerEntry.objects.filter(idempotency_key="mismatch").exists()
