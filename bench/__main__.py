@@ -39,6 +39,9 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, help="dashboard: requests per page (20, quick 8)")
     parser.add_argument(
+        "--raw-requests", type=int, help="analytics: requests per raw page (requests / 4, min 3)"
+    )
+    parser.add_argument(
         "--reseed", action="store_true", help="dashboard: seed its database again (else reused)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")

@@ -209,11 +209,11 @@ def dashboard_server(ctx: Context):
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict, workers: int, name: str):
+def gunicorn(env: dict, workers: int, name: str, timeout: int = 120):
     """One gunicorn (sync workers, production settings) on ``env``'s database; yields its
-    base URL."""
+    base URL. ``timeout``: seconds a request may take before gunicorn kills its worker."""
     port = free_port()
-    command = gunicorn_command(port, workers, "--timeout=120")
+    command = gunicorn_command(port, workers, f"--timeout={timeout}")
     log = SCRATCH / "dashboard" / f"{name}.log"
     server = start(command, {**env, "PGAPPNAME": f"bench-{name}"}, log)
     try:
