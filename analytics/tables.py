@@ -74,8 +74,16 @@ def integer(value: int | None) -> Cell:
     return Cell(NA, NA) if value is None else Cell(value, f"{value:,}")
 
 
+def _unsigned_zero(value: Decimal) -> Decimal:
+    """-0.0 (a small negative rounded away) reads as 0.0: a sign on nothing misleads."""
+    return abs(value) if value.is_zero() else value
+
+
 def money(value: Decimal | None, currency: str) -> Cell:
-    return Cell(NA, NA) if value is None else Cell(value, format_money(value, currency))
+    if value is None:
+        return Cell(NA, NA)
+    value = _unsigned_zero(value)
+    return Cell(value, format_money(value, currency))
 
 
 def percent(value: Decimal | None) -> Cell:
@@ -87,7 +95,7 @@ def share(value: Decimal | None) -> Cell:
     """A fraction of 1 shown as a percentage to one decimal."""
     if value is None:
         return Cell(NA, NA)
-    pct = (value * 100).quantize(ONE_DECIMAL)
+    pct = _unsigned_zero((value * 100).quantize(ONE_DECIMAL))
     return Cell(pct, f"{pct}%")
 
 

@@ -40,3 +40,12 @@ def test_difference_of_means_adds_the_variances():
     half = D("1.96") * D(1700).sqrt()
     assert (d.value, d.low, d.high) == (D("120"), D("120") - half, D("120") + half)
     assert mean_difference(a, Sample()) is None
+
+
+def test_a_small_negative_share_or_amount_reads_as_zero_not_minus_zero():
+    """A difference of -0.02 points is shown as 0.0%, never "-0.0%" (and -€0.00 as €0.00)."""
+    from analytics.tables import money, share
+
+    assert share(Decimal("-0.0002")).text == "0.0%"
+    assert share(Decimal("-0.0012")).text == "-0.1%"
+    assert money(Decimal("-0.00"), "EUR").text == money(Decimal("0.00"), "EUR").text
