@@ -3,6 +3,11 @@
 Analytics reads them for every whole day they cover, and the rows themselves only for the
 days after (``report._read``). ``rollups.build`` writes them from the same reads the pages
 use on raw rows, so a rollup is the sum the page would have read; a test checks each one.
+
+Two grains hold the same columns: ``DailyRollup`` per program and *source* (what a source's
+figures and the table of sources read), and ``KindRollup`` per program and *kind of source*,
+summed from it (what every read without a source reads: the totals, the kinds, the days and
+months). A million customers make millions of source-days but a few thousand kind-days.
 """
 
 from django.db import models
@@ -13,14 +18,13 @@ from core.money import MoneyField
 from referrals.models import Program
 
 
-class DailyRollup(models.Model):
+class RollupColumns(models.Model):
+    """The summed columns of a rollup row (one definition each in ``rollups.COLUMNS``)."""
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     day = models.DateField(help_text="A day in the organization's time zone.")
     program = models.ForeignKey(
         Program, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
-    source = models.ForeignKey(
-        ReferralSource, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     # Volume
     clicks = models.PositiveIntegerField(default=0)
@@ -37,13 +41,25 @@ class DailyRollup(models.Model):
     net = MoneyField(default=0)
     advocacy = MoneyField(default=0)
     contributions = MoneyField(default=0)
+    # Net revenue no source is credited with (on the row of no program and no source).
+    uncredited = MoneyField(default=0)
     cost = MoneyField(default=0)
     referrer = MoneyField(default=0)
     issued = MoneyField(default=0)
     voided = MoneyField(default=0)
     taken_back = MoneyField(default=0)
     expired = MoneyField(default=0)  # ledger amounts: negative
+    granted = MoneyField(default=0)  # credit granted on the ledger
     paid = MoneyField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class DailyRollup(RollupColumns):
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -57,6 +73,26 @@ class DailyRollup(models.Model):
 
     def __str__(self):
         return f"{self.organization_id} {self.day} {self.program_id}/{self.source_id}"
+
+
+class KindRollup(RollupColumns):
+    """The daily rollups of one program and day summed per kind of source (None: rows of no
+    source), written by ``rollups.build`` from ``DailyRollup`` in the same transaction."""
+
+    # None, not "": the rows of no source, as a read grouped by the source's kind has them.
+    kind = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "day", "program", "kind"],
+                nulls_distinct=False,
+                name="uniq_kind_rollup",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.day} {self.program_id}/{self.kind}"
 
 
 class RollupState(models.Model):

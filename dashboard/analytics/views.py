@@ -98,8 +98,8 @@ def overview(request):
         "figures": figures,
         "query": _query(request, export=None),
         "top_by_value": top,
-        # All time, as before: totals, the monthly chart, kinds, top sources by revenue.
-        "stats": selectors.overview(organization=org),
+        # All time: the same figures over every day there is (whole days from the rollups).
+        "stats": selectors.overview_all_time(organization=org),
         "series": selectors.monthly_series(organization=org),
         "kinds": selectors.by_source_kind(organization=org),
         "top_sources": selectors.top_sources(organization=org),
