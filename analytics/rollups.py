@@ -29,7 +29,7 @@ from referrals.models import Channel, Click, Purchase, Referral
 from rewards.models import LedgerEntry, Payout, Reward
 
 from .db import DB
-from .models import DailyRollup, KindRollup, RollupState
+from .models import DailyRollup, KindRollup, RollupState, SourceRollup
 from .period import Filters, Period
 
 COLUMNS = [
@@ -124,8 +124,27 @@ def _read_columns(organization, periods, filters, by, program_scoped):
     if not live:
         return results
     # Without a source to tell apart, the rows per kind of source hold the same sums in far
-    # fewer rows than the rows per source.
+    # fewer rows than the rows per source; every day per source, the sums per source.
     kinds = not filters.source_id and by != "source"
+    current = state(organization)
+    if (
+        not kinds
+        and by in (None, "source", "kind")
+        and current is not None
+        and current.built_from is not None
+        and all(p.start <= current.built_from and p.end >= current.built_through for _, p in live)
+    ):
+        every_day = SourceRollup.objects.using(DB).filter(organization=organization)
+        if program_scoped and filters.program_id:
+            every_day = every_day.filter(program_id=filters.program_id)
+        if filters.source_id:
+            every_day = every_day.filter(source_id=filters.source_id)
+        if filters.source_kind:
+            every_day = every_day.filter(source__kind=filters.source_kind)
+        sums = _grouped(every_day, _group(by, False), **{name: Sum(name) for name in COLUMNS})
+        for i, _ in live:
+            results[i] = {key: dict(row) for key, row in sums.items()}
+        return results
     rows = (
         (KindRollup if kinds else DailyRollup)
         .objects.using(DB)
@@ -215,6 +234,7 @@ def build(*, organization: Organization, start: date, end: date) -> int:
     columns = ", ".join(f'"{c}"' for c in COLUMNS)
     with transaction.atomic():
         _lock(organization)
+        _add_to_sources(organization, start, end, -1)
         DailyRollup.objects.filter(organization=organization, day__gte=start, day__lte=end).delete()
         with connection.cursor() as cursor:
             cursor.execute(
@@ -223,8 +243,28 @@ def build(*, organization: Organization, start: date, end: date) -> int:
                 [organization.pk, *params],
             )
             written = cursor.rowcount
+        _add_to_sources(organization, start, end, 1)
         _build_kinds(organization, start, end)
     return written
+
+
+def _add_to_sources(organization: Organization, start: date, end: date, sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) the rows per source of the days ``start`` to ``end``
+    to or from their sums of every day (``SourceRollup``), in the caller's transaction: the
+    days' old rows are taken away before they are replaced, the new ones added after."""
+    table, daily = SourceRollup._meta.db_table, DailyRollup._meta.db_table
+    columns = ", ".join(f'"{c}"' for c in COLUMNS)
+    sums = ", ".join(f'{sign} * SUM("{c}")' for c in COLUMNS)
+    added = ", ".join(f'"{c}" = "{table}"."{c}" + EXCLUDED."{c}"' for c in COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("organization_id", "program_id", "source_id", {columns}) '  # noqa: S608 - our names
+            f'SELECT "organization_id", "program_id", "source_id", {sums} FROM "{daily}" '
+            'WHERE "organization_id" = %s AND "day" >= %s AND "day" <= %s '
+            'GROUP BY "organization_id", "program_id", "source_id" '
+            f"ON CONFLICT ON CONSTRAINT uniq_source_rollup DO UPDATE SET {added}",
+            [organization.pk, start, end],
+        )
 
 
 def _build_kinds(organization: Organization, start: date, end: date) -> None:
@@ -323,10 +363,10 @@ def rebuild(
         build(organization=organization, start=first, end=last)
         if progress:
             progress(1)
-    RollupState.objects.update_or_create(
-        organization=organization,
-        defaults={"built_through": end, "built_at": timezone.now()},
-    )
+    defaults: dict[str, Any] = {"built_through": end, "built_at": timezone.now()}
+    if start is None:
+        defaults["built_from"] = min(begin, end)
+    RollupState.objects.update_or_create(organization=organization, defaults=defaults)
     organization.__dict__.pop("_rollup_state", None)
     organization.__dict__.pop("_rollup_reads", None)
     return chunks

@@ -30,6 +30,16 @@ def fresh(org):
     return Organization.objects.get(pk=org.pk)
 
 
+def sums_per_source(org, every_day=False):
+    from django.db.models import Sum
+
+    from analytics.models import SourceRollup
+
+    rows = (SourceRollup if every_day else DailyRollup).objects.filter(organization=org)
+    grouped = rows.values("source").annotate(**{f"_{n}": Sum(n) for n in rollups.COLUMNS})
+    return {r.pop("source"): {n[1:]: v for n, v in r.items()} for r in grouped}
+
+
 def every_figure(org, periods, filters, by):
     return (
         report.volumes(organization=org, periods=periods, filters=filters, by=by),
@@ -123,6 +133,9 @@ def test_the_task_brings_the_last_days_up_to_date(acme, book, settings):
     settings.ANALYTICS_ROLLUPS = True
     assert every_figure(fresh(acme), [april], Filters(), None) == raw
     assert raw[1][0][None].net_revenue == Decimal("385.00")
+    # The sums of every day per source moved with the days built again.
+    assert sums_per_source(acme) == sums_per_source(acme, every_day=True)
+    assert sums_per_source(acme)[book["sam"].pk]["net"] == Decimal("725.00")
 
 
 def test_the_command_rebuilds_every_organization(acme, globex, book, capsys):
@@ -179,7 +192,7 @@ def test_uncredited_revenue_and_credit_granted_from_the_rollups_equal_the_rows(
 def test_the_rows_per_kind_of_source_are_the_sums_of_the_rows_per_source(acme, book):
     from django.db.models import Sum
 
-    from analytics.models import KindRollup
+    from analytics.models import KindRollup, SourceRollup
 
     rollups.rebuild(organization=acme, now=NOW)
     per_source = DailyRollup.objects.filter(organization=acme).aggregate(
@@ -188,7 +201,10 @@ def test_the_rows_per_kind_of_source_are_the_sums_of_the_rows_per_source(acme, b
     per_kind = KindRollup.objects.filter(organization=acme).aggregate(
         **{name: Sum(name) for name in rollups.COLUMNS}
     )
-    assert per_kind == per_source and per_kind["net"] == Decimal("1680.00")
+    every_day = SourceRollup.objects.filter(organization=acme).aggregate(
+        **{name: Sum(name) for name in rollups.COLUMNS}
+    )
+    assert per_kind == per_source == every_day and per_kind["net"] == Decimal("1680.00")
     kinds = set(KindRollup.objects.filter(organization=acme).values_list("kind", flat=True))
     assert kinds == {"customer", "agent", None}  # None: Nick's and Ivy's purchases
     # A read without a source reads the rows per kind, one with a source the rows per source.
@@ -242,7 +258,10 @@ def test_the_overview_all_time_tiles_from_the_rollups_equal_the_rows_and_the_pag
         ("agent", 3, 1, Decimal("970.00")),
         ("customer", 3, 2, Decimal("710.00")),
     ]
-    top = [(s.name, s.revenue) for s in selectors.top_sources(organization=fresh(acme))]
+    with CaptureQueriesContext(connections["analytics"]) as queries:
+        top = [(s.name, s.revenue) for s in selectors.top_sources(organization=fresh(acme))]
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "analytics_sourcerollup" in sql and "analytics_dailyrollup" not in sql  # a row each
     assert top == raw_top == [("Ada", Decimal("970.00")), ("Sam Source", Decimal("710.00"))]
     series = selectors.monthly_series(organization=fresh(acme), now=NOW)
     assert series == raw_series
