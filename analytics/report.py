@@ -486,8 +486,11 @@ def revenue(
     period: Period,
     filters: Filters = NO_FILTERS,
     by: str | None = None,
+    won_value: bool = True,
 ) -> dict[Any, Revenue]:
-    return revenues(organization=organization, periods=[period], filters=filters, by=by)[0]
+    return revenues(
+        organization=organization, periods=[period], filters=filters, by=by, won_value=won_value
+    )[0]
 
 
 #: Purchases no source is credited with: the complement of ``Purchase.CREDITED`` (no
