@@ -251,19 +251,35 @@ def build(*, organization: Organization, start: date, end: date) -> int:
 def _add_to_sources(organization: Organization, start: date, end: date, sign: int) -> None:
     """Add (``sign`` 1) or take away (-1) the rows per source of the days ``start`` to ``end``
     to or from their sums of every day (``SourceRollup``), in the caller's transaction: the
-    days' old rows are taken away before they are replaced, the new ones added after."""
+    days' old rows are taken away before they are replaced, the new ones added after.
+
+    Taking away is an UPDATE of rows that hold at least as much (they are the sums): an
+    upsert would propose negative counts, which PostgreSQL checks before the conflict."""
     table, daily = SourceRollup._meta.db_table, DailyRollup._meta.db_table
     columns = ", ".join(f'"{c}"' for c in COLUMNS)
-    sums = ", ".join(f'{sign} * SUM("{c}")' for c in COLUMNS)
-    added = ", ".join(f'"{c}" = "{table}"."{c}" + EXCLUDED."{c}"' for c in COLUMNS)
+    sums = ", ".join(f'SUM("{c}") AS "{c}"' for c in COLUMNS)
+    days = (
+        f'SELECT "program_id", "source_id", {sums} FROM "{daily}" '  # noqa: S608 - our names
+        'WHERE "organization_id" = %s AND "day" >= %s AND "day" <= %s '
+        'GROUP BY "program_id", "source_id"'
+    )
     with connection.cursor() as cursor:
+        if sign < 0:
+            taken = ", ".join(f'"{c}" = s."{c}" - d."{c}"' for c in COLUMNS)
+            cursor.execute(
+                f'UPDATE "{table}" s SET {taken} FROM ({days}) d '  # noqa: S608 - our names
+                'WHERE s."organization_id" = %s '
+                'AND COALESCE(s."program_id", 0) = COALESCE(d."program_id", 0) '
+                'AND COALESCE(s."source_id", 0) = COALESCE(d."source_id", 0)',
+                [organization.pk, start, end, organization.pk],
+            )
+            return
+        added = ", ".join(f'"{c}" = "{table}"."{c}" + EXCLUDED."{c}"' for c in COLUMNS)
         cursor.execute(
             f'INSERT INTO "{table}" ("organization_id", "program_id", "source_id", {columns}) '  # noqa: S608 - our names
-            f'SELECT "organization_id", "program_id", "source_id", {sums} FROM "{daily}" '
-            'WHERE "organization_id" = %s AND "day" >= %s AND "day" <= %s '
-            'GROUP BY "organization_id", "program_id", "source_id" '
+            f"SELECT %s, d.* FROM ({days}) d "
             f"ON CONFLICT ON CONSTRAINT uniq_source_rollup DO UPDATE SET {added}",
-            [organization.pk, start, end],
+            [organization.pk, organization.pk, start, end],
         )
 
 
