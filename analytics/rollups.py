@@ -2,9 +2,13 @@
 
 A rollup row holds one organization's figures of one local day for one program and source
 (``models.DailyRollup``), computed by the very reads the pages make on raw rows
-(``report.volumes`` / ``revenues`` / ``reward_costs`` grouped ``by="rollup"``). The pages read
-the rollups for the whole days they cover (up to ``RollupState.built_through``, yesterday once
-the task has run) and the raw rows for the days after, so today's numbers are always live.
+(``report.volumes`` / ``revenues`` / ``reward_costs`` / ``uncredited_revenues`` grouped
+``by="rollup"``), collected as SQL and written by one ``INSERT ... SELECT`` (``build``). The
+pages read the rollups for the whole days they cover (up to ``RollupState.built_through``,
+yesterday once the task has run) and the raw rows for the days after, so today's numbers are
+always live. A read without a source reads the same sums per kind of source
+(``KindRollup``), and a read of every day per source their sums over every day
+(``SourceRollup``): far fewer rows than a row per source and day.
 
 What changes an older day (a reward voided weeks later, an event recorded late) reaches the
 rollups when that day is built again: the beat task rebuilds the last ``REFRESH_DAYS`` days
