@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, DateField, F, IntegerField, Q, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
-from accounts.models import InsiderContribution, Organization, ReferralSource
+from accounts.models import InsiderContribution, Organization, ReferralSource, SourceKind
 from core.money import cents
 from referrals.models import Channel, Click, Purchase, Referral, signed_amount
 from rewards.models import LedgerEntry, Payout, PayoutBalanceEntry, Reward, reward_cost_sum
@@ -797,16 +797,19 @@ def source_rows(
     if filters.source_kind:
         sources = sources.filter(kind=filters.source_kind)
     rows = []
-    for source in sources.only("pk", "name", "kind").order_by("name", "pk"):
-        r = revenues.get(source.pk, Revenue())
-        c = costs.get(source.pk, RewardCost())
+    labels = dict(SourceKind.choices)
+    nothing, no_revenue, no_cost = Volume(), Revenue(), RewardCost()  # frozen: shared
+    # Plain tuples, not model instances: an organization may have 50,000 sources.
+    for pk, name, kind in sources.order_by("name", "pk").values_list("pk", "name", "kind"):
+        r = revenues.get(pk, no_revenue)
+        c = costs.get(pk, no_cost)
         rows.append(
             SourceRow(
-                source_id=source.pk,
-                name=source.name,
-                kind=source.kind,
-                kind_label=source.get_kind_display(),
-                volume=volumes.get(source.pk, Volume(by_channel=dict.fromkeys(Channel.values, 0))),
+                source_id=pk,
+                name=name,
+                kind=kind,
+                kind_label=labels.get(kind, kind),
+                volume=volumes.get(pk, nothing),
                 revenue=r,
                 cost=c,
                 roi=roi(revenue=r.net_revenue, cost=c.cost, gross_margin=organization.gross_margin),
