@@ -34,9 +34,9 @@ class Cell:
 
     @property
     def text(self) -> str:
-        if self._text is None:
+        if self._text is None and self._currency:
             self._text = format_money(self.value, self._currency)
-        return self._text
+        return self._text  # type: ignore[return-value]
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Cell) and (self.value, self.text) == (other.value, other.text)
