@@ -3,6 +3,12 @@
 Analytics reads them for every whole day they cover, and the rows themselves only for the
 days after (``report._read``). ``rollups.build`` writes them from the same reads the pages
 use on raw rows, so a rollup is the sum the page would have read; a test checks each one.
+
+Three grains hold the same columns: ``DailyRollup`` per program and *source* (what a source's
+figures and the table of sources read), and ``KindRollup`` per program and *kind of source*,
+summed from it (what every read without a source reads: the totals, the kinds, the days and
+months), and ``SourceRollup`` every day per program and source (all time per source). A
+million customers make millions of source-days but a few thousand kind-days.
 """
 
 from django.db import models
@@ -13,14 +19,12 @@ from core.money import MoneyField
 from referrals.models import Program
 
 
-class DailyRollup(models.Model):
+class RollupSums(models.Model):
+    """The summed columns of a rollup row (one definition each in ``rollups.COLUMNS``)."""
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    day = models.DateField(help_text="A day in the organization's time zone.")
     program = models.ForeignKey(
         Program, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
-    source = models.ForeignKey(
-        ReferralSource, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     # Volume
     clicks = models.PositiveIntegerField(default=0)
@@ -37,13 +41,32 @@ class DailyRollup(models.Model):
     net = MoneyField(default=0)
     advocacy = MoneyField(default=0)
     contributions = MoneyField(default=0)
+    # Net revenue no source is credited with (on the row of no program and no source).
+    uncredited = MoneyField(default=0)
     cost = MoneyField(default=0)
     referrer = MoneyField(default=0)
     issued = MoneyField(default=0)
     voided = MoneyField(default=0)
     taken_back = MoneyField(default=0)
     expired = MoneyField(default=0)  # ledger amounts: negative
+    granted = MoneyField(default=0)  # credit granted on the ledger
     paid = MoneyField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class RollupColumns(RollupSums):
+    day = models.DateField(help_text="A day in the organization's time zone.")
+
+    class Meta:
+        abstract = True
+
+
+class DailyRollup(RollupColumns):
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -59,6 +82,48 @@ class DailyRollup(models.Model):
         return f"{self.organization_id} {self.day} {self.program_id}/{self.source_id}"
 
 
+class KindRollup(RollupColumns):
+    """The daily rollups of one program and day summed per kind of source (None: rows of no
+    source), written by ``rollups.build`` from ``DailyRollup`` in the same transaction."""
+
+    # None, not "": the rows of no source, as a read grouped by the source's kind has them.
+    kind = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "day", "program", "kind"],
+                nulls_distinct=False,
+                name="uniq_kind_rollup",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.day} {self.program_id}/{self.kind}"
+
+
+class SourceRollup(RollupSums):
+    """Every day's rollups of one program and source summed (``Σ DailyRollup``, kept so by
+    ``rollups.build`` in the transaction that replaces days): what a read of every day per
+    source reads (the overview's top sources of all time), a row per source, not per day."""
+
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "program", "source"],
+                nulls_distinct=False,
+                name="uniq_source_rollup",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.program_id}/{self.source_id}"
+
+
 class RollupState(models.Model):
     """How far an organization's rollups go: every day up to ``built_through`` is rolled up."""
 
@@ -66,6 +131,9 @@ class RollupState(models.Model):
         Organization, on_delete=models.CASCADE, related_name="+", primary_key=True
     )
     built_through = models.DateField()
+    built_from = models.DateField(
+        null=True, blank=True, help_text="The first day rolled up (the first event's)."
+    )
     built_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

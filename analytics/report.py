@@ -16,7 +16,9 @@ left, a signup when signed up, a customer when won, a purchase or refund when it
 a reward when issued, credit when it expired, a payout when paid).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -26,7 +28,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, DateField, F, IntegerField, Q, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
-from accounts.models import InsiderContribution, Organization, ReferralSource
+from accounts.models import InsiderContribution, Organization, ReferralSource, SourceKind
 from core.money import cents
 from referrals.models import Channel, Click, Purchase, Referral, signed_amount
 from rewards.models import LedgerEntry, Payout, PayoutBalanceEntry, Reward, reward_cost_sum
@@ -52,6 +54,23 @@ def rate(numerator, denominator) -> Decimal | None:
     return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.1"))
 
 
+#: While ``rollups.build`` writes rollups set-based, the reads grouped by "rollup" hand it
+#: their queries (and the names of their sums) instead of running them (``collecting``).
+_COLLECTOR: ContextVar[list | None] = ContextVar("analytics_rollup_queries", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[list]:
+    """Within this block, the reads grouped by "rollup" return nothing and add their grouped
+    querysets, with the names of their sums, to the list it gives."""
+    queries: list = []
+    token = _COLLECTOR.set(queries)
+    try:
+        yield queries
+    finally:
+        _COLLECTOR.reset(token)
+
+
 def _grouped(qs, key, **aggregates) -> dict[Any, dict]:
     """``{None: totals}`` when ``key`` is None, else ``{key value: totals}`` per group (a
     tuple of values when ``key`` is a dict of expressions)."""
@@ -59,6 +78,10 @@ def _grouped(qs, key, **aggregates) -> dict[Any, dict]:
         return {None: qs.aggregate(**aggregates)}
     if isinstance(key, dict):
         rows = qs.order_by().annotate(**key).values(*key).annotate(**aggregates)
+        queries = _COLLECTOR.get()
+        if queries is not None:
+            queries.append((rows, list(aggregates)))
+            return {}
         return {tuple(row.pop(k) for k in key): row for row in rows}
     rows = qs.order_by().annotate(_key=key).values("_key").annotate(**aggregates)
     return {row.pop("_key"): row for row in rows}
@@ -352,7 +375,11 @@ def revenues(
     periods: Sequence[Period],
     filters: Filters = NO_FILTERS,
     by: str | None = None,
+    won_value: bool = True,
 ) -> list[dict[Any, Revenue]]:
+    """``won_value=False`` leaves out new business (growth is then all of net revenue) and the
+    value of the customers won, the two figures read from the rows: for a reader that shows
+    neither (the overview's all-time tiles)."""
     credited = (
         Purchase.objects.using(DB)
         .filter(organization=organization)
@@ -380,7 +407,7 @@ def revenues(
         "advocacy": ("occurred_at", _sum(signed_amount(), Purchase.ADVOCACY)),
     }
     by_purchase_day = by in BUCKETS
-    if by_purchase_day and rollups.covered_through(organization) is None:
+    if won_value and by_purchase_day and rollups.covered_through(organization) is None:
         measures["new"] = ("occurred_at", new_business)
     money = _read(
         credited,
@@ -393,7 +420,7 @@ def revenues(
     )
     new_rows: list[dict] = [{} for _ in periods]
     value_rows: list[dict] = [{} for _ in periods]
-    if by != "rollup":
+    if won_value and by != "rollup":
         # The customers won in the period, and everything they bought to date.
         won_measures = {"value": (won_at, _sum(signed_amount(), ~Purchase.ADVOCACY))}
         if not by_purchase_day:
@@ -403,17 +430,21 @@ def revenues(
                 credited, periods, by, "conversion__source", {"new": ("occurred_at", new_business)}
             )
         value_rows = _read(credited, periods, by, "conversion__source", won_measures)
-    won = _read(
-        Referral.objects.using(DB)
-        .filter(organization=organization)
-        .won()
-        .filter(filters.q(program="program", source="source")),
-        periods,
-        by,
-        "source",
-        {"customers_won": ("converted_at", _count())},
-        program="program",
-        rollup=(organization, filters, True),
+    won = (
+        _read(
+            Referral.objects.using(DB)
+            .filter(organization=organization)
+            .won()
+            .filter(filters.q(program="program", source="source")),
+            periods,
+            by,
+            "source",
+            {"customers_won": ("converted_at", _count())},
+            program="program",
+            rollup=(organization, filters, True),
+        )
+        if by != "rollup"  # a rollup keeps the customers won of the volume
+        else [{} for _ in periods]
     )
     contributions = _read(
         InsiderContribution.objects.using(DB)
@@ -455,8 +486,44 @@ def revenue(
     period: Period,
     filters: Filters = NO_FILTERS,
     by: str | None = None,
+    won_value: bool = True,
 ) -> dict[Any, Revenue]:
-    return revenues(organization=organization, periods=[period], filters=filters, by=by)[0]
+    return revenues(
+        organization=organization, periods=[period], filters=filters, by=by, won_value=won_value
+    )[0]
+
+
+#: Purchases no source is credited with: the complement of ``Purchase.CREDITED`` (no
+#: conversion, or one on a referral rejected or waiting in review).
+NOT_CREDITED = (
+    Q(conversion__isnull=True)
+    | Q(conversion__referral__flagged=True)
+    | Q(conversion__referral__status=Referral.Status.REJECTED)
+)
+
+
+def uncredited_revenues(
+    *, organization: Organization, periods: Sequence[Period], by: str | None = None
+) -> list[dict[Any, Decimal]]:
+    """Net revenue (purchases minus refunds) no source is credited with, in each period: of
+    customers nobody referred, outside every window, or on referrals rejected or in review.
+    It belongs to no program and no source, so it has no filters and no groups but the day
+    and the month (a rollup keeps it on the row of no program and no source)."""
+    if by not in (None, *DATED):
+        raise ValueError("Uncredited revenue has no source and no kind of source.")
+    rows = _read(
+        Purchase.objects.using(DB).filter(organization=organization).filter(NOT_CREDITED),
+        periods,
+        by,
+        lambda by, date, period: (
+            _rollup_key(_path(None), _path(None), _key("day", "", date, period))
+            if by == "rollup"
+            else _key(by, "", date, period)
+        ),
+        {"uncredited": ("occurred_at", _sum(signed_amount()))},
+        rollup=(organization, NO_FILTERS, False),
+    )
+    return [{key: cents(row.get("uncredited")) for key, row in part.items()} for part in rows]
 
 
 # Reward cost --------------------------------------------------------------------------------
@@ -472,6 +539,7 @@ class RewardCost:
     taken_back: Decimal = ZERO  # of which clawed back from rewards kept (partial refunds)
     unrecovered_debt: Decimal = ZERO  # owed by holders at the end of the period
     breakage: Decimal = ZERO  # credit that expired unused in the period
+    credit_granted: Decimal = ZERO  # credit granted on the ledger in the period
     cash_paid: Decimal = ZERO  # payouts paid in the period
 
 
@@ -481,7 +549,10 @@ def reward_costs(
     periods: Sequence[Period],
     filters: Filters = NO_FILTERS,
     by: str | None = None,
+    debt: bool = True,
 ) -> list[dict[Any, RewardCost]]:
+    """``debt=False`` leaves out the unrecovered debt (a balance at an instant, read from the
+    rows): for a reader that does not show it."""
     void = Q(status=Reward.Status.VOID)
     costs = _read(
         Reward.objects.using(DB).filter(organization=organization).filter(_reward_filters(filters)),
@@ -497,14 +568,18 @@ def reward_costs(
         },
         rollup=(organization, filters, True),
     )
+    expire, grant = LedgerEntry.Kind.EXPIRE, LedgerEntry.Kind.GRANT
     breakage = _read(
         LedgerEntry.objects.using(DB)
-        .filter(organization=organization, kind=LedgerEntry.Kind.EXPIRE)
+        .filter(organization=organization, kind__in=[expire, grant])
         .filter(_reward_filters(filters, "lot__reward__")),
         periods,
         by,
         lambda by, date, period: _reward_key(by, date, period, "lot__reward__"),
-        {"expired": ("at", _sum("amount"))},
+        {
+            "expired": ("at", _sum("amount", Q(kind=expire))),
+            "granted": ("at", _sum("amount", Q(kind=grant))),
+        },
         rollup=(organization, filters, True),
     )
     paid = _read(
@@ -517,7 +592,11 @@ def reward_costs(
         {"paid": ("paid_at", _sum("amount"))},
         rollup=(organization, filters, False),
     )
-    debts = _debts(organization=organization, periods=periods, filters=filters, by=by)
+    debts = (
+        _debts(organization=organization, periods=periods, filters=filters, by=by)
+        if debt
+        else [{} for _ in periods]
+    )
     result = []
     for i in range(len(periods)):
         parts = (costs[i], breakage[i], paid[i])
@@ -537,6 +616,7 @@ def reward_costs(
                 taken_back=cents(row.get("taken_back")),
                 unrecovered_debt=debts[i].get(key, ZERO),
                 breakage=-cents(row.get("expired")),
+                credit_granted=cents(row.get("granted")),
                 cash_paid=cents(row.get("paid")),
             )
         result.append(per_key)
@@ -717,16 +797,19 @@ def source_rows(
     if filters.source_kind:
         sources = sources.filter(kind=filters.source_kind)
     rows = []
-    for source in sources.only("pk", "name", "kind").order_by("name", "pk"):
-        r = revenues.get(source.pk, Revenue())
-        c = costs.get(source.pk, RewardCost())
+    labels = dict(SourceKind.choices)
+    nothing, no_revenue, no_cost = Volume(), Revenue(), RewardCost()  # frozen: shared
+    # Plain tuples, not model instances: an organization may have 50,000 sources.
+    for pk, name, kind in sources.order_by("name", "pk").values_list("pk", "name", "kind"):
+        r = revenues.get(pk, no_revenue)
+        c = costs.get(pk, no_cost)
         rows.append(
             SourceRow(
-                source_id=source.pk,
-                name=source.name,
-                kind=source.kind,
-                kind_label=source.get_kind_display(),
-                volume=volumes.get(source.pk, Volume(by_channel=dict.fromkeys(Channel.values, 0))),
+                source_id=pk,
+                name=name,
+                kind=kind,
+                kind_label=labels.get(kind, kind),
+                volume=volumes.get(pk, nothing),
                 revenue=r,
                 cost=c,
                 roi=roi(revenue=r.net_revenue, cost=c.cost, gross_margin=organization.gross_margin),

@@ -2,9 +2,13 @@
 
 A rollup row holds one organization's figures of one local day for one program and source
 (``models.DailyRollup``), computed by the very reads the pages make on raw rows
-(``report.volumes`` / ``revenues`` / ``reward_costs`` grouped ``by="rollup"``). The pages read
-the rollups for the whole days they cover (up to ``RollupState.built_through``, yesterday once
-the task has run) and the raw rows for the days after, so today's numbers are always live.
+(``report.volumes`` / ``revenues`` / ``reward_costs`` / ``uncredited_revenues`` grouped
+``by="rollup"``), collected as SQL and written by one ``INSERT ... SELECT`` (``build``). The
+pages read the rollups for the whole days they cover (up to ``RollupState.built_through``,
+yesterday once the task has run) and the raw rows for the days after, so today's numbers are
+always live. A read without a source reads the same sums per kind of source
+(``KindRollup``), and a read of every day per source their sums over every day
+(``SourceRollup``): far fewer rows than a row per source and day.
 
 What changes an older day (a reward voided weeks later, an event recorded late) reaches the
 rollups when that day is built again: the beat task rebuilds the last ``REFRESH_DAYS`` days
@@ -29,7 +33,7 @@ from referrals.models import Channel, Click, Purchase, Referral
 from rewards.models import LedgerEntry, Payout, Reward
 
 from .db import DB
-from .models import DailyRollup, RollupState
+from .models import DailyRollup, KindRollup, RollupState, SourceRollup
 from .period import Filters, Period
 
 COLUMNS = [
@@ -42,12 +46,14 @@ COLUMNS = [
     "net",
     "advocacy",
     "contributions",
+    "uncredited",
     "cost",
     "referrer",
     "issued",
     "voided",
     "taken_back",
     "expired",
+    "granted",
     "paid",
 ]
 REFRESH_DAYS = 3
@@ -77,12 +83,12 @@ def covered_through(organization: Organization) -> date | None:
     return current.built_through if current else None
 
 
-def _group(by: str | None):
+def _group(by: str | None, kinds: bool):
     if by is None:
         return None
     return {
         "source": F("source_id"),
-        "kind": F("source__kind"),
+        "kind": F("kind") if kinds else F("source__kind"),
         "day": F("day"),
         "month": Trunc("day", "month", output_field=DateField()),
     }[by]
@@ -106,6 +112,7 @@ def read(
     from .report import _without_empty_groups
 
     reads = organization.__dict__.setdefault("_rollup_reads", {})
+    program_scoped = program_scoped and bool(filters.program_id)  # the same rows without one
     key = (tuple((p.start, p.end) if p else None for p in periods), filters, by, program_scoped)
     if key not in reads:
         reads[key] = _read_columns(organization, periods, filters, by, program_scoped)
@@ -120,17 +127,43 @@ def _read_columns(organization, periods, filters, by, program_scoped):
     live = [(i, p) for i, p in enumerate(periods) if p is not None]
     if not live:
         return results
-    rows = DailyRollup.objects.using(DB).filter(
-        organization=organization,
-        day__gte=min(p.start for _, p in live),
-        day__lte=max(p.end for _, p in live),
+    # Without a source to tell apart, the rows per kind of source hold the same sums in far
+    # fewer rows than the rows per source; every day per source, the sums per source.
+    kinds = not filters.source_id and by != "source"
+    current = state(organization)
+    if (
+        not kinds
+        and by in (None, "source", "kind")
+        and current is not None
+        and current.built_from is not None
+        and all(p.start <= current.built_from and p.end >= current.built_through for _, p in live)
+    ):
+        every_day = SourceRollup.objects.using(DB).filter(organization=organization)
+        if program_scoped and filters.program_id:
+            every_day = every_day.filter(program_id=filters.program_id)
+        if filters.source_id:
+            every_day = every_day.filter(source_id=filters.source_id)
+        if filters.source_kind:
+            every_day = every_day.filter(source__kind=filters.source_kind)
+        sums = _grouped(every_day, _group(by, False), **{name: Sum(name) for name in COLUMNS})
+        for i, _ in live:
+            results[i] = {key: dict(row) for key, row in sums.items()}
+        return results
+    rows = (
+        (KindRollup if kinds else DailyRollup)
+        .objects.using(DB)
+        .filter(
+            organization=organization,
+            day__gte=min(p.start for _, p in live),
+            day__lte=max(p.end for _, p in live),
+        )
     )
     if program_scoped and filters.program_id:
         rows = rows.filter(program_id=filters.program_id)
     if filters.source_id:
         rows = rows.filter(source_id=filters.source_id)
     if filters.source_kind:
-        rows = rows.filter(source__kind=filters.source_kind)
+        rows = rows.filter(**{"kind" if kinds else "source__kind": filters.source_kind})
     ordered = sorted((p for _, p in live), key=lambda p: p.start)
     if all(a.end < b.start for a, b in zip(ordered, ordered[1:], strict=False)):
         # Periods apart (a period and the one before it): each row belongs to one period,
@@ -143,7 +176,7 @@ def _read_columns(organization, periods, filters, by, program_scoped):
         )
         group = {"_p": F("_period")}
         if by is not None:
-            group["_g"] = _group(by)
+            group["_g"] = _group(by, kinds)
         sums = {name: Sum(name) for name in COLUMNS}
         for key, row in _grouped(rows, group, **sums).items():
             if key[0] is not None:
@@ -154,7 +187,7 @@ def _read_columns(organization, periods, filters, by, program_scoped):
         for i, p in live
         for name in COLUMNS
     }
-    for key, row in _grouped(rows, _group(by), **aggregates).items():
+    for key, row in _grouped(rows, _group(by, kinds), **aggregates).items():
         for i, _ in live:
             results[i].setdefault(key, {}).update({n: row[f"{n}__{i}"] for n in COLUMNS})
     return results
@@ -163,59 +196,120 @@ def _read_columns(organization, periods, filters, by, program_scoped):
 # Building -----------------------------------------------------------------------------------
 
 
-def _rows_of(organization: Organization, period: Period) -> dict[tuple, dict[str, Any]]:
-    """Each (program, source, day)'s columns in the period, by the pages' own raw reads."""
-    from .report import revenues, reward_costs, volumes
+def _select(organization: Organization, period: Period) -> tuple[str, list]:
+    """One SELECT of every (program, source, day)'s columns in the period, by the pages' own
+    raw reads grouped by "rollup": their grouped queries, collected instead of run
+    (``report.collecting``), stacked with UNION ALL and summed per key, rows of nothing left
+    out. Nothing goes through Python but the SQL."""
+    from .report import collecting, revenues, reward_costs, uncredited_revenues, volumes
 
-    rows: dict[tuple, dict[str, Any]] = {}
-    for key, v in volumes(organization=organization, periods=[period], by="rollup")[0].items():
-        rows.setdefault(key, {}).update(
-            clicks=v.clicks,
-            referrals=v.referrals,
-            signups=v.signups,
-            customers_won=v.customers_won,
-            purchases=v.purchases,
-            **v.by_channel,
+    with collecting() as queries:
+        for read in (volumes, revenues, reward_costs, uncredited_revenues):
+            read(organization=organization, periods=[period], by="rollup")
+    parts, params = [], []
+    for rows, names in queries:
+        sql, part_params = rows.query.get_compiler(using=connection.alias).as_sql()
+        mine = {name.rsplit("__", 1)[0]: name for name in names}
+        columns = ", ".join(
+            f'COALESCE(q."{mine[c]}", 0) AS "{c}"' if c in mine else f'0 AS "{c}"' for c in COLUMNS
         )
-    for key, r in revenues(organization=organization, periods=[period], by="rollup")[0].items():
-        rows.setdefault(key, {}).update(
-            net=r.net_revenue, advocacy=r.advocacy_revenue, contributions=r.contribution_value
+        parts.append(
+            'SELECT CAST(q."_program" AS bigint) AS "_program", '  # noqa: S608 - Django's SQL
+            'CAST(q."_source" AS bigint) AS "_source", q."_day" AS "_day", '
+            f"{columns} FROM ({sql}) q"
         )
-    for key, c in reward_costs(organization=organization, periods=[period], by="rollup")[0].items():
-        rows.setdefault(key, {}).update(
-            cost=c.cost,
-            referrer=c.referrer_cost,
-            issued=c.issued,
-            voided=c.voided,
-            taken_back=c.taken_back,
-            expired=-c.breakage,
-            paid=c.cash_paid,
-        )
-    return {key: row for key, row in rows.items() if any(row.values())}
+        params.extend(part_params)
+    sums = ", ".join(f'SUM("{c}")' for c in COLUMNS)
+    anything = " OR ".join(f'SUM("{c}") <> 0' for c in COLUMNS)
+    return (
+        f'SELECT "_program", "_source", "_day", {sums} FROM ('  # noqa: S608 - our columns
+        + " UNION ALL ".join(parts)
+        + f') u GROUP BY "_program", "_source", "_day" HAVING {anything}',
+        params,
+    )
 
 
 def build(*, organization: Organization, start: date, end: date) -> int:
     """Compute the rollups of the days ``start`` to ``end`` (local, included) again and
-    replace what was there. Returns the number of rows written."""
+    replace what was there, in one INSERT ... SELECT. Returns the number of rows written."""
     period = Period(start=start, end=end, tz=organization.timezone)
-    rows = _rows_of(organization, period)
+    select, params = _select(organization, period)
+    table = DailyRollup._meta.db_table
+    columns = ", ".join(f'"{c}"' for c in COLUMNS)
     with transaction.atomic():
         _lock(organization)
+        _add_to_sources(organization, start, end, -1)
         DailyRollup.objects.filter(organization=organization, day__gte=start, day__lte=end).delete()
-        DailyRollup.objects.bulk_create(
-            [
-                DailyRollup(
-                    organization=organization,
-                    program_id=program_id,
-                    source_id=source_id,
-                    day=day,
-                    **values,
-                )
-                for (program_id, source_id, day), values in rows.items()
-            ],
-            batch_size=5000,
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO "{table}" ("organization_id", "program_id", "source_id", "day", '  # noqa: S608
+                f"{columns}) SELECT %s, s.* FROM ({select}) s",
+                [organization.pk, *params],
+            )
+            written = cursor.rowcount
+        _add_to_sources(organization, start, end, 1)
+        _build_kinds(organization, start, end)
+    return written
+
+
+def _add_to_sources(organization: Organization, start: date, end: date, sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) the rows per source of the days ``start`` to ``end``
+    to or from their sums of every day (``SourceRollup``), in the caller's transaction: the
+    days' old rows are taken away before they are replaced, the new ones added after.
+
+    Taking away is an UPDATE of rows that hold at least as much (they are the sums): an
+    upsert would propose negative counts, which PostgreSQL checks before the conflict."""
+    table, daily = SourceRollup._meta.db_table, DailyRollup._meta.db_table
+    columns = ", ".join(f'"{c}"' for c in COLUMNS)
+    sums = ", ".join(f'SUM("{c}") AS "{c}"' for c in COLUMNS)
+    days = (
+        f'SELECT "program_id", "source_id", {sums} FROM "{daily}" '  # noqa: S608 - our names
+        'WHERE "organization_id" = %s AND "day" >= %s AND "day" <= %s '
+        'GROUP BY "program_id", "source_id"'
+    )
+    with connection.cursor() as cursor:
+        if sign < 0:
+            taken = ", ".join(f'"{c}" = s."{c}" - d."{c}"' for c in COLUMNS)
+            cursor.execute(
+                f'UPDATE "{table}" s SET {taken} FROM ({days}) d '  # noqa: S608 - our names
+                'WHERE s."organization_id" = %s '
+                'AND COALESCE(s."program_id", 0) = COALESCE(d."program_id", 0) '
+                'AND COALESCE(s."source_id", 0) = COALESCE(d."source_id", 0)',
+                [organization.pk, start, end, organization.pk],
+            )
+            return
+        added = ", ".join(f'"{c}" = "{table}"."{c}" + EXCLUDED."{c}"' for c in COLUMNS)
+        cursor.execute(
+            f'INSERT INTO "{table}" ("organization_id", "program_id", "source_id", {columns}) '  # noqa: S608 - our names
+            f"SELECT %s, d.* FROM ({days}) d "
+            f"ON CONFLICT ON CONSTRAINT uniq_source_rollup DO UPDATE SET {added}",
+            [organization.pk, organization.pk, start, end],
         )
-    return len(rows)
+
+
+def _build_kinds(organization: Organization, start: date, end: date) -> None:
+    """Replace the rows per kind of source of the days ``start`` to ``end`` with the sums of
+    the rows per source (in the caller's transaction)."""
+    KindRollup.objects.filter(organization=organization, day__gte=start, day__lte=end).delete()
+    sums = (
+        DailyRollup.objects.filter(organization=organization, day__gte=start, day__lte=end)
+        .order_by()
+        .values("day", "program_id", "source__kind")
+        .annotate(**{f"_{name}": Sum(name) for name in COLUMNS})
+    )
+    KindRollup.objects.bulk_create(
+        [
+            KindRollup(
+                organization=organization,
+                day=row["day"],
+                program_id=row["program_id"],
+                kind=row["source__kind"],
+                **{name: row[f"_{name}"] for name in COLUMNS},
+            )
+            for row in sums
+        ],
+        batch_size=5000,
+    )
 
 
 def _lock(organization: Organization) -> None:
@@ -289,10 +383,10 @@ def rebuild(
         build(organization=organization, start=first, end=last)
         if progress:
             progress(1)
-    RollupState.objects.update_or_create(
-        organization=organization,
-        defaults={"built_through": end, "built_at": timezone.now()},
-    )
+    defaults: dict[str, Any] = {"built_through": end, "built_at": timezone.now()}
+    if start is None:
+        defaults["built_from"] = min(begin, end)
+    RollupState.objects.update_or_create(organization=organization, defaults=defaults)
     organization.__dict__.pop("_rollup_state", None)
     organization.__dict__.pop("_rollup_reads", None)
     return chunks

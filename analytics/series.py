@@ -28,7 +28,11 @@ def _buckets(period: Period, bucket: str) -> list[date]:
 def series(*, organization: Organization, period: Period, filters: Filters = NO_FILTERS) -> dict:
     bucket = "day" if period.days <= DAILY_UP_TO_DAYS else "month"
     v = volume(organization=organization, period=period, filters=filters, by=bucket)
-    r = revenue(organization=organization, period=period, filters=filters, by=bucket)
+    # The series draws net revenue only: not new business or the value of the customers won
+    # (read from the rows, day by day).
+    r = revenue(
+        organization=organization, period=period, filters=filters, by=bucket, won_value=False
+    )
     c = reward_cost(organization=organization, period=period, filters=filters, by=bucket)
     days = _buckets(period, bucket)
     vols = [v.get(d) or Volume() for d in days]

@@ -2,6 +2,7 @@ from django import forms
 
 from accounts.models import ReferralSource, SourceKind
 from analytics.period import DEFAULT_PRESET, PRESETS, Filters, Period, period_for
+from dashboard.fields import limit_choices
 from referrals.models import Program
 
 #: The longest custom period a page reads (ten years of days).
@@ -29,6 +30,8 @@ class PeriodForm(forms.Form):
             organization
         ).order_by("name")
         self.fields["source"].empty_label = "Every source"
+        # Thousands of sources are no drop-down: past a few hundred, the source's number.
+        limit_choices(self.fields["source"], "name__iexact", "email__iexact", noun="source")
 
     def clean(self):
         data = super().clean()

@@ -1,6 +1,7 @@
 """The overview and the analytics pages. Each page reads its table once (``analytics.tables``)
 and shows it, or with ``?export=csv`` streams the same table as CSV."""
 
+from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -13,6 +14,7 @@ from core.csv import csv_lines
 from .forms import PeriodForm
 
 RETENTION_DEFAULT = "last_24_months"
+SOURCES_PER_PAGE = 100
 
 
 def _form(request, default="last_30_days"):
@@ -57,7 +59,9 @@ def _wants_csv(request, name: str | None = None) -> bool:
 def _page(request, template, section, form, **context):
     context.update(section=section, form=form, rollups=rollups.state(request.organization))
     context.setdefault("csv_url", _query(request, export="csv"))
-    context.setdefault("query", _query(request, export=None, sort=None, order=None, table=None))
+    context.setdefault(
+        "query", _query(request, export=None, sort=None, order=None, table=None, page=None)
+    )
     return render(request, f"dashboard/analytics/{template}", context)
 
 
@@ -98,8 +102,8 @@ def overview(request):
         "figures": figures,
         "query": _query(request, export=None),
         "top_by_value": top,
-        # All time, as before: totals, the monthly chart, kinds, top sources by revenue.
-        "stats": selectors.overview(organization=org),
+        # All time: the same figures over every day there is (whole days from the rollups).
+        "stats": selectors.overview_all_time(organization=org),
         "series": selectors.monthly_series(organization=org),
         "kinds": selectors.by_source_kind(organization=org),
         "top_sources": selectors.top_sources(organization=org),
@@ -187,6 +191,10 @@ def sources(request):
         table.sort(sort, descending)
     if _wants_csv(request):
         return _export(request, table, period)
+    # The page shows the ranked table a hundred rows at a time (an organization may have
+    # 50,000 sources); the CSV has every row.
+    page = Paginator(table.rows, SOURCES_PER_PAGE).get_page(request.GET.get("page"))
+    table.rows = list(page.object_list)
     headers = []
     for column in table.columns:
         again = sort == column.key and descending
@@ -194,13 +202,19 @@ def sources(request):
         headers.append(
             {
                 "column": column,
-                "url": _query(request, sort=column.key, order=order, export=None),
+                "url": _query(request, sort=column.key, order=order, export=None, page=None),
                 "active": sort == column.key,
                 "descending": descending,
             }
         )
+    pages = {
+        "page": page,
+        "previous_url": _query(request, page=page.number - 1) if page.has_previous() else "",
+        "next_url": _query(request, page=page.number + 1) if page.has_next() else "",
+    }
     return _page(request, "sources.html", "sources", form, period=period, table=table,
-                 headers=headers)  # fmt: skip
+                 headers=headers, csv_url=_query(request, export="csv", page=None),
+                 **pages)  # fmt: skip
 
 
 @org_member_required()

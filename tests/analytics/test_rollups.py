@@ -30,6 +30,16 @@ def fresh(org):
     return Organization.objects.get(pk=org.pk)
 
 
+def sums_per_source(org, every_day=False):
+    from django.db.models import Sum
+
+    from analytics.models import SourceRollup
+
+    rows = (SourceRollup if every_day else DailyRollup).objects.filter(organization=org)
+    grouped = rows.values("source").annotate(**{f"_{n}": Sum(n) for n in rollups.COLUMNS})
+    return {r.pop("source"): {n[1:]: v for n, v in r.items()} for r in grouped}
+
+
 def every_figure(org, periods, filters, by):
     return (
         report.volumes(organization=org, periods=periods, filters=filters, by=by),
@@ -73,7 +83,7 @@ def test_the_pages_read_whole_days_from_the_rollups_and_today_from_the_rows(acme
     with CaptureQueriesContext(connections["analytics"]) as queries:
         report.volumes(organization=fresh(acme), periods=[MARCH])
     sql = " ".join(q["sql"] for q in queries.captured_queries)
-    assert "analytics_dailyrollup" in sql and "referrals_click" not in sql
+    assert "analytics_kindrollup" in sql and "referrals_click" not in sql
     today = Period(start=date(2026, 4, 15), end=date(2026, 4, 15), tz=acme.timezone)
     with CaptureQueriesContext(connections["analytics"]) as queries:
         report.volumes(organization=fresh(acme), periods=[today])
@@ -123,6 +133,9 @@ def test_the_task_brings_the_last_days_up_to_date(acme, book, settings):
     settings.ANALYTICS_ROLLUPS = True
     assert every_figure(fresh(acme), [april], Filters(), None) == raw
     assert raw[1][0][None].net_revenue == Decimal("385.00")
+    # The sums of every day per source moved with the days built again.
+    assert sums_per_source(acme) == sums_per_source(acme, every_day=True)
+    assert sums_per_source(acme)[book["sam"].pk]["net"] == Decimal("725.00")
 
 
 def test_the_command_rebuilds_every_organization(acme, globex, book, capsys):
@@ -150,3 +163,112 @@ def test_the_pages_say_how_fresh_the_rollups_are_and_show_the_same_numbers(
     for path in pages:
         rolled = b"".join(client.get(path, {**march, "export": "csv"}).streaming_content)
         assert rolled == live[path], path
+
+
+def test_uncredited_revenue_and_credit_granted_from_the_rollups_equal_the_rows(
+    acme, book, settings
+):
+    rollups.rebuild(organization=acme, now=NOW)
+    across = Period(start=date(2026, 1, 1), end=date(2026, 4, 15), tz=acme.timezone)
+    for periods in ([MARCH, MARCH.previous()], [across]):
+        for by in (None, "day", "month"):
+            settings.ANALYTICS_ROLLUPS = True
+            rolled = report.uncredited_revenues(organization=fresh(acme), periods=periods, by=by)
+            settings.ANALYTICS_ROLLUPS = False
+            raw = report.uncredited_revenues(organization=fresh(acme), periods=periods, by=by)
+            assert rolled == raw, (periods, by)
+    settings.ANALYTICS_ROLLUPS = True
+    # Nick's 1000 (nobody referred him) and Ivy's 90 (her referral was rejected), in March.
+    assert report.uncredited_revenues(organization=fresh(acme), periods=[MARCH])[0] == {
+        None: Decimal("1090.00")
+    }
+    # Fay's credit of 10 was granted on 5 March, Sam's 8 in February.
+    costs = report.reward_costs(organization=fresh(acme), periods=[MARCH, MARCH.previous()])
+    assert [c[None].credit_granted for c in costs] == [Decimal("10.00"), Decimal("8.00")]
+    with pytest.raises(ValueError):
+        report.uncredited_revenues(organization=acme, periods=[MARCH], by="source")
+
+
+def test_the_rows_per_kind_of_source_are_the_sums_of_the_rows_per_source(acme, book):
+    from django.db.models import Sum
+
+    from analytics.models import KindRollup, SourceRollup
+
+    rollups.rebuild(organization=acme, now=NOW)
+    per_source = DailyRollup.objects.filter(organization=acme).aggregate(
+        **{name: Sum(name) for name in rollups.COLUMNS}
+    )
+    per_kind = KindRollup.objects.filter(organization=acme).aggregate(
+        **{name: Sum(name) for name in rollups.COLUMNS}
+    )
+    every_day = SourceRollup.objects.filter(organization=acme).aggregate(
+        **{name: Sum(name) for name in rollups.COLUMNS}
+    )
+    assert per_kind == per_source == every_day and per_kind["net"] == Decimal("1680.00")
+    # Building March again takes its old rows (clicks and all) from the sums and adds the new.
+    before = sums_per_source(acme, every_day=True)
+    assert rollups.build(organization=acme, start=date(2026, 3, 1), end=date(2026, 3, 31)) > 0
+    assert sums_per_source(acme, every_day=True) == before == sums_per_source(acme)
+    kinds = set(KindRollup.objects.filter(organization=acme).values_list("kind", flat=True))
+    assert kinds == {"customer", "agent", None}  # None: Nick's and Ivy's purchases
+    # A read without a source reads the rows per kind, one with a source the rows per source.
+    with CaptureQueriesContext(connections["analytics"]) as queries:
+        report.volumes(organization=fresh(acme), periods=[MARCH], by="kind")
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "analytics_kindrollup" in sql and "analytics_dailyrollup" not in sql
+    with CaptureQueriesContext(connections["analytics"]) as queries:
+        report.volumes(organization=fresh(acme), periods=[MARCH], by="source")
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "analytics_dailyrollup" in sql and "analytics_kindrollup" not in sql
+
+
+def test_the_overview_all_time_tiles_from_the_rollups_equal_the_rows_and_the_pages(
+    acme, book, settings, django_assert_max_num_queries
+):
+    from analytics import selectors
+
+    rollups.rebuild(organization=acme, now=NOW)
+    settings.ANALYTICS_ROLLUPS = False
+    raw = selectors.overview_all_time(organization=fresh(acme))
+    old = selectors.overview(organization=fresh(acme))  # the API's all-time figures
+    raw_kinds = selectors.by_source_kind(organization=fresh(acme))
+    raw_top = [(s.name, s.revenue) for s in selectors.top_sources(organization=fresh(acme))]
+    raw_series = selectors.monthly_series(organization=fresh(acme), now=NOW)
+    settings.ANALYTICS_ROLLUPS = True
+    with django_assert_max_num_queries(16):
+        rolled = selectors.overview_all_time(organization=fresh(acme))
+    assert rolled == raw == old
+    # By hand: every credited purchase less refunds (Zoe 260, Fay 450, Hal 470, Olga 500);
+    # Nick's 1000 and Ivy's 90 are nobody's; rewards kept 15 + 10 + 25 + 5 + 8; credit
+    # granted 10 + 8; Zoe, Fay and Hal won.
+    assert (rolled.clicks, rolled.referrals, rolled.signups, rolled.converted) == (6, 6, 4, 3)
+    assert (rolled.purchases, rolled.revenue, rolled.other_revenue) == (
+        8,
+        Decimal("1680.00"),
+        Decimal("1090.00"),
+    )
+    assert (rolled.reward_cost, rolled.credits_issued) == (Decimal("63.00"), Decimal("18.00"))
+    # The all-time figures are the sums of the pages' figures over the months.
+    ends = [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30)]
+    months = [Period(start=end.replace(day=1), end=end, tz=acme.timezone) for end in ends]
+    figures = report.figures_for(organization=fresh(acme), periods=months)
+    assert sum(f.revenue.net_revenue for f in figures) == rolled.revenue
+    assert sum(f.volume.clicks for f in figures) == rolled.clicks
+    assert sum(f.cost.cost for f in figures) == rolled.reward_cost
+    assert sum(f.cost.credit_granted for f in figures) == rolled.credits_issued
+    kinds = selectors.by_source_kind(organization=fresh(acme))
+    assert kinds == raw_kinds
+    assert [(k["kind"], k["referrals"], k["converted"], k["revenue"]) for k in kinds] == [
+        ("agent", 3, 1, Decimal("970.00")),
+        ("customer", 3, 2, Decimal("710.00")),
+    ]
+    with CaptureQueriesContext(connections["analytics"]) as queries:
+        top = [(s.name, s.revenue) for s in selectors.top_sources(organization=fresh(acme))]
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "analytics_sourcerollup" in sql and "analytics_dailyrollup" not in sql  # a row each
+    assert top == raw_top == [("Ada", Decimal("970.00")), ("Sam Source", Decimal("710.00"))]
+    series = selectors.monthly_series(organization=fresh(acme), now=NOW)
+    assert series == raw_series
+    assert series["labels"] == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    assert series["clicks"] == [0, 1, 4, 1]
+    assert series["converted"] == [1, 0, 2, 0]
