@@ -267,6 +267,18 @@ def _add_to_sources(organization: Organization, start: date, end: date, sign: in
         'WHERE "organization_id" = %s AND "day" >= %s AND "day" <= %s '
         'GROUP BY "program_id", "source_id"'
     )
+    if connection.vendor != "postgresql":
+        # SQLite (the embedded development setup, a demo's worth of rows): the sums are
+        # computed again from every day once the new rows are in.
+        if sign > 0:
+            SourceRollup.objects.filter(organization=organization).delete()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'INSERT INTO "{table}" ("organization_id", "program_id", "source_id", '  # noqa: S608 - our names
+                    f"{columns}) SELECT %s, d.* FROM ({days}) d",
+                    [organization.pk, organization.pk, date.min, date.max],
+                )
+        return
     with connection.cursor() as cursor:
         if sign < 0:
             taken = ", ".join(f'"{c}" = s."{c}" - d."{c}"' for c in COLUMNS)
