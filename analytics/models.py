@@ -135,6 +135,13 @@ class RollupState(models.Model):
         null=True, blank=True, help_text="The first day rolled up (the first event's)."
     )
     built_at = models.DateTimeField(default=timezone.now)
+    kinds_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Every source's kind when the rows per kind were summed: when a source "
+        "changes kind, the refresh sums them again.",
+    )
 
     def __str__(self):
         return f"{self.organization_id} through {self.built_through}"

@@ -17,6 +17,7 @@ tie two dates together (new business, the value of the customers won, debt at an
 are always read from the rows.
 """
 
+import hashlib
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from django.db.models import Case, DateField, F, IntegerField, Min, Q, Sum, Valu
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
-from accounts.models import InsiderContribution, Organization
+from accounts.models import InsiderContribution, Organization, ReferralSource
 from referrals.models import Channel, Click, Purchase, Referral
 from rewards.models import LedgerEntry, Payout, Reward
 
@@ -398,10 +399,39 @@ def rebuild(
     defaults: dict[str, Any] = {"built_through": end, "built_at": timezone.now()}
     if start is None:
         defaults["built_from"] = min(begin, end)
+        defaults["kinds_digest"] = kinds_digest(organization)
     RollupState.objects.update_or_create(organization=organization, defaults=defaults)
     organization.__dict__.pop("_rollup_state", None)
     organization.__dict__.pop("_rollup_reads", None)
     return chunks
+
+
+def kinds_digest(organization: Organization) -> str:
+    """A digest of every source's kind: it changes when a source changes kind."""
+    digest = hashlib.sha256()
+    for pk, kind in (
+        ReferralSource.objects.filter(organization=organization)
+        .order_by("pk")
+        .values_list("pk", "kind")
+        .iterator(chunk_size=5000)
+    ):
+        digest.update(f"{pk}:{kind},".encode())
+    return digest.hexdigest()
+
+
+def resum_kinds(*, organization: Organization, state: RollupState) -> bool:
+    """The rows per kind of source sum the rows per source by each source's kind *now*: when
+    a source has changed kind since they were summed, sum every day again (the daily rows
+    per source are unchanged). Returns whether it did."""
+    current = kinds_digest(organization)
+    if current == state.kinds_digest:
+        return False
+    with transaction.atomic():
+        _lock(organization)
+        _build_kinds(organization, state.built_from or date.min, state.built_through)
+        RollupState.objects.filter(organization=organization).update(kinds_digest=current)
+    organization.__dict__.pop("_rollup_reads", None)
+    return True
 
 
 def months_to_build(organization: Organization, now=None) -> int:
@@ -417,6 +447,7 @@ def refresh(*, organization: Organization, now=None) -> None:
     if state is None:
         rebuild(organization=organization, now=now)
         return
+    resum_kinds(organization=organization, state=state)
     start = min(state.built_through + timedelta(days=1), yesterday(organization, now)) - timedelta(
         days=REFRESH_DAYS - 1
     )

@@ -222,6 +222,46 @@ def test_the_rows_per_kind_of_source_are_the_sums_of_the_rows_per_source(acme, b
     assert "analytics_dailyrollup" in sql and "analytics_kindrollup" not in sql
 
 
+def test_a_source_that_changes_kind_moves_its_figures_to_the_new_kind_at_the_next_refresh(
+    acme, book, settings
+):
+    """The rows per kind sum the rows per source by each source's kind now, as the raw rows
+    read it: a source made an agent after the fact is an agent on every day."""
+    from unittest import mock
+
+    from django.db.models import Sum
+
+    from analytics.models import KindRollup
+    from analytics.tasks import refresh_rollups
+
+    rollups.rebuild(organization=acme, now=NOW)
+    sam = book["sam"]
+    assert sam.kind == "customer"
+    sam.kind = "agent"
+    sam.save(update_fields=["kind"])
+    whole = Period(start=date(2026, 1, 1), end=date(2026, 4, 14), tz=acme.timezone)
+    settings.ANALYTICS_ROLLUPS = False
+    raw = every_figure(fresh(acme), [whole], Filters(), "kind")
+    settings.ANALYTICS_ROLLUPS = True
+    assert every_figure(fresh(acme), [whole], Filters(), "kind") != raw  # stale until refreshed
+    with mock.patch("django.utils.timezone.now", return_value=NOW + timedelta(hours=1)):
+        assert refresh_rollups() >= 1
+    assert every_figure(fresh(acme), [whole], Filters(), "kind") == raw
+    for kind in ("agent", "customer"):
+        settings.ANALYTICS_ROLLUPS = False
+        raw = every_figure(fresh(acme), [whole], Filters(source_kind=kind), None)
+        settings.ANALYTICS_ROLLUPS = True
+        assert every_figure(fresh(acme), [whole], Filters(source_kind=kind), None) == raw
+    sam_net = sums_per_source(acme)[sam.pk]["net"]
+    agent_net = KindRollup.objects.filter(organization=acme, kind="agent").aggregate(
+        total=Sum("net")
+    )["total"]
+    assert sam_net > 0 and agent_net >= sam_net  # Sam's revenue now counts for agents
+    # Nothing changed since: the next refresh does not sum the kinds again.
+    state = RollupState.objects.get(organization=acme)
+    assert rollups.resum_kinds(organization=fresh(acme), state=state) is False
+
+
 def test_the_overview_all_time_tiles_from_the_rollups_equal_the_rows_and_the_pages(
     acme, book, settings, django_assert_max_num_queries
 ):
