@@ -312,17 +312,15 @@ def _one_new_customer(items: list[_Item]) -> bool:
 def _known_ids(organization: Organization, ids: list[str]) -> set[str]:
     if not ids:
         return set()
-    known = set(
-        Purchase.objects.filter(organization=organization, external_id__in=ids).values_list(
-            "external_id", flat=True
+    return set(
+        Purchase.objects.filter(organization=organization, external_id__in=ids)
+        .values_list("external_id", flat=True)
+        .union(
+            Conversion.objects.filter(organization=organization, external_id__in=ids).values_list(
+                "external_id", flat=True
+            )
         )
     )
-    known |= set(
-        Conversion.objects.filter(organization=organization, external_id__in=ids).values_list(
-            "external_id", flat=True
-        )
-    )
-    return known
 
 
 # Recording -------------------------------------------------------------------------------
