@@ -582,8 +582,8 @@ def _record_groups(
         [c for c, _ in dirty_customers.values()],
         sorted({f for _, dirty in dirty_customers.values() for f in dirty}),
     )
-    Purchase.objects.bulk_create(purchases)
-    Conversion.objects.bulk_create(conversions)
+    _insert_rows(purchases)
+    _insert_rows(conversions)
     for referral, customer in friends:
         referral.friend = customer
         del referral._batch_friend  # type: ignore[attr-defined]
@@ -613,6 +613,40 @@ def _record_groups(
         )
         for index, (conversion, customer, queued) in answers.items()
     }
+
+
+def _insert_rows(objects: list) -> None:
+    """``bulk_create`` for the batch's purchases and conversions: the same single ``INSERT
+    ... SELECT FROM unnest(...) RETURNING id``, without preparing each value of each row
+    through its field (a fifth of a bulk's CPU). Their values are ids, text, decimals, aware
+    times and booleans, which psycopg takes as they are; a related object saved after it was
+    assigned (a new customer, a purchase) gives its id, as ``bulk_create`` does."""
+    if not objects:
+        return
+    meta = objects[0]._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    for f in fields:
+        if f.is_relation:
+            for obj in objects:
+                if getattr(obj, f.attname) is None and f.is_cached(obj):
+                    related = f.get_cached_value(obj)
+                    if related is not None:
+                        setattr(obj, f.name, related)  # its id now, and kept cached
+    table = connection.ops.quote_name(meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+    params = [[getattr(obj, f.attname) for obj in objects] for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - names from the model, values as parameters
+            f"RETURNING {connection.ops.quote_name(meta.pk.column)}",
+            params,
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    for obj, pk in zip(objects, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 def _update_rows(objects: list, fields: list[str]) -> None:
