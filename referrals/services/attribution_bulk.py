@@ -33,6 +33,7 @@ three tries it leaves the batch to the one-by-one path.
 """
 
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -113,6 +114,8 @@ def events_record_many(*, organization: Organization, events: list[dict]) -> lis
     """Record the events it can (see the module's docstring) in one transaction; None for
     each event left to ``event_record``. ``events`` hold ``event_record``'s arguments."""
     results: list[Recorded | None] = [None] * len(events)
+    if not events:
+        return results
     for _attempt in range(ATTEMPTS):
         try:
             with transaction.atomic():
@@ -179,14 +182,15 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
         .order_by("pk")
     }
     by_email: dict[str, Customer] = {}
-    for c in (
-        Customer.objects.select_for_update()
-        .filter(organization=organization)
-        .annotate(_email=Upper("email"))  # as email__iexact: the (organization, UPPER) index
-        .filter(_email__in={e.upper() for e in emails})
-        .order_by("first_seen_at", "pk")
-    ):
-        by_email.setdefault(c.email.lower(), c)
+    with _no_bitmap_scans():
+        for c in (
+            Customer.objects.select_for_update()
+            .filter(organization=organization)
+            .annotate(_email=Upper("email"))  # as email__iexact: the (organization, UPPER) index
+            .filter(_email__in={e.upper() for e in emails})
+            .order_by("first_seen_at", "pk")
+        ):
+            by_email.setdefault(c.email.lower(), c)
 
     # Group the events by the customer they name; mark the groups left to event_record.
     keys = _Keys()
@@ -282,6 +286,25 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
             elif node[0] == "c":
                 slow_customers.add(node[1])
     return _record_groups(organization, fast, found_customers, slow_emails, slow_customers)
+
+
+@contextmanager
+def _no_bitmap_scans():
+    """For the statement inside, within the batch's transaction: no bitmap index scans.
+
+    A thousand emails looked up by ``UPPER(email) IN (...)`` should be one scan of the
+    (organization, UPPER(email)) btree index. Once PostgreSQL has statistics on the
+    customers, it prefers the trigram GIN index on UPPER(email) (the dashboard's search)
+    instead, probing it once per email at about 2 ms each: two seconds per batch at 5,000
+    customers, growing with the table. Without bitmap scans the btree is the only index
+    left for it (3 ms for the same batch)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_bitmapscan = on")
 
 
 def _finds_without_filling(items: list[_Item], customer: Customer, by_external, by_email) -> bool:
