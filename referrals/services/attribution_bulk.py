@@ -471,6 +471,7 @@ def _record_groups(
     friends: list[tuple[Referral, Customer]] = []
     dirty_customers: dict[int, tuple[Customer, set[str]]] = {}
     answers: dict[int, tuple[Conversion | None, Customer, bool]] = {}
+    kinds = {item.index: item.event.kind for g in groups for item in g.items}
 
     for n, group in enumerate(groups):
         if group.slow:
@@ -630,7 +631,9 @@ def _record_groups(
     return {
         index: Recorded(
             conversion=conversion,
-            created=True,
+            # As event_record answers: an event credited to no source is stored if it left
+            # a purchase; a signup nobody referred stores nothing.
+            created=conversion is not None or kinds[index] != Conversion.Kind.SIGNUP,
             customer_id=customer.pk,
             rewards_queued=queued,
         )
