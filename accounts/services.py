@@ -18,7 +18,7 @@ from django.utils.text import slugify
 from core.email import send_organization_email
 from core.tasks import enqueue_on_commit
 
-from . import imports
+from . import imports, keycache
 from .models import (
     ApiKey,
     CsvImport,
@@ -516,18 +516,31 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        # Every web process forgets the keys it remembers (accounts.keycache): now, and
+        # again once the revocation is committed, so that a request reading the key in
+        # between is not remembered as live.
+        keycache.new_generation()
+        transaction.on_commit(keycache.new_generation, robust=True)
     return api_key
 
 
 def api_key_authenticate(raw: str) -> ApiKey | None:
-    """The live key for a presented secret (with its organization), or None."""
+    """The live key for a presented secret (with its organization), or None.
+
+    Each web process remembers the keys it has read (``accounts.keycache``): no query for a
+    known key, and a revoked one is refused at the next request all the same. The key's
+    ``last_used_at`` is written at most once a minute (per process)."""
     raw = (raw or "").strip()
     if not raw.startswith(API_KEY_PREFIX) or len(raw) > 100:
         return None
-    api_key = (
-        ApiKey.objects.select_related("organization")
-        .filter(key_hash=api_key_hash(raw), revoked_at__isnull=True)
-        .first()
+    digest = api_key_hash(raw)
+    api_key = keycache.lookup(
+        digest,
+        lambda: (
+            ApiKey.objects.select_related("organization")
+            .filter(key_hash=digest, revoked_at__isnull=True)
+            .first()
+        ),
     )
     if api_key is not None:
         now = timezone.now()

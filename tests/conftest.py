@@ -60,9 +60,11 @@ def _empty_cache():
             client.delete(*keys)
     finally:
         client.close()
+    from accounts import keycache
     from referrals import linkcache
 
     linkcache.forget_local()
+    keycache.forget_local()
     yield
 
 

@@ -1,11 +1,13 @@
 """/api/v1/events and /api/v1/events/bulk: what the business's customers did."""
 
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -165,9 +167,15 @@ class EventCreate(ApiView):
         "before or no referral covers the customer.",
     )
     def post(self, request):
-        data = self.validated(EventIn, context={"organization": self.organization})
-        result = _ingest(self, dict(data))
-        return Response(EventOut(result).data, status=_status(result))
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Send a JSON object."]})
+        checker = EventIn(context={"organization": self.organization})
+        try:
+            data = check_event(request.data, checker)
+        except ValidationError as error:
+            raise ValidationError(error.detail) from None
+        result = _ingest(self, data)
+        return Response(Answers().event(result), status=_status(result))
 
 
 class EventBulk(ApiView):
@@ -192,7 +200,7 @@ class EventBulk(ApiView):
                 checked.append(ValidationError({"non_field_errors": ["Send a JSON object."]}))
                 continue
             try:
-                checked.append(dict(checker.run_validation(item)))
+                checked.append(check_event(item, checker))
             except ValidationError as error:
                 checked.append(ValidationError(error.detail))
         known = events.already_recorded(
@@ -214,14 +222,15 @@ class EventBulk(ApiView):
                 strict=True,
             )
         )
+        answers = Answers()
         results = []
         for index, data in enumerate(checked):
             if isinstance(data, dict) and data["id"].strip() in known:
                 result = dataclasses.replace(known[data["id"].strip()], type=data["type"])
-                results.append(_item(index, 200, result=result))
+                results.append(answers.item(index, 200, result=result))
                 continue
             if taken.get(index) is not None:
-                results.append(_item(index, _status(taken[index]), result=taken[index]))
+                results.append(answers.item(index, _status(taken[index]), result=taken[index]))
                 continue
             try:
                 if isinstance(data, ValidationError):
@@ -229,12 +238,156 @@ class EventBulk(ApiView):
                 result = _ingest(self, data)
             except ValidationError as error:
                 results.append(
-                    _item(index, 400, error=validation_error_body(error.detail)["error"])
+                    answers.item(index, 400, error=validation_error_body(error.detail)["error"])
                 )
                 continue
-            results.append(_item(index, _status(result), result=result))
-        return Response(BulkOut({"results": results}).data)
+            results.append(answers.item(index, _status(result), result=result))
+        return Response({"results": results})
 
 
-def _item(index: int, status: int, *, result=None, error=None) -> dict:
-    return {"index": index, "status": status, "result": result, "error": error}
+# The lean paths of the two busiest endpoints --------------------------------------------
+#
+# DRF checks an event field by field through a dozen field objects and writes an answer
+# through three nested serializers: for a bulk of 1,000 events that was a third of the
+# request's CPU. ``check_event`` takes the plain, well-formed event with a few direct checks
+# and hands anything else (a wrong type, a bad value, a doubtful case) to ``EventIn``, so
+# the errors stay exactly the serializer's; ``Answers`` writes what ``EventOut`` and
+# ``BulkItemOut`` would (the schema's documentation), which tests check field by field.
+
+_CENT = Decimal("0.01")
+_AMOUNT = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
+_UNSAFE = re.compile("[\x00\ud800-\udfff]")  # NUL and surrogates, as DRF's CharField refuses
+# Text fields: (max length, blank allowed)
+_TEXT = {
+    "id": (200, False),
+    "customer_external_id": (120, True),
+    "name": (200, True),
+    "code": (64, True),
+    "cookie": (64, True),
+    "refund_of": (200, True),
+}
+_KINDS = frozenset(Conversion.Kind.values)
+_CURRENCY_CODES = frozenset(code for code, _ in CURRENCIES)
+_OCCURRED_AT = UtcDateTime()
+
+
+def check_event(item: dict, checker: "EventIn") -> dict:
+    """The event as ``EventIn`` validates it (raises its ValidationError)."""
+    quick = _quick(item, checker)
+    if quick is not None:
+        return quick
+    return dict(checker.run_validation(item))
+
+
+def _quick(item: dict, checker: "EventIn") -> dict | None:
+    """``EventIn``'s validated data for a plain, valid event; None when in any doubt."""
+    data: dict = {}
+    for name, value in item.items():
+        if name in _TEXT:
+            if not isinstance(value, str):
+                return None
+            limit, blank = _TEXT[name]
+            value = value.strip()
+            if not value and not blank:
+                return None
+            if len(value) > limit or _UNSAFE.search(value):
+                return None
+        elif name == "email":
+            if not isinstance(value, str):
+                return None
+            value = value.strip()
+            if value:
+                if len(value) > 254 or _UNSAFE.search(value):
+                    return None
+                try:
+                    validate_email(value)
+                except DjangoValidationError:
+                    return None
+        elif name == "type":
+            if not isinstance(value, str) or value not in _KINDS:
+                return None
+        elif name == "currency":
+            if not isinstance(value, str) or value not in _CURRENCY_CODES:
+                return None
+        elif name == "amount":
+            plain = (isinstance(value, str) and _AMOUNT.fullmatch(value)) or (
+                type(value) is int and 0 <= value <= MAX_AMOUNT
+            )
+            if not plain:
+                return None
+            value = Decimal(value).quantize(_CENT)
+            if value > MAX_AMOUNT:
+                return None
+        elif name == "occurred_at":
+            try:
+                value = checker.validate_occurred_at(_OCCURRED_AT.run_validation(value))
+            except ValidationError:
+                return None
+        else:
+            continue  # not a field: ignored, as the serializer ignores it
+        data[name] = value
+    if "id" not in data or "type" not in data:
+        return None
+    data.setdefault("amount", EventIn._declared_fields["amount"].default)
+    try:
+        return checker.validate(data)
+    except ValidationError:
+        return None
+
+
+class Answers:
+    """``EventOut`` and ``BulkItemOut`` as plain dicts (one request's worth)."""
+
+    def __init__(self):
+        self._money = Money()
+        self._time = serializers.DateTimeField()
+        self._reward = RewardOut()
+
+    def event(self, result: events.EventResult) -> dict:
+        conversion = result.conversion
+        return {
+            "id": str(result.id),
+            "type": str(result.type),
+            "stored": bool(result.stored),
+            "duplicate": bool(result.duplicate),
+            "customer": _int(result.customer),
+            "referral": _int(result.referral),
+            "source": _int(result.source),
+            "program": _int(result.program),
+            "conversion": None
+            if conversion is None
+            else {
+                "id": int(conversion.pk),
+                "kind": str(conversion.kind),
+                "amount": self._money.to_representation(conversion.amount),
+                "currency": str(conversion.currency),
+                "occurred_at": self._time.to_representation(conversion.occurred_at),
+                "is_first_purchase": bool(conversion.is_first_purchase),
+            },
+            "rewards": [self._reward.to_representation(reward) for reward in result.rewards],
+            "rewards_pending": bool(result.rewards_pending),
+        }
+
+    def item(self, index: int, status: int, *, result=None, error=None) -> dict:
+        return {
+            "index": index,
+            "status": status,
+            "result": None if result is None else self.event(result),
+            "error": None if error is None else _error(error),
+        }
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _error(error: dict) -> dict:
+    out = {
+        "type": str(error["type"]),
+        "code": str(error["code"]),
+        "message": str(error["message"]),
+        "param": None if error["param"] is None else str(error["param"]),
+    }
+    if "errors" in error:
+        out["errors"] = [{str(k): v for k, v in entry.items()} for entry in error["errors"]]
+    return out

@@ -320,12 +320,19 @@ def _record(
         )
     organization = event.organization
     named = customer is None
+    locked = False
     if named:
         if not email and not customer_external_id:
             raise ValidationError({"email": "Give the customer's email or id."})
-        customer = customer_find(
-            organization=organization, email=email, external_id=customer_external_id
-        )
+        if (code or cookie_code or "").strip():
+            # A code locks its source first (attribute): the customer after it, below.
+            customer = customer_find(
+                organization=organization, email=email, external_id=customer_external_id
+            )
+        else:
+            # Found and locked at once (what customer_find finds), as it is locked below.
+            customer = _find_locked(organization, email=email, external_id=customer_external_id)
+            locked = customer is not None
     touch = attribute(
         organization=organization,
         customer=customer,
@@ -348,7 +355,8 @@ def _record(
             found=customer,  # customer_find above, with the same email and id
         )
     assert customer is not None  # found or made above  # noqa: S101
-    customer = _lock_customer(customer)
+    if not (locked or created):  # a customer this transaction inserted is its own
+        customer = _lock_customer(customer)
     # A concurrent delivery of this event that committed meanwhile is found by the unique
     # constraints on the purchase and the conversion below (_AlreadyRecorded): all of this
     # transaction is then undone, so no second look-up is needed here.
@@ -358,7 +366,9 @@ def _record(
         # The customer was seen earlier than we knew: this event is the earliest evidence.
         customer.first_seen_at = event.occurred_at
         customer.save(update_fields=["first_seen_at"])
-    referral, kind, is_first = _credit(event, customer, touch, known_before=known_before)
+    referral, kind, is_first = _credit(
+        event, customer, touch, known_before=known_before, new_customer=created
+    )
     purchase = None
     if event.kind != Conversion.Kind.SIGNUP:
         purchase = _store_purchase(event, customer, kind=Purchase.Kind.PURCHASE)
@@ -371,11 +381,17 @@ def _record(
 
 
 def _credit(
-    event: _Event, customer: Customer, touch: Referral | None, *, known_before: bool
+    event: _Event,
+    customer: Customer,
+    touch: Referral | None,
+    *,
+    known_before: bool,
+    new_customer: bool = False,
 ) -> tuple[Referral | None, str, bool]:
     """Which referral the event is credited to, as what kind, and whether it wins the
-    customer (rules 2 to 4 of the module's docstring)."""
-    won = _winning_purchase(customer)
+    customer (rules 2 to 4 of the module's docstring). A customer made by this event has
+    won nothing yet."""
+    won = None if new_customer else _winning_purchase(customer)
     if won is not None:
         if touch is not None and touch.pk != won.referral_id and known_before:
             return touch, _advocacy_or_signup(event), False
@@ -490,10 +506,11 @@ def _attribute_to(
         .select_related("source")
         .get(pk=referral.pk)
     )
+    unsaved = []
     if referral.friend_id is None:
         referral.friend = customer
-        referral.save(update_fields=["friend"])
-    _hold_self_referral(referral)
+        unsaved.append("friend")  # saved with the referral's progress below
+    _hold_self_referral(referral, unsaved)
     try:
         with transaction.atomic(savepoint=False):  # as in _store_purchase
             conversion = Conversion.objects.create(
@@ -510,11 +527,11 @@ def _attribute_to(
             )
     except IntegrityError as error:
         raise _AlreadyRecorded from error
-    _apply_conversion(referral, conversion, actor=event.actor)
+    _apply_conversion(referral, conversion, actor=event.actor, unsaved=unsaved)
     return conversion
 
 
-def _hold_self_referral(referral: Referral) -> None:
+def _hold_self_referral(referral: Referral, unsaved: list[str]) -> None:
     """The friend turned out to be the referring customer: hold the referral for review."""
     if (
         referral.friend_id
@@ -526,7 +543,8 @@ def _hold_self_referral(referral: Referral) -> None:
         held = not test.exists()
         referral.flagged = referral.flagged or held
         referral.flag_reasons = [*referral.flag_reasons, "self_referral_customer"]
-        referral.save(update_fields=["flagged", "flag_reasons"])
+        referral.save(update_fields=["flagged", "flag_reasons", *unsaved])
+        unsaved.clear()
         prefix = "Held for review: " if held else "Test: the fraud rules would have held it: "
         ReferralEvent.record(
             referral,
@@ -542,6 +560,15 @@ def _hold_self_referral(referral: Referral) -> None:
 
 def _lock_customer(customer: Customer) -> Customer:
     return Customer.objects.select_for_update().get(pk=customer.pk)
+
+
+def _find_locked(organization: Organization, *, email: str, external_id: str) -> Customer | None:
+    """``customer_find``, with the customer's row locked (and read after the lock)."""
+    qs = Customer.objects.for_organization(organization).select_for_update()
+    customer = qs.filter(external_id=external_id).first() if external_id else None
+    if customer is None and email:
+        customer = qs.filter(email__iexact=email).order_by("first_seen_at", "pk").first()
+    return customer
 
 
 def _friend_of(referral: Referral, *, customer: Customer | None, occurred_at) -> Customer:

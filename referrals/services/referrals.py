@@ -172,11 +172,21 @@ def referral_approve(*, referral: Referral, actor: User | None) -> Referral:
     return referral
 
 
-def _apply_conversion(referral: Referral, conversion: Conversion, *, actor: User | None) -> None:
+def _apply_conversion(
+    referral: Referral,
+    conversion: Conversion,
+    *,
+    actor: User | None,
+    unsaved: list[str] | None = None,
+) -> None:
     """Move the referral along for a conversion and, when it is credited (not rejected, not
     waiting in review), queue its rewards. A referral approved later replays its conversions
-    through here, in order."""
+    through here, in order. ``unsaved`` names fields of the referral the caller changed and
+    left to be saved with its progress (one UPDATE)."""
+    unsaved = unsaved or []
     if not referral.is_credited:
+        if unsaved:
+            referral.save(update_fields=unsaved)
         return
     previous = referral.status
     now = timezone.now()
@@ -195,7 +205,7 @@ def _apply_conversion(referral: Referral, conversion: Conversion, *, actor: User
                 is_referred=True
             )
     if referral.status != previous:
-        referral.save(update_fields=["status", "signed_up_at", "converted_at"])
+        referral.save(update_fields=["status", "signed_up_at", "converted_at", *unsaved])
         ReferralEvent.record(
             referral,
             from_status=previous,
@@ -203,5 +213,7 @@ def _apply_conversion(referral: Referral, conversion: Conversion, *, actor: User
             label="",
             note=f"{conversion.get_kind_display()} {conversion.external_id}",
         )
+    elif unsaved:
+        referral.save(update_fields=unsaved)
     enqueue_on_commit(REWARD_TASK, conversion.pk)
     webhooks.referral_changed(referral, previous)

@@ -9,6 +9,8 @@ without a line here fails ``test_the_table_covers_every_endpoint``.
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from referrals.services import conversion_record, referral_create
@@ -230,3 +232,68 @@ def test_reads_cost_a_bounded_number_of_queries(api, world, django_assert_max_nu
         if method == "GET":
             with django_assert_max_num_queries(8, info=path):
                 assert api.get(path).status_code == 200, path
+
+
+def test_a_remembered_key_costs_no_query_and_is_refused_at_once_when_revoked(acme, world):
+    from accounts.models import ApiKey
+    from accounts.services import api_key_revoke
+    from tests.api.conftest import key_for
+
+    client = Api(key_for(acme, name="Shop"))
+    assert client.get("/api/v1/programs").status_code == 200  # read, and remembered
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/programs").status_code == 200
+    assert not [q for q in queries if "accounts_apikey" in q["sql"]]
+
+    api_key_revoke(api_key=ApiKey.objects.get(name="Shop"))
+    response = client.get("/api/v1/programs")
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "invalid_api_key"
+
+
+def test_a_key_revoked_by_another_process_is_refused_at_the_next_request(acme, world):
+    """Another web process's revocation reaches this one through the cache's generation
+    token alone (this process's memory is not touched)."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from accounts import keycache
+    from accounts.models import ApiKey
+    from tests.api.conftest import key_for
+
+    client = Api(key_for(acme, name="Shop"))
+    assert client.get("/api/v1/programs").status_code == 200
+    ApiKey.objects.filter(name="Shop").update(revoked_at=timezone.now())
+    assert client.get("/api/v1/programs").status_code == 200  # remembered: no new generation
+    cache.set(keycache.GENERATION_KEY, "another process revoked a key", timeout=None)
+    assert client.get("/api/v1/programs").status_code == 401
+
+
+def test_without_the_cache_every_request_reads_its_key(acme, world, monkeypatch):
+    from django.utils import timezone
+
+    from accounts import keycache
+    from accounts.models import ApiKey
+    from tests.api.conftest import key_for
+
+    monkeypatch.setattr(keycache, "_generation", lambda: None)  # Redis unreachable
+    client = Api(key_for(acme, name="Shop"))
+    assert client.get("/api/v1/programs").status_code == 200
+    ApiKey.objects.filter(name="Shop").update(revoked_at=timezone.now())
+    assert client.get("/api/v1/programs").status_code == 401
+
+
+def test_a_remembered_key_is_read_again_after_its_time(acme, world, monkeypatch):
+    from django.utils import timezone
+
+    from accounts import keycache
+    from accounts.models import ApiKey
+    from tests.api.conftest import key_for
+
+    now = [1000.0]
+    monkeypatch.setattr(keycache, "_clock", lambda: now[0])
+    client = Api(key_for(acme, name="Shop"))
+    assert client.get("/api/v1/programs").status_code == 200
+    ApiKey.objects.filter(name="Shop").update(revoked_at=timezone.now())
+    now[0] += keycache.TTL_SECONDS + 1
+    assert client.get("/api/v1/programs").status_code == 401

@@ -42,6 +42,7 @@ def test_a_key_needs_a_name_and_a_scope(login, alice):
 
 def test_an_owner_revokes_a_key(login, alice, acme):
     api_key, raw = api_key_create(organization=acme, name="Old", scopes=["read"], created_by=None)
+    assert Api(raw).get("/api/v1/programs").status_code == 200  # and remembered by the process
     login(alice).post(f"/app/settings/api-keys/{api_key.pk}/revoke/")
     assert Api(raw).get("/api/v1/programs").status_code == 401
 

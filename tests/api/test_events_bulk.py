@@ -204,6 +204,28 @@ def events(base, code):
             "amount": "11.00",
             "occurred_at": at(14),
         },
+        {
+            "id": "j-1",
+            "type": "purchase",
+            "email": "jo@x.test",
+            "amount": "12.00",
+            "cookie": code,
+            "occurred_at": at(15),
+        },  # by the link's cookie: one by one
+        {
+            "id": "a-r",
+            "type": "refund",
+            "refund_of": "a-1",
+            "amount": "10.00",
+            "occurred_at": at(16),
+        },  # a refund of an order of this batch: all of ann's events one by one, in order
+        {
+            "id": "n-1",
+            "type": "signup",
+            "email": "new@x.test",
+            "customer_external_id": "c-new",
+            "occurred_at": at(17),
+        },  # a signup nobody referred: a new customer, no conversion
     ]
 
 
@@ -312,9 +334,9 @@ def test_a_bulk_answers_and_stores_exactly_what_the_same_events_one_by_one_do(
 
     assert in_bulk == one_by_one
     assert stored(globex) == stored(acme)
-    # The set-based pass took all but the code, the refund and its customer, the id sent
-    # twice (the bad event never reached the domain).
-    assert sorted(calls) == ["h-1", "k-1", "k-r", "w-1", "w-1"]
+    # The set-based pass took all but the code, the cookie, the refunds and their customers'
+    # events, the id sent twice (the bad event never reached the domain).
+    assert sorted(calls) == ["a-1", "a-2", "a-r", "h-1", "j-1", "k-1", "k-r", "w-1", "w-1"]
     # Spot checks that the comparison covers the rules, not only agreement.
     answers = {a[1]: a for a in in_bulk if len(a) > 2 and a[0] == 201}
     assert answers["a-1"][7] == ("ann@x.test", "Sam", "Last touch")
