@@ -18,7 +18,7 @@ program) has no projection ("n/a").
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import F, Sum
@@ -28,8 +28,9 @@ from accounts.models import Customer, Organization, ReferralSource, SourceKind
 from core.money import cents
 from referrals.models import Purchase, signed_amount
 
+from . import facts, rollups
 from .db import DB
-from .period import Filters
+from .period import Filters, Period
 from .retention import customer_spans
 
 MIN_CUSTOMERS_FOR_OWN_RETENTION = 20
@@ -69,9 +70,47 @@ class ValueRow:
     projected: Decimal | None
 
 
-def _retention(spans) -> Retention:
-    over = [s for s in spans if s.still_buying[YEAR] is not None]
-    return Retention(len(over), sum(1 for s in over if s.still_buying[YEAR]))
+def _retention_by_source(
+    organization: Organization, now: datetime, program_id: int | None
+) -> dict[int | None, Retention]:
+    """Per source that won them (None: none), the 12-month retention of the referred
+    customers (of the program): from the customer facts when built, else ``customer_spans``."""
+    if facts.state(organization) is not None:
+        counts = facts.retention_by_source(
+            organization=organization, now=now, program_id=program_id, days=YEAR
+        )
+        return {source: Retention(n, k) for source, (n, k) in counts.items()}
+    result: dict[int | None, Retention] = {}
+    for s in customer_spans(organization=organization, now=now, referred_only=True, spans=(YEAR,)):
+        if program_id and s.program_id != program_id:
+            continue
+        buying = s.still_buying[YEAR]
+        if buying is None:
+            continue
+        before = result.get(s.source_id, Retention(0, 0))
+        result[s.source_id] = Retention(before.customers + 1, before.still_buying + int(buying))
+    return result
+
+
+def _historic(organization: Organization, credited, by: str, group: str, filters: Filters):
+    """Net revenue credited to date per source (or kind): the daily rollups for the days they
+    cover, the rows after (``report._read``), or every row without rollups."""
+    from . import report
+
+    if rollups.covered_through(organization) is None:
+        rows = credited.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
+        return {row["k"]: cents(row["total"]) for row in rows}
+    all_time = Period(start=date(1, 1, 2), end=date(9998, 12, 30), tz=organization.timezone)
+    read = report._read(
+        credited,
+        [all_time],
+        by,
+        "conversion__source",
+        {"net": ("occurred_at", report._sum(signed_amount()))},
+        program="conversion__referral__program",
+        rollup=(organization, filters, True),
+    )[0]
+    return {key: cents(row["net"]) for key, row in read.items()}
 
 
 def values(
@@ -93,10 +132,7 @@ def values(
         .filter(filters.q(program="conversion__referral__program", source="conversion__source"))
         .order_by()
     )
-    historic = {
-        row["k"]: cents(row["total"])
-        for row in credited.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
-    }
+    historic = _historic(organization, credited, by, group, filters)
     recent = (
         credited.exclude(Purchase.ADVOCACY)
         .filter(occurred_at__gte=now - timedelta(days=YEAR), occurred_at__lt=now)
@@ -106,9 +142,7 @@ def values(
         row["k"]: cents(row["total"])
         for row in recent.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
     }
-    spans = customer_spans(organization=organization, now=now, referred_only=True, spans=(YEAR,))
-    if filters.program_id:
-        spans = [s for s in spans if s.program_id == filters.program_id]
+    by_source = _retention_by_source(organization, now, filters.program_id)
     sources = ReferralSource.objects.using(DB).filter(organization=organization)
     if filters.source_id:
         sources = sources.filter(pk=filters.source_id)
@@ -116,7 +150,10 @@ def values(
         sources = sources.filter(kind=filters.source_kind)
     sources = list(sources.only("pk", "name", "kind").order_by("name", "pk"))
     kind_of = {s.pk: s.kind for s in sources}
-    program = _retention(spans)
+    program = Retention(
+        sum(r.customers for r in by_source.values()),
+        sum(r.still_buying for r in by_source.values()),
+    )
     kinds = dict(SourceKind.choices)
     if by == "source":
         groups = [(s.pk, s.name, s.kind) for s in sources]
@@ -125,9 +162,18 @@ def values(
         present = sorted({s.kind for s in sources})
         groups = [(k, kinds.get(k, k), k) for k in present]
         key_of = kind_of
+    own_of: dict[str | int, Retention] = {}
+    for source_id, retention in by_source.items():
+        key = key_of.get(source_id) if source_id is not None else None
+        if key is not None:
+            before = own_of.get(key, Retention(0, 0))
+            own_of[key] = Retention(
+                before.customers + retention.customers,
+                before.still_buying + retention.still_buying,
+            )
     rows = []
     for key, name, kind in groups:
-        own = _retention([s for s in spans if key_of.get(s.source_id) == key])
+        own = own_of.get(key, Retention(0, 0))
         use_program = own.customers < MIN_CUSTOMERS_FOR_OWN_RETENTION
         p = program.share if use_program else own.share
         r = last_12.get(key, cents(0))

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.tenancy import org_member_required
-from analytics import report, retention, rollups, selectors, tables, value
+from analytics import facts, report, retention, rollups, selectors, tables, value
 from analytics.series import series as read_series
 from core.csv import csv_lines
 
@@ -55,7 +55,8 @@ def _wants_csv(request, name: str | None = None) -> bool:
 
 
 def _page(request, template, section, form, **context):
-    context.update(section=section, form=form, rollups=rollups.state(request.organization))
+    org = request.organization
+    context.update(section=section, form=form, rollups=rollups.state(org), facts=facts.state(org))
     context.setdefault("csv_url", _query(request, export="csv"))
     context.setdefault("query", _query(request, export=None, sort=None, order=None, table=None))
     return render(request, f"dashboard/analytics/{template}", context)
