@@ -27,13 +27,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, connections, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Customer, Organization
+from referrals.models import signed_amount
 
 from . import rollups
 from .db import DB
-from .models import FactState, RollupState
+from .models import DailyRollup, FactState, RollupState, SourceValue
 from .period import Period
 
 SPANS = (30, 90, 180, 365)  # retention.SPANS
@@ -195,6 +197,7 @@ def rebuild(*, organization: Organization, now: datetime | None = None) -> int:
             cursor.execute(_cohort_sql(), params)
             cursor.execute("ANALYZE analytics_customerfact, analytics_cohortrollup")
         _save_state(organization, recorded_through, last)
+        build_values(organization)
     return count
 
 
@@ -274,7 +277,51 @@ def refresh(*, organization: Organization, now: datetime | None = None) -> int:
                 cursor.execute(_DELETE_DAYS, params)
                 cursor.execute(_cohort_sql(f"AND {_DAYS}"), params)
         _save_state(organization, recorded_through, last)
+        build_values(organization)
     return len(ids)
+
+
+RECENT_DAYS = 367  # recent_from: a year and two days before values_through
+
+
+def build_values(organization: Organization) -> None:
+    """Every source's value sums again, to the daily rollups' last day (none without them)."""
+    from .value import recent_revenue
+
+    covered = RollupState.objects.filter(organization=organization).first()
+    SourceValue.objects.filter(organization=organization).delete()
+    through = covered.built_through if covered else None
+    start = through - timedelta(days=RECENT_DAYS) if through else None
+    if through is not None and start is not None:
+        sums: dict[tuple, dict[str, Any]] = {}
+        for row in (
+            DailyRollup.objects.filter(
+                organization=organization, day__lte=through, source__isnull=False
+            )
+            .values("program", "source")
+            .annotate(total=Sum("net"))
+        ):
+            sums[(row["program"], row["source"])] = {"historic": row["total"] or 0}
+        span = Period(start=start, end=through, tz=organization.timezone)
+        for row in (
+            recent_revenue(organization)
+            .filter(span.q("occurred_at"))
+            .values("conversion__referral__program", "conversion__source")
+            .annotate(total=Sum(signed_amount()))
+        ):
+            key = (row["conversion__referral__program"], row["conversion__source"])
+            sums.setdefault(key, {})["recent"] = row["total"] or 0
+        SourceValue.objects.bulk_create(
+            [
+                SourceValue(organization=organization, program_id=p, source_id=s, **v)
+                for (p, s), v in sums.items()
+            ],
+            batch_size=5000,
+        )
+    FactState.objects.filter(organization=organization).update(
+        values_through=through, recent_from=start
+    )
+    organization.__dict__.pop("_fact_state", None)
 
 
 # Reading ------------------------------------------------------------------------------------

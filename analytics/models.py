@@ -179,6 +179,30 @@ class FactState(models.Model):
     recorded_through = models.DateTimeField()
     last_customer_id = models.BigIntegerField(default=0)
     built_at = models.DateTimeField(default=timezone.now)
+    # The source values: historic to the end of ``values_through`` (the daily rollups'
+    # last day then), recent revenue from the start of ``recent_from`` to the same end.
+    values_through = models.DateField(null=True)
+    recent_from = models.DateField(null=True)
 
     def __str__(self):
         return f"{self.organization_id} facts as of {self.recorded_through}"
+
+
+class SourceValue(models.Model):
+    """Per organization, program and source: the net revenue credited to date (to the end of
+    ``FactState.values_through``, from the daily rollups) and the credited net revenue of
+    still-active customers, advocacy aside, from ``FactState.recent_from`` to the same end
+    (the R of a projection is read from it and the rows at its two edges, see ``value``)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    program = models.ForeignKey(
+        Program, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+    )
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    historic = MoneyField(default=0)
+    recent = MoneyField(default=0)
+
+    def __str__(self):
+        return f"{self.organization_id} {self.program_id}/{self.source_id}"

@@ -30,6 +30,7 @@ from referrals.models import Purchase, signed_amount
 
 from . import facts, rollups
 from .db import DB
+from .models import SourceValue
 from .period import Filters, Period
 from .retention import customer_spans
 
@@ -92,6 +93,69 @@ def _retention_by_source(
     return result
 
 
+def recent_revenue(organization: Organization, filters: Filters | None = None, using=None):
+    """The purchases R sums (any time): credited, advocacy aside, of still-active customers."""
+    qs = (
+        Purchase.objects.using(using)
+        .filter(organization=organization)
+        .credited()
+        .exclude(Purchase.ADVOCACY)
+        .filter(customer__status=Customer.Status.ACTIVE)
+        .order_by()
+    )
+    if filters is not None:
+        qs = qs.filter(
+            filters.q(program="conversion__referral__program", source="conversion__source")
+        )
+    return qs
+
+
+def _by_source(qs) -> dict[int, Decimal]:
+    rows = qs.values("conversion__source").annotate(total=Sum(signed_amount()))
+    return {row["conversion__source"]: row["total"] or Decimal(0) for row in rows}
+
+
+def _sums_from_facts(
+    organization: Organization, credited, recent, filters: Filters, now: datetime
+) -> tuple[dict[int, Decimal], dict[int, Decimal]] | None:
+    """Historic and R per source from the source values (``facts.build_values``) and the
+    rows at their edges: historic = to date through ``values_through`` + the rows after;
+    R = recent from ``recent_from`` through ``values_through`` - the rows from
+    ``recent_from`` to now - 365 days + the rows after ``values_through`` to now. None when
+    there are none, or ``now`` falls outside what they can answer (read the rows)."""
+    current = facts.state(organization)
+    if current is None or current.values_through is None or current.recent_from is None:
+        return None
+    tz = organization.timezone
+    after = Period(start=current.values_through, end=current.values_through, tz=tz).until
+    start = Period(start=current.recent_from, end=current.recent_from, tz=tz).since
+    year_ago = now - timedelta(days=YEAR)
+    if not start <= year_ago or now < after:
+        return None
+    rows = SourceValue.objects.using(DB).filter(organization=organization)
+    if filters.program_id:
+        rows = rows.filter(program_id=filters.program_id)
+    if filters.source_id:
+        rows = rows.filter(source_id=filters.source_id)
+    if filters.source_kind:
+        rows = rows.filter(source__kind=filters.source_kind)
+    historic: dict[int, Decimal] = {}
+    last_12: dict[int, Decimal] = {}
+    for row in rows.values("source").annotate(h=Sum("historic"), r=Sum("recent")):
+        historic[row["source"]] = row["h"]
+        last_12[row["source"]] = row["r"]
+    for source, total in _by_source(credited.filter(occurred_at__gte=after)).items():
+        historic[source] = historic.get(source, Decimal(0)) + total
+    edges = (
+        (recent.filter(occurred_at__gte=start, occurred_at__lt=year_ago), -1),
+        (recent.filter(occurred_at__gte=after, occurred_at__lt=now), 1),
+    )
+    for qs, sign in edges:
+        for source, total in _by_source(qs).items():
+            last_12[source] = last_12.get(source, Decimal(0)) + sign * total
+    return historic, last_12
+
+
 def _historic(organization: Organization, credited, by: str, group: str, filters: Filters):
     """Net revenue credited to date per source (or kind): the daily rollups for the days they
     cover, the rows after (``report._read``), or every row without rollups."""
@@ -132,17 +196,7 @@ def values(
         .filter(filters.q(program="conversion__referral__program", source="conversion__source"))
         .order_by()
     )
-    historic = _historic(organization, credited, by, group, filters)
-    recent = (
-        credited.exclude(Purchase.ADVOCACY)
-        .filter(occurred_at__gte=now - timedelta(days=YEAR), occurred_at__lt=now)
-        .filter(customer__status=Customer.Status.ACTIVE)
-    )
-    last_12 = {
-        row["k"]: cents(row["total"])
-        for row in recent.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
-    }
-    by_source = _retention_by_source(organization, now, filters.program_id)
+    recent = recent_revenue(organization, filters, using=DB)
     sources = ReferralSource.objects.using(DB).filter(organization=organization)
     if filters.source_id:
         sources = sources.filter(pk=filters.source_id)
@@ -150,6 +204,22 @@ def values(
         sources = sources.filter(kind=filters.source_kind)
     sources = list(sources.only("pk", "name", "kind").order_by("name", "pk"))
     kind_of = {s.pk: s.kind for s in sources}
+    fast = _sums_from_facts(organization, credited, recent, filters, now)
+    if fast is not None:
+        historic: dict = {}
+        last_12: dict = {}
+        for into, per_source in zip((historic, last_12), fast, strict=True):
+            for source_id, total in per_source.items():
+                key = source_id if by == "source" else kind_of.get(source_id)
+                into[key] = into.get(key, cents(0)) + cents(total)
+    else:
+        historic = _historic(organization, credited, by, group, filters)
+        window = recent.filter(occurred_at__gte=now - timedelta(days=YEAR), occurred_at__lt=now)
+        last_12 = {
+            row["k"]: cents(row["total"])
+            for row in window.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
+        }
+    by_source = _retention_by_source(organization, now, filters.program_id)
     program = Retention(
         sum(r.customers for r in by_source.values()),
         sum(r.still_buying for r in by_source.values()),

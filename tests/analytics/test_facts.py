@@ -190,6 +190,14 @@ def test_the_pages_read_the_rollups_not_the_purchases(acme, data):
         sql = " ".join(q["sql"] for q in queries.captured_queries)
         assert "analytics_cohortrollup" in sql and "referrals_purchase" not in sql
         assert len(queries) <= 3, [q["sql"][:80] for q in queries.captured_queries]
+    rollups.rebuild(organization=acme, now=NOW)
+    facts.rebuild(organization=acme, now=NOW)
+    org = fresh(acme)
+    with CaptureQueriesContext(connections["analytics"]) as queries:
+        value.values(organization=org, now=NOW)
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "analytics_sourcevalue" in sql and "analytics_customerfact" in sql
+    assert "analytics_dailyrollup" not in sql  # historic to date is summed once per refresh
 
 
 def test_the_cohort_rollups_sum_the_facts(acme, data):
