@@ -13,6 +13,11 @@ customers never pull a figure down; ``n`` is always the number of customers behi
 *Referred* is ``Customer.is_referred`` (a referral won them). The comparison is reported with
 95% intervals (Wilson for shares, the normal approximation for means, see ``stats``) and
 flagged "sample too small to tell" when either side has fewer than ``MIN_SAMPLE`` customers.
+
+``customer_spans`` is the definition, on the raw rows; with the customer facts built
+(``facts``), ``cohorts`` and ``referred_vs_other`` read the same sums from the cohort
+rollups and the facts instead (a test checks they are equal), and ``ANALYTICS_ROLLUPS=0``
+reads the rows.
 """
 
 from dataclasses import dataclass, field

@@ -15,6 +15,11 @@
 Year t's revenue is this year's R kept with probability p for each year after the first,
 discounted t years. A source with no measurable retention (nobody old enough, even in the
 program) has no projection ("n/a").
+
+Where the figures come from: with the customer facts built (``facts``), historic and R are
+the source values summed at the last refresh plus the rows at their edges
+(``_sums_from_facts``), and p is counted from the customer facts, a few thousand rows; without
+them (or ``ANALYTICS_ROLLUPS=0``) everything is read from the rows. The same numbers either way.
 """
 
 from dataclasses import dataclass

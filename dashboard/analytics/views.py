@@ -212,8 +212,10 @@ def cohorts(request):
     table = tables.cohorts_table(rows, org.currency)
     if _wants_csv(request):
         return _export(request, table, period)
+    # Cohorts are not filtered by program or source: no pickers (5,000 sources' options
+    # took most of the page's time once the figures came from the cohort rollups).
     return _page(request, "cohorts.html", "cohorts", form, period=period, table=table,
-                 spans=retention.SPANS)  # fmt: skip
+                 spans=retention.SPANS, no_filters=True)  # fmt: skip
 
 
 @org_member_required()
@@ -248,7 +250,8 @@ def compare(request):
             ]
         charts[name] = _chart("line", days, datasets)
     return _page(request, "compare.html", "compare", form, period=period, table=table,
-                 rows=rows, charts=charts, min_sample=retention.MIN_SAMPLE)  # fmt: skip
+                 rows=rows, charts=charts, min_sample=retention.MIN_SAMPLE,
+                 no_filters=True)  # fmt: skip
 
 
 @org_member_required()
