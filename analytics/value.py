@@ -40,11 +40,14 @@ from .period import Filters, Period
 from .retention import customer_spans
 
 MIN_CUSTOMERS_FOR_OWN_RETENTION = 20
+NOTHING = cents(0)
 YEAR = 365
 
 
 def projected_value(*, r: Decimal, p: Decimal, d: Decimal, h: int) -> Decimal:
     """sum over t = 1..h of r * p^(t-1) / (1 + d)^t, to the cent."""
+    if not r:
+        return NOTHING  # every term is 0 (most sources of a large book have no R)
     total, kept, discount = Decimal(0), Decimal(1), Decimal(1)
     for _ in range(h):
         discount *= 1 + d  # (1 + d)^t
@@ -207,8 +210,9 @@ def values(
         sources = sources.filter(pk=filters.source_id)
     if filters.source_kind:
         sources = sources.filter(kind=filters.source_kind)
-    sources = list(sources.only("pk", "name", "kind").order_by("name", "pk"))
-    kind_of = {s.pk: s.kind for s in sources}
+    # (pk, name, kind) tuples: at 50,000 sources, model instances took half a second.
+    sources = list(sources.order_by("name", "pk").values_list("pk", "name", "kind"))
+    kind_of = {pk: kind for pk, _, kind in sources}
     fast = _sums_from_facts(organization, credited, recent, filters, now)
     if fast is not None:
         historic: dict = {}
@@ -216,7 +220,7 @@ def values(
         for into, per_source in zip((historic, last_12), fast, strict=True):
             for source_id, total in per_source.items():
                 key = source_id if by == "source" else kind_of.get(source_id)
-                into[key] = into.get(key, cents(0)) + cents(total)
+                into[key] = into.get(key, NOTHING) + cents(total)
     else:
         historic = _historic(organization, credited, by, group, filters)
         window = recent.filter(occurred_at__gte=now - timedelta(days=YEAR), occurred_at__lt=now)
@@ -231,10 +235,10 @@ def values(
     )
     kinds = dict(SourceKind.choices)
     if by == "source":
-        groups = [(s.pk, s.name, s.kind) for s in sources]
-        key_of = {s.pk: s.pk for s in sources}
+        groups = sources
+        key_of = {pk: pk for pk, _, _ in sources}
     else:
-        present = sorted({s.kind for s in sources})
+        present = sorted({kind for _, _, kind in sources})
         groups = [(k, kinds.get(k, k), k) for k in present]
         key_of = kind_of
     own_of: dict[str | int, Retention] = {}
@@ -251,13 +255,13 @@ def values(
         own = own_of.get(key, Retention(0, 0))
         use_program = own.customers < MIN_CUSTOMERS_FOR_OWN_RETENTION
         p = program.share if use_program else own.share
-        r = last_12.get(key, cents(0))
+        r = last_12.get(key, NOTHING)
         rows.append(
             ValueRow(
                 key=key,
                 name=name,
                 kind=kind,
-                historic=historic.get(key, cents(0)),
+                historic=historic.get(key, NOTHING),
                 last_12_months=r,
                 own_retention=own,
                 retention=p,
