@@ -14,7 +14,7 @@ million customers make millions of source-days but a few thousand kind-days.
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Organization, ReferralSource
+from accounts.models import Customer, Organization, ReferralSource
 from core.money import MoneyField
 from referrals.models import Program
 
@@ -145,3 +145,139 @@ class RollupState(models.Model):
 
     def __str__(self):
         return f"{self.organization_id} through {self.built_through}"
+
+
+class CustomerFact(models.Model):
+    """What retention and value need of one customer, none of it depending on "now".
+
+    ``started_at`` is the first purchase (None: never bought); per span of N days,
+    ``again_N`` says whether they bought again N days or more after it and ``revenue_N`` is
+    their net revenue before start + N days. Whether a span is *over* depends on now, so it
+    is decided when read (``facts``). Built and kept current by ``facts.rebuild``/``refresh``.
+    """
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    referred = models.BooleanField()
+    started_at = models.DateTimeField(null=True)
+    start_day = models.DateField(null=True, help_text="started_at's day in the org's time zone.")
+    # The referral that won the customer (the first converted), if any.
+    source = models.ForeignKey(
+        ReferralSource,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    program = models.ForeignKey(
+        Program,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    again_30 = models.BooleanField(default=False)
+    again_90 = models.BooleanField(default=False)
+    again_180 = models.BooleanField(default=False)
+    again_365 = models.BooleanField(default=False)
+    revenue_30 = MoneyField(default=0)
+    revenue_90 = MoneyField(default=0)
+    revenue_180 = MoneyField(default=0)
+    revenue_365 = MoneyField(default=0)
+    revenue = MoneyField(default=0, help_text="Net revenue of every purchase to date.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "start_day"], name="customerfact_start"),
+            models.Index(
+                fields=["organization", "source"],
+                include=["started_at", "again_365", "program"],
+                condition=models.Q(referred=True),
+                name="customerfact_referred_source",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} customer {self.customer_id}"
+
+
+class CohortRollup(models.Model):
+    """The customer facts summed per organization, start day (local) and referred: every
+    customer counted whether or not a span is over (the reader decides by the day).
+    ``day`` None holds the customers who never bought."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(null=True)
+    referred = models.BooleanField()
+    customers = models.PositiveIntegerField(default=0)
+    revenue = MoneyField(default=0)  # every purchase to date
+    buying_30 = models.PositiveIntegerField(default=0)
+    buying_90 = models.PositiveIntegerField(default=0)
+    buying_180 = models.PositiveIntegerField(default=0)
+    buying_365 = models.PositiveIntegerField(default=0)
+    revenue_30 = MoneyField(default=0)
+    revenue_90 = MoneyField(default=0)
+    revenue_180 = MoneyField(default=0)
+    revenue_365 = MoneyField(default=0)
+    squares_30 = models.DecimalField(max_digits=36, decimal_places=4, default=0)
+    squares_90 = models.DecimalField(max_digits=36, decimal_places=4, default=0)
+    squares_180 = models.DecimalField(max_digits=36, decimal_places=4, default=0)
+    squares_365 = models.DecimalField(max_digits=36, decimal_places=4, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "day", "referred"],
+                nulls_distinct=False,
+                name="uniq_cohort_rollup",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.day} referred={self.referred}"
+
+
+class FactState(models.Model):
+    """How current an organization's customer facts are: every purchase recorded and every
+    referral converted before ``recorded_through``, and every customer up to
+    ``last_customer_id``, is in them."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="+", primary_key=True
+    )
+    recorded_through = models.DateTimeField()
+    last_customer_id = models.BigIntegerField(default=0)
+    built_at = models.DateTimeField(default=timezone.now)
+    # The source values: historic to the end of ``values_through`` (the daily rollups'
+    # last day then), recent revenue from the start of ``recent_from`` to the same end.
+    values_through = models.DateField(null=True)
+    recent_from = models.DateField(null=True)
+
+    def __str__(self):
+        return f"{self.organization_id} facts as of {self.recorded_through}"
+
+
+class SourceValue(models.Model):
+    """Per organization, program and source: the net revenue credited to date (to the end of
+    ``FactState.values_through``, from the daily rollups) and the credited net revenue of
+    still-active customers, advocacy aside, from ``FactState.recent_from`` to the same end
+    (the R of a projection is read from it and the rows at its two edges, see ``value``)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    program = models.ForeignKey(
+        Program, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+    )
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    historic = MoneyField(default=0)
+    recent = MoneyField(default=0)
+
+    def __str__(self):
+        return f"{self.organization_id} {self.program_id}/{self.source_id}"

@@ -13,6 +13,11 @@ customers never pull a figure down; ``n`` is always the number of customers behi
 *Referred* is ``Customer.is_referred`` (a referral won them). The comparison is reported with
 95% intervals (Wilson for shares, the normal approximation for means, see ``stats``) and
 flagged "sample too small to tell" when either side has fewer than ``MIN_SAMPLE`` customers.
+
+``customer_spans`` is the definition, on the raw rows; with the customer facts built
+(``facts``), ``cohorts`` and ``referred_vs_other`` read the same sums from the cohort
+rollups and the facts instead (a test checks they are equal), and ``ANALYTICS_ROLLUPS=0``
+reads the rows.
 """
 
 from dataclasses import dataclass, field
@@ -27,11 +32,12 @@ from accounts.models import Customer, Organization
 from core.money import MoneyField, cents
 from referrals.models import Purchase, Referral, signed_amount
 
+from . import facts
 from .db import DB
 from .period import Period
 from .stats import Interval, Sample, mean_difference, mean_interval, share_difference, wilson
 
-SPANS = (30, 90, 180, 365)
+SPANS = facts.SPANS
 #: Below this many customers on either side, a comparison says "sample too small to tell".
 MIN_SAMPLE = 30
 MONEY = MoneyField()
@@ -132,8 +138,17 @@ class GroupSpan:
     def of(cls, rows: list[CustomerSpan], days: int) -> "GroupSpan":
         over = [r for r in rows if r.still_buying[days] is not None]
         buying = sum(1 for r in over if r.still_buying[days])
-        sample = Sample.of([r.revenue[days] or Decimal(0) for r in over])
-        return cls(len(over), buying, wilson(buying, len(over)), sample, mean_interval(sample))
+        return cls.from_sample(buying, Sample.of([r.revenue[days] or Decimal(0) for r in over]))
+
+    @classmethod
+    def from_sample(cls, still_buying: int, sample: Sample) -> "GroupSpan":
+        """From the sums alone (``sample.n`` customers, ``still_buying`` of them)."""
+        n = sample.n
+        return cls(n, still_buying, wilson(still_buying, n), sample, mean_interval(sample))
+
+    @classmethod
+    def from_sums(cls, sums: "facts.Sums") -> "GroupSpan":
+        return cls.from_sample(sums.buying, Sample(sums.n, sums.total, sums.squares))
 
     @property
     def revenue_per_customer(self) -> Decimal | None:
@@ -156,9 +171,15 @@ class SpanComparison:
 def compare(rows: list[CustomerSpan]) -> list[SpanComparison]:
     referred = [r for r in rows if r.referred]
     other = [r for r in rows if not r.referred]
+    return _compared(
+        {d: GroupSpan.of(referred, d) for d in SPANS}, {d: GroupSpan.of(other, d) for d in SPANS}
+    )
+
+
+def _compared(referred: dict[int, GroupSpan], other: dict[int, GroupSpan]) -> list[SpanComparison]:
     result = []
     for days in SPANS:
-        a, b = GroupSpan.of(referred, days), GroupSpan.of(other, days)
+        a, b = referred[days], other[days]
         result.append(
             SpanComparison(
                 days=days,
@@ -174,8 +195,29 @@ def compare(rows: list[CustomerSpan]) -> list[SpanComparison]:
 def referred_vs_other(
     *, organization: Organization, period: Period | None = None, now: datetime | None = None
 ) -> list[SpanComparison]:
-    """Referred customers against the others who started in the period, span by span."""
+    """Referred customers against the others who started in the period, span by span
+    (from the customer facts when they are built, see ``facts``)."""
+    if _from_facts(organization, period):
+        groups = facts.span_groups(
+            organization=organization, period=period, now=now or timezone.now(), by_month=False
+        )
+        a, b = (_spans_of(groups.get(("", referred))) for referred in (True, False))
+        return _compared(a, b)
     return compare(customer_spans(organization=organization, period=period, now=now))
+
+
+def _from_facts(organization: Organization, period: Period | None) -> bool:
+    """Whether the customer facts answer (built, and the period in the organization's
+    time zone, the one their start days are in)."""
+    if facts.state(organization) is None:
+        return False
+    return period is None or period.tz == organization.timezone
+
+
+def _spans_of(group: "facts.Group | None") -> dict[int, GroupSpan]:
+    if group is None:
+        return {d: GroupSpan.from_sample(0, Sample()) for d in SPANS}
+    return {d: GroupSpan.from_sums(group.spans[d]) for d in SPANS}
 
 
 @dataclass(frozen=True)
@@ -189,6 +231,23 @@ def cohorts(
     *, organization: Organization, period: Period | None = None, now: datetime | None = None
 ) -> list[Cohort]:
     """Month by month: how many customers started, and each group's spans."""
+    if _from_facts(organization, period):
+        groups = facts.span_groups(
+            organization=organization, period=period, now=now or timezone.now(), by_month=True
+        )
+        months = sorted({month for month, _ in groups})
+        named = {"referred": True, "other": False}
+        return [
+            Cohort(
+                month=month,
+                customers={
+                    k: (g.customers if (g := groups.get((month, r))) else 0)
+                    for k, r in named.items()
+                },
+                spans={k: _spans_of(groups.get((month, r))) for k, r in named.items()},
+            )
+            for month in months
+        ]
     tz = ZoneInfo(organization.timezone)
     by_month: dict[str, list[CustomerSpan]] = {}
     for row in customer_spans(organization=organization, period=period, now=now):

@@ -35,7 +35,7 @@ from referrals.models import Click, Purchase, Referral, signed_amount
 from referrals.selectors import source_revenue
 from rewards.models import LedgerEntry, Reward
 
-from . import report
+from . import facts, report
 from .db import DB
 from .period import Period
 from .report import roi
@@ -333,7 +333,19 @@ def customers_compared(*, organization: Organization) -> dict[str, CustomerGroup
 
     Every purchase of every customer counts here, credited to a source or not: the
     customers nobody referred are the baseline referred customers are compared with.
+    From the cohort rollups when the customer facts are built (``facts``), as fresh as
+    their last refresh.
     """
+    if facts.state(organization) is not None:
+        totals = facts.customer_totals(organization=organization)
+        return {
+            key: CustomerGroup(
+                customers=totals.get(referred, (0, 0, None))[0],
+                buyers=totals.get(referred, (0, 0, None))[1],
+                revenue=cents(totals.get(referred, (0, 0, None))[2]),
+            )
+            for key, referred in (("referred", True), ("other", False))
+        }
     customers = Customer.objects.filter(organization=organization).aggregate(
         referred=Count("pk", filter=Q(is_referred=True)),
         other=Count("pk", filter=Q(is_referred=False)),

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0012_search_trigram_indexes'),
-        ('analytics', '0001_daily_rollups'),
+        ('analytics', '0002_customer_facts'),
         ('referrals', '0010_referral_source_history_covers_status'),
     ]
 

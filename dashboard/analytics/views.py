@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.tenancy import org_member_required
-from analytics import report, retention, rollups, selectors, tables, value
+from analytics import facts, report, retention, rollups, selectors, tables, value
 from analytics.series import series as read_series
 from core.csv import csv_lines
 
@@ -57,7 +57,8 @@ def _wants_csv(request, name: str | None = None) -> bool:
 
 
 def _page(request, template, section, form, **context):
-    context.update(section=section, form=form, rollups=rollups.state(request.organization))
+    org = request.organization
+    context.update(section=section, form=form, rollups=rollups.state(org), facts=facts.state(org))
     context.setdefault("csv_url", _query(request, export="csv"))
     context.setdefault(
         "query", _query(request, export=None, sort=None, order=None, table=None, page=None)
@@ -225,8 +226,10 @@ def cohorts(request):
     table = tables.cohorts_table(rows, org.currency)
     if _wants_csv(request):
         return _export(request, table, period)
+    # Cohorts are not filtered by program or source: no pickers (5,000 sources' options
+    # took most of the page's time once the figures came from the cohort rollups).
     return _page(request, "cohorts.html", "cohorts", form, period=period, table=table,
-                 spans=retention.SPANS)  # fmt: skip
+                 spans=retention.SPANS, no_filters=True)  # fmt: skip
 
 
 @org_member_required()
@@ -261,7 +264,8 @@ def compare(request):
             ]
         charts[name] = _chart("line", days, datasets)
     return _page(request, "compare.html", "compare", form, period=period, table=table,
-                 rows=rows, charts=charts, min_sample=retention.MIN_SAMPLE)  # fmt: skip
+                 rows=rows, charts=charts, min_sample=retention.MIN_SAMPLE,
+                 no_filters=True)  # fmt: skip
 
 
 @org_member_required()
