@@ -148,14 +148,6 @@ _DELETE_DAYS = """
 """
 
 
-def _lock(organization: Organization) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            [f"analytics-facts:{organization.pk}"],
-        )
-
-
 def _save_state(organization: Organization, recorded_through: datetime, last: int) -> None:
     FactState.objects.update_or_create(
         organization=organization,
@@ -181,7 +173,7 @@ def rebuild(*, organization: Organization, now: datetime | None = None) -> int:
     recorded_through = now or timezone.now()
     params = {"org": organization.pk, "tz": organization.timezone}
     with transaction.atomic():
-        _lock(organization)
+        rollups.lock(organization, "facts")
         last = _last_customer(organization)
         with connection.cursor() as cursor:
             # Hash aggregates over every purchase of the organization: room to stay in memory.
@@ -270,7 +262,7 @@ def refresh(*, organization: Organization, now: datetime | None = None) -> int:
     for first, last in _runs(late_days(organization, current)):
         rollups.build(organization=organization, start=first, end=last)
     with transaction.atomic():
-        _lock(organization)
+        rollups.lock(organization, "facts")
         last = _last_customer(organization)
         ids = changed_customers(organization, current)
         if ids:

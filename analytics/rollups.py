@@ -238,7 +238,7 @@ def build(*, organization: Organization, start: date, end: date) -> int:
     table = DailyRollup._meta.db_table
     columns = ", ".join(f'"{c}"' for c in COLUMNS)
     with transaction.atomic():
-        _lock(organization)
+        lock(organization)
         _add_to_sources(organization, start, end, -1)
         DailyRollup.objects.filter(organization=organization, day__gte=start, day__lte=end).delete()
         with connection.cursor() as cursor:
@@ -325,15 +325,16 @@ def _build_kinds(organization: Organization, start: date, end: date) -> None:
     )
 
 
-def _lock(organization: Organization) -> None:
-    """Two builds of one organization's rollups (the task and the command) replace its rows
-    one after the other, not interleaved: a transaction-scoped advisory lock on PostgreSQL
-    (SQLite runs one writer at a time anyway)."""
+def lock(organization: Organization, what: str = "rollups") -> None:
+    """Two builds of one organization's rollups (``what``: "rollups", or "facts" for the
+    customer facts), by the task and the command, replace its rows one after the other, not
+    interleaved: a transaction-scoped advisory lock on PostgreSQL (SQLite runs one writer at
+    a time anyway)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"analytics-rollups:{organization.pk}"],
+                [f"analytics-{what}:{organization.pk}"],
             )
 
 
@@ -427,7 +428,7 @@ def resum_kinds(*, organization: Organization, state: RollupState) -> bool:
     if current == state.kinds_digest:
         return False
     with transaction.atomic():
-        _lock(organization)
+        lock(organization)
         _build_kinds(organization, state.built_from or date.min, state.built_through)
         RollupState.objects.filter(organization=organization).update(kinds_digest=current)
     organization.__dict__.pop("_rollup_reads", None)
