@@ -352,6 +352,18 @@ class Referral(models.Model):
                 condition=Q(flagged=True),
                 name="referral_review_queue",
             ),
+            # Analytics reads today's signups and customers won from the rows (the days
+            # before come from the rollups): without these, every page scanned every referral.
+            models.Index(
+                fields=["organization", "signed_up_at"],
+                condition=Q(signed_up_at__isnull=False),
+                name="referral_org_signed_up",
+            ),
+            models.Index(
+                fields=["organization", "converted_at"],
+                condition=Q(converted_at__isnull=False),
+                name="referral_org_converted",
+            ),
             models.Index(fields=["organization", "friend_email"]),
             # friend_email__iexact (the fraud guards, attribution) compares UPPER(email).
             models.Index(F("organization"), Upper("friend_email"), name="referral_friend_upper"),
