@@ -124,6 +124,80 @@ class SourceRollup(RollupSums):
         return f"{self.organization_id} {self.program_id}/{self.source_id}"
 
 
+class WonSums(models.Model):
+    """The net revenue (purchases minus refunds, credited, advocacy aside) of the customers
+    won on ``won_day`` (their referral's ``converted_at``, local) bought on ``day`` (local):
+    the two dates new business and the value of the customers won tie together. New business
+    of a period sums the rows with both days in it, the value of its customers won the rows
+    with ``won_day`` in it (any ``day``). Written by ``rollups.build`` for the purchase days
+    it builds, like the daily rollups."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(help_text="The local day of the purchase or refund.")
+    won_day = models.DateField(help_text="The local day the customer was won.")
+    value = MoneyField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class WonRollup(WonSums):
+    """``WonSums`` per program and source: what a read by source, or of one source, reads."""
+
+    source = models.ForeignKey(ReferralSource, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "won_day"], name="wonrollup_won_day"),
+            models.Index(fields=["organization", "day"], name="wonrollup_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.day}/{self.won_day} {self.source_id}"
+
+
+class WonKindRollup(WonSums):
+    """``WonRollup`` summed per kind of source (by each source's kind when summed, summed
+    again when a source changes kind, as ``KindRollup``): what every read without a source
+    reads, a few thousand rows where the rows per source are hundreds of thousands."""
+
+    kind = models.CharField(max_length=32)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "won_day"], name="wonkindrollup_won_day"),
+            models.Index(fields=["organization", "day"], name="wonkindrollup_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.day}/{self.won_day} {self.kind}"
+
+
+class BalanceSnapshot(models.Model):
+    """Each credit account's payout balance (the sum of its ``PayoutBalanceEntry`` rows) at
+    the end of the last day the rollups cover (``RollupState.built_through``), written by
+    ``rollups.rebuild``: the unrecovered debt at any instant is this balance moved by the
+    entries between the two instants, a few rows, not every entry ever."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    account_id = models.BigIntegerField()
+    source = models.ForeignKey(
+        ReferralSource, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    balance = MoneyField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "account_id"], name="uniq_balance_snapshot"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.account_id}: {self.balance}"
+
+
 class RollupState(models.Model):
     """How far an organization's rollups go: every day up to ``built_through`` is rolled up."""
 
@@ -141,6 +215,17 @@ class RollupState(models.Model):
         default="",
         help_text="Every source's kind when the rows per kind were summed: when a source "
         "changes kind, the refresh sums them again.",
+    )
+    won_built = models.BooleanField(
+        default=False,
+        help_text="The rows of new business and of the value of the customers won (WonRollup) "
+        "cover every day the daily rollups cover.",
+    )
+    balances_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The instant of the payout balances in BalanceSnapshot: the end of the last "
+        "day rolled up.",
     )
 
     def __str__(self):

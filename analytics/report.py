@@ -429,7 +429,34 @@ def revenues(
             new_rows = _read(
                 credited, periods, by, "conversion__source", {"new": ("occurred_at", new_business)}
             )
-        value_rows = _read(credited, periods, by, "conversion__source", won_measures)
+        covered = rollups.covered_through(organization)
+        heads = (
+            None
+            if covered is None or by_purchase_day
+            else rollups.won_sums(
+                organization=organization, periods=periods, filters=filters, by=by
+            )
+        )
+        if heads is None:
+            value_rows = _read(credited, periods, by, "conversion__source", won_measures)
+        else:
+            # The purchase days the rollups cover from ``WonRollup``, the days after (today)
+            # from the rows: the same sums, added up.
+            after = Period(start=covered, end=covered, tz=organization.timezone).until
+            tails = _read(
+                credited.filter(occurred_at__gte=after),
+                periods,
+                by,
+                "conversion__source",
+                won_measures,
+            )
+            value_rows = heads
+            for head, tail in zip(heads, tails, strict=True):
+                for key, row in tail.items():
+                    into = head.setdefault(key, {})
+                    for name, v in row.items():
+                        into[name] = (into.get(name) or 0) + (v or 0)
+            value_rows = _without_empty_groups(value_rows, by)
     won = (
         _read(
             Referral.objects.using(DB)
@@ -642,6 +669,14 @@ def _debts(
     instant: it has no figure per day or month."""
     if by in DATED:
         return [{} for _ in periods]
+    from . import rollups
+
+    current = rollups.state(organization)
+    if current is not None and current.balances_at is not None:
+        return [
+            _debts_from_snapshot(organization, current.balances_at, p.until, filters, by)
+            for p in periods
+        ]
     entries = (
         PayoutBalanceEntry.objects.using(DB)
         .filter(organization=organization, at__lt=max(p.until for p in periods))
@@ -660,6 +695,50 @@ def _debts(
             balance = cents(row[f"b{i}"])
             if balance < 0:
                 totals[i][key] = totals[i].get(key, ZERO) - balance
+    return totals
+
+
+def _debts_from_snapshot(organization, snapshot_at, at, filters: Filters, by: str | None) -> dict:
+    """The debts of ``_debts`` at the instant ``at`` from the payout balances at
+    ``snapshot_at`` (``BalanceSnapshot``, written with the rollups) moved by the entries
+    between the two instants: the accounts those entries touch are summed here one by one,
+    every other account's debt is its snapshot's, summed in the database."""
+    from .models import BalanceSnapshot
+
+    key_of = {None: None, "source": "source_id", "kind": "source__kind"}[by]
+    snapshot = (
+        BalanceSnapshot.objects.using(DB)
+        .filter(organization=organization)
+        .filter(filters.q(program=None, source="source"))
+        .order_by()
+    )
+    if at >= snapshot_at:
+        between, sign = Q(at__gte=snapshot_at, at__lt=at), 1
+    else:
+        between, sign = Q(at__gte=at, at__lt=snapshot_at), -1
+    # Unbound (no ``using``): a subquery runs on the database of the query it is in.
+    entries = (
+        PayoutBalanceEntry.objects.filter(organization=organization)
+        .filter(between)
+        .filter(filters.q(program=None, source="account__source"))
+        .order_by()
+    )
+    fields = ["account", f"account__{key_of}"] if key_of else ["account"]
+    moved: dict[int, tuple[Any, Decimal]] = {
+        row["account"]: (row.get(f"account__{key_of}"), row["moved"])
+        for row in entries.using(DB).values(*fields).annotate(moved=Sum("amount"))
+    }
+    touched = entries.values("account")
+    totals: dict[Any, Decimal] = {}
+    group = F(key_of) if key_of else Value(None, output_field=IntegerField())
+    untouched = snapshot.filter(balance__lt=0).exclude(account_id__in=touched)
+    for row in untouched.annotate(_key=group).values("_key").annotate(owed=Sum("balance")):
+        totals[row["_key"]] = totals.get(row["_key"], ZERO) - cents(row["owed"])
+    before = dict(snapshot.filter(account_id__in=touched).values_list("account_id", "balance"))
+    for account, (key, amount) in moved.items():
+        balance = cents(before.get(account, ZERO) + sign * amount)
+        if balance < 0:
+            totals[key] = totals.get(key, ZERO) - balance
     return totals
 
 

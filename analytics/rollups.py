@@ -12,9 +12,15 @@ always live. A read without a source reads the same sums per kind of source
 
 What changes an older day (a reward voided weeks later, an event recorded late) reaches the
 rollups when that day is built again: the beat task rebuilds the last ``REFRESH_DAYS`` days
-every ``REFRESH_SECONDS``, and ``manage.py rebuild_analytics`` rebuilds everything. Figures that
-tie two dates together (new business, the value of the customers won, debt at an instant)
-are always read from the rows.
+every ``REFRESH_SECONDS``, and ``manage.py rebuild_analytics`` rebuilds everything.
+
+Figures that tie two dates together have rows of their own. New business and the value of the
+customers won tie a purchase's day to the day its customer was won: ``WonRollup`` (per kind
+``WonKindRollup``) holds the credited net per program, source, purchase day and won day,
+replaced with the purchase days it is built from (a purchase recorded late for an old day
+reaches it when that day is built again, like every rollup). Unrecovered debt is a balance at
+an instant: ``BalanceSnapshot`` holds every account's payout balance at the end of the last
+day built, and a read moves it by the entries between that instant and the one asked for.
 """
 
 import hashlib
@@ -30,11 +36,19 @@ from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from accounts.models import InsiderContribution, Organization, ReferralSource
-from referrals.models import Channel, Click, Purchase, Referral
-from rewards.models import LedgerEntry, Payout, Reward
+from referrals.models import Channel, Click, Purchase, Referral, signed_amount
+from rewards.models import LedgerEntry, Payout, PayoutBalanceEntry, Reward
 
 from .db import DB
-from .models import DailyRollup, KindRollup, RollupState, SourceRollup
+from .models import (
+    BalanceSnapshot,
+    DailyRollup,
+    KindRollup,
+    RollupState,
+    SourceRollup,
+    WonKindRollup,
+    WonRollup,
+)
 from .period import Filters, Period
 
 COLUMNS = [
@@ -194,6 +208,51 @@ def _read_columns(organization, periods, filters, by, program_scoped):
     return results
 
 
+def won_sums(
+    *,
+    organization: Organization,
+    periods: Sequence[Period],
+    filters: Filters,
+    by: str | None,
+) -> list[dict[Any, dict[str, Any]]] | None:
+    """For each period, grouped by ``by`` (None, "kind" or "source"): "value", the net
+    revenue to date of the customers won in it, and "new", the part they bought in it (new
+    business), from the purchase days the rollups cover (``WonRollup``; the caller adds the
+    days after). None when those rows are not built."""
+    from .report import _grouped
+
+    current = state(organization)
+    if current is None or not current.won_built or by not in (None, "kind", "source"):
+        return None
+    kinds = not filters.source_id and by != "source"
+    rows = (
+        (WonKindRollup if kinds else WonRollup)
+        .objects.using(DB)
+        .filter(
+            organization=organization,
+            won_day__gte=min(p.start for p in periods),
+            won_day__lte=max(p.end for p in periods),
+        )
+    )
+    if filters.program_id:
+        rows = rows.filter(program_id=filters.program_id)
+    if filters.source_id:
+        rows = rows.filter(source_id=filters.source_id)
+    if filters.source_kind:
+        rows = rows.filter(**{"kind" if kinds else "source__kind": filters.source_kind})
+    aggregates = {}
+    for i, p in enumerate(periods):
+        won = Q(won_day__gte=p.start, won_day__lte=p.end)
+        aggregates[f"value__{i}"] = Sum("value", filter=won)
+        aggregates[f"new__{i}"] = Sum("value", filter=won & Q(day__gte=p.start, day__lte=p.end))
+    group = None if by is None else F("source_id") if by == "source" else _group("kind", kinds)
+    results: list[dict[Any, dict[str, Any]]] = [{} for _ in periods]
+    for key, row in _grouped(rows, group, **aggregates).items():
+        for i in range(len(periods)):
+            results[i][key] = {"value": row[f"value__{i}"], "new": row[f"new__{i}"]}
+    return results
+
+
 # Building -----------------------------------------------------------------------------------
 
 
@@ -250,7 +309,83 @@ def build(*, organization: Organization, start: date, end: date) -> int:
             written = cursor.rowcount
         _add_to_sources(organization, start, end, 1)
         _build_kinds(organization, start, end)
+        _build_won(organization, period)
     return written
+
+
+def _build_won(organization: Organization, period: Period) -> None:
+    """Replace the rows of new business and of the value of the customers won (``WonRollup``,
+    and per kind ``WonKindRollup``) of the purchase days of ``period``, in the caller's
+    transaction: the credited purchases and refunds of those days, advocacy aside (the sum
+    ``report.revenues`` reads as "value" and "new"), per program, source, day and the day
+    the customer was won, one ``INSERT ... SELECT``."""
+    tz = ZoneInfo(period.tz)
+    WonRollup.objects.filter(
+        organization=organization, day__gte=period.start, day__lte=period.end
+    ).delete()
+    rows = (
+        Purchase.objects.filter(organization=organization)
+        .credited()
+        .filter(period.q("occurred_at"), conversion__referral__converted_at__isnull=False)
+        .order_by()
+        .values(
+            _program=F("conversion__referral__program_id"),
+            _source=F("conversion__source_id"),
+            _day=Trunc("occurred_at", "day", output_field=DateField(), tzinfo=tz),
+            _won=Trunc(
+                "conversion__referral__converted_at", "day", output_field=DateField(), tzinfo=tz
+            ),
+        )
+        .annotate(_value=Sum(signed_amount(), filter=~Purchase.ADVOCACY))
+    )
+    sql, params = rows.query.get_compiler(using=connection.alias).as_sql()
+    table = WonRollup._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("organization_id", "program_id", "source_id", "day", '  # noqa: S608 - Django's SQL
+            f'"won_day", "value") SELECT %s, q."_program", q."_source", q."_day", q."_won", '
+            f'q."_value" FROM ({sql}) q WHERE q."_value" IS NOT NULL AND q."_value" <> 0',
+            [organization.pk, *params],
+        )
+    _build_won_kinds(organization, period.start, period.end)
+
+
+def _build_won_kinds(organization: Organization, start: date, end: date) -> None:
+    """Replace the rows per kind of source of the purchase days ``start`` to ``end`` with the
+    sums of the rows per source, by each source's kind now (in the caller's transaction)."""
+    WonKindRollup.objects.filter(organization=organization, day__gte=start, day__lte=end).delete()
+    table, won = WonKindRollup._meta.db_table, WonRollup._meta.db_table
+    sources = ReferralSource._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("organization_id", "program_id", "kind", "day", "won_day", '  # noqa: S608 - our names
+            f'"value") SELECT w."organization_id", w."program_id", s."kind", w."day", '
+            f'w."won_day", SUM(w."value") FROM "{won}" w JOIN "{sources}" s '
+            f'ON s."id" = w."source_id" WHERE w."organization_id" = %s AND w."day" >= %s '
+            f'AND w."day" <= %s GROUP BY w."organization_id", w."program_id", s."kind", '
+            f'w."day", w."won_day"',
+            [organization.pk, start, end],
+        )
+
+
+def _snapshot_balances(organization: Organization, at) -> None:
+    """Every credit account's payout balance at the instant ``at`` (``BalanceSnapshot``),
+    replacing the last snapshot (in the caller's transaction)."""
+    BalanceSnapshot.objects.filter(organization=organization).delete()
+    sums = (
+        PayoutBalanceEntry.objects.filter(organization=organization, at__lt=at)
+        .order_by()
+        .values("account_id", "account__source_id")
+        .annotate(_balance=Sum("amount"))
+    )
+    sql, params = sums.query.get_compiler(using=connection.alias).as_sql()
+    table = BalanceSnapshot._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("organization_id", "account_id", "source_id", "balance") '  # noqa: S608 - Django's SQL
+            f'SELECT %s, q."account_id", q."account__source_id", q."_balance" FROM ({sql}) q',
+            [organization.pk, *params],
+        )
 
 
 def _add_to_sources(organization: Organization, start: date, end: date, sign: int) -> None:
@@ -397,10 +532,19 @@ def rebuild(
         build(organization=organization, start=first, end=last)
         if progress:
             progress(1)
-    defaults: dict[str, Any] = {"built_through": end, "built_at": timezone.now()}
+    balances_at = Period(start=end, end=end, tz=organization.timezone).until
+    with transaction.atomic():
+        lock(organization)
+        _snapshot_balances(organization, balances_at)
+    defaults: dict[str, Any] = {
+        "built_through": end,
+        "built_at": timezone.now(),
+        "balances_at": balances_at,
+    }
     if start is None:
         defaults["built_from"] = min(begin, end)
         defaults["kinds_digest"] = kinds_digest(organization)
+        defaults["won_built"] = True
     RollupState.objects.update_or_create(organization=organization, defaults=defaults)
     organization.__dict__.pop("_rollup_state", None)
     organization.__dict__.pop("_rollup_reads", None)
@@ -430,6 +574,7 @@ def resum_kinds(*, organization: Organization, state: RollupState) -> bool:
     with transaction.atomic():
         lock(organization)
         _build_kinds(organization, state.built_from or date.min, state.built_through)
+        _build_won_kinds(organization, state.built_from or date.min, state.built_through)
         RollupState.objects.filter(organization=organization).update(kinds_digest=current)
     organization.__dict__.pop("_rollup_reads", None)
     return True
@@ -449,6 +594,18 @@ def refresh(*, organization: Organization, now=None) -> None:
         rebuild(organization=organization, now=now)
         return
     resum_kinds(organization=organization, state=state)
+    if not state.won_built:
+        # Rollups built before the rows of new business existed: build those for every day
+        # they cover, once.
+        first = state.built_from or state.built_through
+        for month_start, month_end in _months(first, state.built_through):
+            with transaction.atomic():
+                lock(organization)
+                _build_won(
+                    organization,
+                    Period(start=month_start, end=month_end, tz=organization.timezone),
+                )
+        RollupState.objects.filter(organization=organization).update(won_built=True)
     start = min(state.built_through + timedelta(days=1), yesterday(organization, now)) - timedelta(
         days=REFRESH_DAYS - 1
     )

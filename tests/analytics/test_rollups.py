@@ -312,3 +312,155 @@ def test_the_overview_all_time_tiles_from_the_rollups_equal_the_rows_and_the_pag
     assert series["labels"] == ["2026-01", "2026-02", "2026-03", "2026-04"]
     assert series["clicks"] == [0, 1, 4, 1]
     assert series["converted"] == [1, 0, 2, 0]
+
+
+def _credited_sale(acme, customer, referral, ref, amount, when, kind="purchase", refund_of=None):
+    from referrals.models import Conversion
+
+    purchase = Purchase.objects.create(
+        organization=acme,
+        customer=customer,
+        kind=kind,
+        external_id=ref,
+        amount=Decimal(amount),
+        currency="EUR",
+        refund_of=refund_of,
+        occurred_at=when,
+    )
+    Conversion.objects.create(
+        organization=acme,
+        referral=referral,
+        source=referral.source,
+        customer=customer,
+        purchase=purchase,
+        kind=kind,
+        external_id=ref,
+        occurred_at=when,
+    )
+    return purchase
+
+
+def test_new_business_and_the_value_of_the_customers_won_from_the_rollups_equal_the_rows(
+    acme, book, settings
+):
+    """New business and the value of the customers won tie a purchase's day to the day its
+    customer was won: read from ``WonRollup`` for the days it covers and from the rows for
+    today, they equal the rows for every period, filter and grouping, including a purchase
+    today, a refund today, and a purchase dated before its customer was won."""
+    from analytics.models import WonKindRollup, WonRollup
+    from referrals.models import Referral
+
+    fay = book["fay"]
+    referral = Referral.objects.get(friend=fay)
+    # Dated before Fay was won (5 March): in her value, never in new business of a period
+    # that starts on the day she was won.
+    early = _credited_sale(acme, fay, referral, "F-early", "35.00", at(3, 4))
+    rollups.rebuild(organization=acme, now=NOW)
+    assert RollupState.objects.get(organization=acme).won_built
+    assert WonRollup.objects.filter(organization=acme).exists()
+    assert WonKindRollup.objects.filter(organization=acme).exists()
+    # Today (15 April, after the rollups' last day): a purchase and a refund of the early one.
+    _credited_sale(acme, fay, referral, "F-today", "45.00", at(4, 15, 9))
+    _credited_sale(
+        acme, fay, referral, "F-back", "5.00", at(4, 15, 10), kind="refund", refund_of=early
+    )
+    from_march = Period(start=date(2026, 3, 5), end=date(2026, 4, 15), tz=acme.timezone)
+    across = Period(start=date(2026, 1, 1), end=date(2026, 4, 15), tz=acme.timezone)
+    checked = 0
+    for periods in ([MARCH, MARCH.previous()], [from_march], [across]):
+        for filters in (
+            Filters(),
+            Filters(source_id=book["sam"].pk),
+            Filters(program_id=book["program"].pk),
+            Filters(source_kind="customer"),
+        ):
+            for by in (None, "source", "kind"):
+                settings.ANALYTICS_ROLLUPS = True
+                rolled = report.revenues(
+                    organization=fresh(acme), periods=periods, filters=filters, by=by
+                )
+                settings.ANALYTICS_ROLLUPS = False
+                raw = report.revenues(
+                    organization=fresh(acme), periods=periods, filters=filters, by=by
+                )
+                assert rolled == raw, (periods, filters, by)
+                checked += 1
+    assert checked == 36
+    settings.ANALYTICS_ROLLUPS = True
+    march = report.revenue(organization=fresh(acme), period=MARCH)[None]
+    # By hand (the book's 920.00 to date, plus Fay's 35 + 45 - 5), and March's new business:
+    # the book's 550.00 and the early purchase (4 March, before Fay was won on the 5th, but
+    # in March).
+    assert march.value_of_customers_won == Decimal("995.00")
+    assert march.new_business == Decimal("585.00")
+    since_won = report.revenue(organization=fresh(acme), period=from_march)[None]
+    assert since_won.new_business == since_won.value_of_customers_won - Decimal("35.00")
+
+
+def test_rollups_built_before_the_rows_of_new_business_get_them_at_the_next_refresh(
+    acme, book, settings
+):
+    from unittest import mock
+
+    from analytics.models import WonRollup
+    from analytics.tasks import refresh_rollups
+
+    rollups.rebuild(organization=acme, now=NOW)
+    WonRollup.objects.filter(organization=acme).delete()
+    RollupState.objects.filter(organization=acme).update(won_built=False)
+    settings.ANALYTICS_ROLLUPS = False
+    raw = report.revenues(organization=fresh(acme), periods=[MARCH], by="source")
+    settings.ANALYTICS_ROLLUPS = True
+    # Not built: read from the rows meanwhile, the same figures.
+    assert report.revenues(organization=fresh(acme), periods=[MARCH], by="source") == raw
+    with mock.patch("django.utils.timezone.now", return_value=NOW + timedelta(hours=1)):
+        assert refresh_rollups() >= 1
+    assert RollupState.objects.get(organization=acme).won_built
+    assert WonRollup.objects.filter(organization=acme, day__lt=date(2026, 4, 12)).exists()
+    assert report.revenues(organization=fresh(acme), periods=[MARCH], by="source") == raw
+
+
+def test_unrecovered_debt_from_the_balance_snapshot_equals_the_rows(acme, book, settings):
+    """Debt is a balance at an instant: read from the balances at the rollups' last day
+    moved by the entries between, before and after that instant, it equals the rows."""
+    from analytics.models import BalanceSnapshot
+    from rewards.models import CreditAccount, PayoutBalanceEntry
+
+    rollups.rebuild(organization=acme, now=NOW)
+    state = RollupState.objects.get(organization=acme)
+    assert (
+        state.balances_at
+        == Period(start=date(2026, 4, 14), end=date(2026, 4, 14), tz=acme.timezone).until
+    )
+    assert BalanceSnapshot.objects.filter(organization=acme).count() == 2
+    ada_account = CreditAccount.objects.get(organization=acme, source=book["ada"])
+    # Today Ada owes 7.00 (after the snapshot): in today's debt, not in March's.
+    PayoutBalanceEntry.objects.create(
+        organization=acme,
+        account=ada_account,
+        kind="debt",
+        amount=Decimal("-7.00"),
+        idempotency_key="debt:today",
+        at=at(4, 15, 9),
+    )
+    today = Period(start=date(2026, 4, 15), end=date(2026, 4, 15), tz=acme.timezone)
+    april = Period(start=date(2026, 4, 1), end=date(2026, 4, 14), tz=acme.timezone)
+    for by in (None, "source", "kind"):
+        for filters in (Filters(), Filters(source_id=book["ada"].pk), Filters(source_kind="agent")):
+            periods = [MARCH, MARCH.previous(), april, today]
+            settings.ANALYTICS_ROLLUPS = True
+            rolled = report.reward_costs(
+                organization=fresh(acme), periods=periods, filters=filters, by=by
+            )
+            settings.ANALYTICS_ROLLUPS = False
+            raw = report.reward_costs(
+                organization=fresh(acme), periods=periods, filters=filters, by=by
+            )
+            assert rolled == raw, (by, filters)
+    settings.ANALYTICS_ROLLUPS = True
+    debts = [
+        report.reward_cost(organization=fresh(acme), period=p)[None].unrecovered_debt
+        for p in (MARCH, april, today)
+    ]
+    # Sam: -12.00 on 12 March, 4.00 settled on 5 April; Ada: -7.00 today.
+    assert debts == [Decimal("12.00"), Decimal("8.00"), Decimal("15.00")]
