@@ -6,7 +6,7 @@ text the page shows (``text``: the same number with its currency or percent sign
 from one selector call, so the page and its CSV cannot disagree.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -294,6 +294,8 @@ def figure_value(figures: Figures, key: str):
 
 
 def _cell(kind: str, value, currency: str) -> Cell:
+    if kind == "text":
+        return text(value)
     if kind == "money":
         return money(value, currency)
     if kind == "percent":
@@ -328,71 +330,103 @@ MONEY_KEYS = [f.key for f in FIGURES if f.page == "money"]
 
 # Sources ------------------------------------------------------------------------------------
 
-SOURCE_COLUMNS = [
-    Column("name", "Source", numeric=False),
-    Column("kind", "Kind", numeric=False),
-    Column("clicks", "Clicks"),
-    Column("referrals", "Referrals"),
-    Column("link", "By link"),
-    Column("email", "By email"),
-    Column("phone", "By phone"),
-    Column("in_person", "In person"),
-    Column("api", "Through the API"),
-    Column("signups", "Signups"),
-    Column("customers_won", "Customers won"),
-    Column("purchases", "Purchases"),
-    Column("click_to_referral", "Click → referral (%)"),
-    Column("referral_to_customer", "Referral → customer (%)"),
-    Column("net_revenue", "Net revenue"),
-    Column("new_business", "New business"),
-    Column("growth", "Growth"),
-    Column("advocacy_revenue", "Advocacy revenue"),
-    Column("value_of_customers_won", "Value of customers won"),
-    Column("value_per_customer_won", "Value per customer won"),
-    Column("contribution_value", "Insider contributions"),
-    Column("cost", "Reward cost"),
-    Column("breakage", "Breakage"),
-    Column("cash_paid", "Cash paid"),
-    Column("unrecovered_debt", "Unrecovered debt"),
-    Column("roi", "ROI (%)"),
+
+@dataclass(frozen=True)
+class SourceField:
+    column: Column
+    kind: str  # "text", "int", "money", "percent": how ``_cell`` shows it
+    get: Callable[[SourceRow], Any]
+
+
+def _channel(ch: str) -> Callable[[SourceRow], Any]:
+    return lambda row: row.volume.by_channel[ch]
+
+
+def _volume(name: str) -> Callable[[SourceRow], Any]:
+    return lambda row: getattr(row.volume, name)
+
+
+def _revenue(name: str) -> Callable[[SourceRow], Any]:
+    return lambda row: getattr(row.revenue, name)
+
+
+def _cost(name: str) -> Callable[[SourceRow], Any]:
+    return lambda row: getattr(row.cost, name)
+
+
+SOURCE_FIELDS = [
+    SourceField(Column("name", "Source", numeric=False), "text", lambda row: row.name),
+    SourceField(Column("kind", "Kind", numeric=False), "text", lambda row: row.kind_label),
+    SourceField(Column("clicks", "Clicks"), "int", _volume("clicks")),
+    SourceField(Column("referrals", "Referrals"), "int", _volume("referrals")),
+    SourceField(Column("link", "By link"), "int", _channel("link")),
+    SourceField(Column("email", "By email"), "int", _channel("email")),
+    SourceField(Column("phone", "By phone"), "int", _channel("phone")),
+    SourceField(Column("in_person", "In person"), "int", _channel("in_person")),
+    SourceField(Column("api", "Through the API"), "int", _channel("api")),
+    SourceField(Column("signups", "Signups"), "int", _volume("signups")),
+    SourceField(Column("customers_won", "Customers won"), "int", _volume("customers_won")),
+    SourceField(Column("purchases", "Purchases"), "int", _volume("purchases")),
+    SourceField(
+        Column("click_to_referral", "Click → referral (%)"),
+        "percent",
+        lambda row: Funnel.of(row.volume).click_to_referral,
+    ),
+    SourceField(
+        Column("referral_to_customer", "Referral → customer (%)"),
+        "percent",
+        lambda row: Funnel.of(row.volume).referral_to_customer,
+    ),
+    SourceField(Column("net_revenue", "Net revenue"), "money", _revenue("net_revenue")),
+    SourceField(Column("new_business", "New business"), "money", _revenue("new_business")),
+    SourceField(Column("growth", "Growth"), "money", _revenue("growth")),
+    SourceField(
+        Column("advocacy_revenue", "Advocacy revenue"), "money", _revenue("advocacy_revenue")
+    ),
+    SourceField(
+        Column("value_of_customers_won", "Value of customers won"),
+        "money",
+        _revenue("value_of_customers_won"),
+    ),
+    SourceField(
+        Column("value_per_customer_won", "Value per customer won"),
+        "money",
+        _revenue("value_per_customer_won"),
+    ),
+    SourceField(
+        Column("contribution_value", "Insider contributions"),
+        "money",
+        _revenue("contribution_value"),
+    ),
+    SourceField(Column("cost", "Reward cost"), "money", _cost("cost")),
+    SourceField(Column("breakage", "Breakage"), "money", _cost("breakage")),
+    SourceField(Column("cash_paid", "Cash paid"), "money", _cost("cash_paid")),
+    SourceField(Column("unrecovered_debt", "Unrecovered debt"), "money", _cost("unrecovered_debt")),
+    SourceField(Column("roi", "ROI (%)"), "percent", lambda row: row.roi),
 ]
+SOURCE_COLUMNS = [f.column for f in SOURCE_FIELDS]
 
 
 def sources_table(rows: list[SourceRow], currency: str) -> Table:
     table = Table("sources", list(SOURCE_COLUMNS))
     for row in rows:
-        v, r, c = row.volume, row.revenue, row.cost
-        f = Funnel.of(v)
-        table.rows.append(
-            [
-                text(row.name),
-                text(row.kind_label),
-                integer(v.clicks),
-                integer(v.referrals),
-                *(
-                    integer(v.by_channel[ch])
-                    for ch in ("link", "email", "phone", "in_person", "api")
-                ),
-                integer(v.signups),
-                integer(v.customers_won),
-                integer(v.purchases),
-                percent(f.click_to_referral),
-                percent(f.referral_to_customer),
-                money(r.net_revenue, currency),
-                money(r.new_business, currency),
-                money(r.growth, currency),
-                money(r.advocacy_revenue, currency),
-                money(r.value_of_customers_won, currency),
-                money(r.value_per_customer_won, currency),
-                money(r.contribution_value, currency),
-                money(c.cost, currency),
-                money(c.breakage, currency),
-                money(c.cash_paid, currency),
-                money(c.unrecovered_debt, currency),
-                percent(row.roi),
-            ]
-        )
+        table.rows.append([_cell(f.kind, f.get(row), currency) for f in SOURCE_FIELDS])
     return table
+
+
+def sort_source_rows(rows: list[SourceRow], key: str, descending: bool) -> list[SourceRow]:
+    """The sources in the order ``sources_table(rows).sort(key, descending)`` gives their
+    table, read from the rows' values without making every cell: a page of 100 rows of
+    50,000 sources makes only its own cells. An unknown column leaves the order alone."""
+    field = next((f for f in SOURCE_FIELDS if f.column.key == key), None)
+    if field is None:
+        return rows
+    numeric = field.column.numeric
+    pairs = [(field.get(row), row) for row in rows]
+    with_value = [p for p in pairs if not numeric or p[0] is not None]
+    without = [row for value, row in pairs if numeric and value is None]
+    with_value.sort(key=lambda p: p[0], reverse=descending)
+    return [row for _, row in with_value] + without
 
 
 # Time series --------------------------------------------------------------------------------

@@ -185,17 +185,16 @@ def sources(request):
     org = request.organization
     form, period, filters = _form(request)
     rows = report.source_rows(organization=org, period=period, filters=filters)
-    table = tables.sources_table(rows, org.currency)
     sort = request.GET.get("sort", "")
     descending = request.GET.get("order", "desc") != "asc"
     if sort:
-        table.sort(sort, descending)
+        rows = tables.sort_source_rows(rows, sort, descending)
     if _wants_csv(request):
-        return _export(request, table, period)
-    # The page shows the ranked table a hundred rows at a time (an organization may have
-    # 50,000 sources); the CSV has every row.
-    page = Paginator(table.rows, SOURCES_PER_PAGE).get_page(request.GET.get("page"))
-    table.rows = list(page.object_list)
+        return _export(request, tables.sources_table(rows, org.currency), period)
+    # The page shows the ranked rows a hundred at a time (an organization may have 50,000
+    # sources) and makes the cells of those alone; the CSV has every row.
+    page = Paginator(rows, SOURCES_PER_PAGE).get_page(request.GET.get("page"))
+    table = tables.sources_table(list(page.object_list), org.currency)
     headers = []
     for column in table.columns:
         again = sort == column.key and descending

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils.html import escape
 
-from analytics import retention, value
+from analytics import report, retention, tables, value
 from tests.analytics.book import build
 from tests.factories import ReferralSourceFactory
 
@@ -126,6 +126,38 @@ def test_the_sources_page_shows_a_hundred_ranked_sources_at_a_time_the_csv_all(a
     assert "Sources 101–122 of 122" in second.content.decode()
     exported = csv_of(analyst.get(PAGES["sources"], {**MARCH, "page": "2", "export": "csv"}))
     assert len(exported) == 1 + 122 and exported[1][0] == "Ada"
+
+
+def test_every_sort_of_the_sources_pages_is_the_order_of_the_whole_table(analyst, acme, book):
+    """The page sorts the sources' rows and makes the cells of its hundred alone: for every
+    column, both ways, the pages one after the other are the whole table sorted by its
+    cells, and the CSV is that table."""
+    for n in range(120):
+        ReferralSourceFactory(organization=acme, name=f"Quiet {n % 7} {n:03}", kind="partner")
+    period, filters = _period_and_filters(acme)
+    whole = tables.sources_table(
+        report.source_rows(organization=acme, period=period, filters=filters), acme.currency
+    )
+    for column in tables.SOURCE_COLUMNS:
+        for order in ("asc", "desc"):
+            expected = tables.Table(whole.name, whole.columns, list(whole.rows))
+            expected.sort(column.key, order == "desc")
+            query = {**MARCH, "sort": column.key, "order": order}
+            shown = []
+            for number in (1, 2):
+                page = analyst.get(PAGES["sources"], {**query, "page": str(number)})
+                shown += [[c.text for c in row] for row in page.context["table"].rows]
+            assert shown == [[c.text for c in row] for row in expected.rows], (column.key, order)
+            exported = csv_of(analyst.get(PAGES["sources"], {**query, "export": "csv"}))
+            assert exported[1:] == [[str(c.value) for c in row] for row in expected.rows]
+
+
+def _period_and_filters(organization):
+    from dashboard.analytics.forms import PeriodForm
+
+    form = PeriodForm(MARCH, organization=organization)
+    assert form.is_valid(), form.errors
+    return form.period_and_filters()
 
 
 def test_the_series_page_draws_from_the_same_buckets_it_exports(analyst, book):
