@@ -4,6 +4,7 @@ Every amount is a ``Decimal`` with a currency code beside it, never a float.
 """
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel import Locale
 from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
@@ -37,10 +38,17 @@ def format_money(amount, currency: str, locale: str = "en") -> str:
         return ""
     if not value.is_finite():
         return ""
-    currency = (currency or "").upper()
+    return _formatted(str(value), (currency or "").upper(), locale or "en")
+
+
+@lru_cache(maxsize=8192)
+def _formatted(text: str, currency: str, locale: str) -> str:
+    """``format_money`` of an exact amount (its text, so 0.00 and -0.00 stay apart),
+    remembered: Babel takes about 0.15 ms a number, and a table shows the same few amounts
+    (0.00 most of all) again and again."""
+    value = Decimal(text)
     if not currency:
         return f"{value.quantize(CENT, rounding=ROUND_HALF_UP):,}"
-    locale = locale or "en"
     # Round half up to the currency's minor unit (Babel alone would round half to even).
     value = value.quantize(Decimal(1).scaleb(-get_currency_precision(currency)), ROUND_HALF_UP)
     pattern = None
