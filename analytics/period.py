@@ -123,6 +123,9 @@ class Filters:
     program_id: int | None = None
     source_id: int | None = None
     source_kind: str = ""
+    #: Several sources at once (a page's top ten): not a picker of the forms, a reader's way
+    #: to read the figures of a few sources without reading every source's.
+    source_ids: tuple[int, ...] = ()
 
     def q(self, *, program: str | None, source: str | None) -> Q:
         """Rows of the chosen program and source, ``program`` and ``source`` being the paths
@@ -133,10 +136,17 @@ class Filters:
             q &= Q(**{f"{program}_id": self.program_id})
         if self.source_id and source:
             q &= Q(**{f"{source}_id": self.source_id})
+        if self.source_ids and source:
+            q &= Q(**{f"{source}_id__in": self.source_ids})
         if self.source_kind and source:
             q &= Q(**{f"{source}__kind": self.source_kind})
         return q
 
     @property
     def any(self) -> bool:
-        return bool(self.program_id or self.source_id or self.source_kind)
+        return bool(self.program_id or self.source_id or self.source_kind or self.source_ids)
+
+    @property
+    def of_sources(self) -> bool:
+        """Narrowed to one source or a few: the rows per kind of source cannot tell."""
+        return bool(self.source_id or self.source_ids)

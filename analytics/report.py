@@ -19,7 +19,7 @@ a reward when issued, credit when it expired, a payout when paid).
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -124,7 +124,12 @@ def _reward_filters(filters: Filters, prefix: str = "") -> Q:
     q = Q()
     if filters.program_id:
         q &= Q(**{f"{prefix}conversion__referral__program_id": filters.program_id})
-    for value, suffix in ((filters.source_id, "_id"), (filters.source_kind, "__kind")):
+    chosen = (
+        (filters.source_id, "_id"),
+        (filters.source_kind, "__kind"),
+        (filters.source_ids, "_id__in"),
+    )
+    for value, suffix in chosen:
         if value:
             q &= Q(**{f"{prefix}conversion__source{suffix}": value}) | Q(
                 **{f"{prefix}conversion__isnull": True, f"{prefix}source{suffix}": value}
@@ -380,26 +385,17 @@ def revenues(
     """``won_value=False`` leaves out new business (growth is then all of net revenue) and the
     value of the customers won, the two figures read from the rows: for a reader that shows
     neither (the overview's all-time tiles)."""
-    credited = (
-        Purchase.objects.using(DB)
-        .filter(organization=organization)
-        .credited()
-        .filter(filters.q(program="conversion__referral__program", source="conversion__source"))
-    )
-    won_at = "conversion__referral__converted_at"
+    credited = _credited(organization, filters)
+    won_at = WON_AT
 
     def new_business(q: Q, period: Period):
         """Bought in the period by customers won in the period (advocacy aside)."""
         return Sum(signed_amount(), filter=q & period.q(won_at) & ~Purchase.ADVOCACY)
 
-    def new_business_of_the_won(q: Q, period: Period):
-        """The same sum, from the customers won in the period (``q``: won in the period)."""
-        return Sum(signed_amount(), filter=q & period.q("occurred_at") & ~Purchase.ADVOCACY)
-
     # New business and the value of the customers won tie two dates together (the purchase's
-    # and the customer's win), so they are read from the rows, never rolled up by day. Both
-    # start from the customers won in the period (far fewer rows than its purchases), except
-    # day by day or month by month, where new business falls on the day of the purchase.
+    # and the customer's win): read from the customers won in the period (``_won_rows``:
+    # their rollups, ``WonRollup``, and today's rows), except day by day or month by month,
+    # where new business falls on the day of the purchase.
     from . import rollups
 
     measures = {
@@ -422,41 +418,14 @@ def revenues(
     value_rows: list[dict] = [{} for _ in periods]
     if won_value and by != "rollup":
         # The customers won in the period, and everything they bought to date.
-        won_measures = {"value": (won_at, _sum(signed_amount(), ~Purchase.ADVOCACY))}
-        if not by_purchase_day:
-            won_measures["new"] = (won_at, new_business_of_the_won)
-        elif "new" not in measures:
+        won_measures = _won_measures(by_purchase_day)
+        if by_purchase_day and "new" not in measures:
             new_rows = _read(
                 credited, periods, by, "conversion__source", {"new": ("occurred_at", new_business)}
             )
-        covered = rollups.covered_through(organization)
-        heads = (
-            None
-            if covered is None or by_purchase_day
-            else rollups.won_sums(
-                organization=organization, periods=periods, filters=filters, by=by
-            )
+        value_rows = _won_rows(
+            organization, credited, periods, filters, by, won_measures, by_purchase_day
         )
-        if heads is None:
-            value_rows = _read(credited, periods, by, "conversion__source", won_measures)
-        else:
-            # The purchase days the rollups cover from ``WonRollup``, the days after (today)
-            # from the rows: the same sums, added up.
-            after = Period(start=covered, end=covered, tz=organization.timezone).until
-            tails = _read(
-                credited.filter(occurred_at__gte=after),
-                periods,
-                by,
-                "conversion__source",
-                won_measures,
-            )
-            value_rows = heads
-            for head, tail in zip(heads, tails, strict=True):
-                for key, row in tail.items():
-                    into = head.setdefault(key, {})
-                    for name, v in row.items():
-                        into[name] = (into.get(name) or 0) + (v or 0)
-            value_rows = _without_empty_groups(value_rows, by)
     won = (
         _read(
             Referral.objects.using(DB)
@@ -505,6 +474,59 @@ def revenues(
             )
         result.append(per_key)
     return result
+
+
+WON_AT = "conversion__referral__converted_at"
+
+
+def _new_business_of_the_won(q: Q, period: Period):
+    """Bought in the period (advocacy aside) by the customers won in it (``q``: won in it)."""
+    return Sum(signed_amount(), filter=q & period.q("occurred_at") & ~Purchase.ADVOCACY)
+
+
+def _won_measures(by_purchase_day: bool) -> dict:
+    """The customers won in the period: everything they bought to date ("value"), and the
+    part they bought in the period ("new", except day by day or month by month)."""
+    measures = {"value": (WON_AT, _sum(signed_amount(), ~Purchase.ADVOCACY))}
+    if not by_purchase_day:
+        measures["new"] = (WON_AT, _new_business_of_the_won)
+    return measures
+
+
+def _credited(organization: Organization, filters: Filters):
+    """The purchases and refunds credited to a source (the one definition), of the filters."""
+    return (
+        Purchase.objects.using(DB)
+        .filter(organization=organization)
+        .credited()
+        .filter(filters.q(program="conversion__referral__program", source="conversion__source"))
+    )
+
+
+def _won_rows(organization, credited, periods, filters, by, measures, by_purchase_day):
+    """``measures`` ("value", and "new" unless by day or month) of the customers won in each
+    period: from ``WonRollup`` for the purchase days the rollups cover and the rows for the
+    days after (today), added up; from the rows alone without those rollups."""
+    from . import rollups
+
+    covered = rollups.covered_through(organization)
+    heads = (
+        None
+        if covered is None or by_purchase_day
+        else rollups.won_sums(organization=organization, periods=periods, filters=filters, by=by)
+    )
+    if heads is None:
+        return _read(credited, periods, by, "conversion__source", measures)
+    after = Period(start=covered, end=covered, tz=organization.timezone).until
+    tails = _read(
+        credited.filter(occurred_at__gte=after), periods, by, "conversion__source", measures
+    )
+    for head, tail in zip(heads, tails, strict=True):
+        for key, row in tail.items():
+            into = head.setdefault(key, {})
+            for name, v in row.items():
+                into[name] = (into.get(name) or 0) + (v or 0)
+    return _without_empty_groups(heads, by)
 
 
 def revenue(
@@ -902,15 +924,47 @@ def top_sources_by_value(
     *, organization: Organization, period: Period, filters: Filters = NO_FILTERS, limit: int = 5
 ) -> list[dict]:
     """The sources whose customers won in the period are worth the most to date (their whole
-    relationship, advocacy aside), with how many they won."""
-    per_source = revenue(organization=organization, period=period, filters=filters, by="source")
-    ranked = sorted(
-        ((key, r) for key, r in per_source.items() if key is not None and r.customers_won),
-        key=lambda item: -item[1].value_of_customers_won,
-    )[:limit]
+    relationship, advocacy aside), with how many they won; ties by id.
+
+    Ranked on the value alone (``_won_rows``: the rollups of the customers won and today's
+    rows), then the whole figures read for the leaders only, a few at a time, until
+    ``limit`` of them have won a customer in the period: not every source's figures of the
+    period (50,000 sources' daily rows at a million customers). A source with value but no
+    customer won in the period (credited by another source's referral) is passed over, as
+    one with no value is ranked after the rest: when the valued ones run out, every
+    source's figures are read."""
+    values = _won_rows(
+        organization,
+        _credited(organization, filters),
+        [period],
+        filters,
+        "source",
+        _won_measures(by_purchase_day=False),
+        by_purchase_day=False,
+    )[0]
+    ranked_ids = sorted(
+        (key for key, row in values.items() if key is not None and cents(row.get("value")) > 0),
+        key=lambda key: (-cents(values[key].get("value")), key),
+    )
+    leaders: list[tuple[int, Revenue]] = []
+    at = 0
+    while len(leaders) < limit and at < len(ranked_ids):
+        chunk = ranked_ids[at : at + 2 * limit]
+        at += len(chunk)
+        chosen = replace(filters, source_ids=tuple(chunk))
+        per_source = revenue(organization=organization, period=period, filters=chosen, by="source")
+        found = [(key, per_source.get(key, Revenue())) for key in chunk]
+        leaders += [(key, r) for key, r in found if r.customers_won]
+    if len(leaders) < limit:
+        per_source = revenue(organization=organization, period=period, filters=filters, by="source")
+        leaders = sorted(
+            ((key, r) for key, r in per_source.items() if key is not None and r.customers_won),
+            key=lambda item: (-item[1].value_of_customers_won, item[0]),
+        )
+    leaders = leaders[:limit]
     names = dict(
         ReferralSource.objects.using(DB)
-        .filter(organization=organization, pk__in=[key for key, _ in ranked])
+        .filter(organization=organization, pk__in=[key for key, _ in leaders])
         .values_list("pk", "name")
     )
-    return [{"source_id": key, "name": names[key], "revenue": r} for key, r in ranked]
+    return [{"source_id": key, "name": names[key], "revenue": r} for key, r in leaders]

@@ -30,9 +30,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Case, DateField, F, IntegerField, Min, Q, Sum, Value, When
-from django.db.models.functions import Trunc
+from django.db.models.functions import Collate, Trunc
 from django.utils import timezone
 
 from accounts.models import InsiderContribution, Organization, ReferralSource
@@ -144,7 +144,7 @@ def _read_columns(organization, periods, filters, by, program_scoped):
         return results
     # Without a source to tell apart, the rows per kind of source hold the same sums in far
     # fewer rows than the rows per source; every day per source, the sums per source.
-    kinds = not filters.source_id and by != "source"
+    kinds = not filters.of_sources and by != "source"
     current = state(organization)
     if (
         not kinds
@@ -158,6 +158,8 @@ def _read_columns(organization, periods, filters, by, program_scoped):
             every_day = every_day.filter(program_id=filters.program_id)
         if filters.source_id:
             every_day = every_day.filter(source_id=filters.source_id)
+        if filters.source_ids:
+            every_day = every_day.filter(source_id__in=filters.source_ids)
         if filters.source_kind:
             every_day = every_day.filter(source__kind=filters.source_kind)
         sums = _grouped(every_day, _group(by, False), **{name: Sum(name) for name in COLUMNS})
@@ -177,6 +179,8 @@ def _read_columns(organization, periods, filters, by, program_scoped):
         rows = rows.filter(program_id=filters.program_id)
     if filters.source_id:
         rows = rows.filter(source_id=filters.source_id)
+    if filters.source_ids:
+        rows = rows.filter(source_id__in=filters.source_ids)
     if filters.source_kind:
         rows = rows.filter(**{"kind" if kinds else "source__kind": filters.source_kind})
     ordered = sorted((p for _, p in live), key=lambda p: p.start)
@@ -208,6 +212,32 @@ def _read_columns(organization, periods, filters, by, program_scoped):
     return results
 
 
+def ranked_sources(*, organization: Organization, column: str, limit: int) -> list[int] | None:
+    """The ``limit`` sources whose ``column`` (one of ``COLUMNS``) sums highest over every day
+    the rollups cover (``SourceRollup``), a sum of zero left out, ties by name: ranked in
+    the database, so a page that shows ten of 50,000 sources reads ten. The days after (today)
+    are the caller's to add. None without rollups of every day."""
+    current = state(organization)
+    if current is None or current.built_from is None or column not in COLUMNS:
+        return None
+    # Names in code-point order, as Python sorts them (SQLite's default; PostgreSQL's "C").
+    name = (
+        F("source__name")
+        if connections[DB].vendor != "postgresql"
+        else Collate("source__name", "C")
+    )
+    rows = (
+        SourceRollup.objects.using(DB)
+        .filter(organization=organization)
+        .values("source_id")
+        .annotate(_total=Sum(column), _name=name)
+        .exclude(_total=0)
+        .order_by("-_total", "_name", "source_id")
+        .values_list("source_id", flat=True)
+    )
+    return list(rows[:limit])
+
+
 def won_sums(
     *,
     organization: Organization,
@@ -224,7 +254,7 @@ def won_sums(
     current = state(organization)
     if current is None or not current.won_built or by not in (None, "kind", "source"):
         return None
-    kinds = not filters.source_id and by != "source"
+    kinds = not filters.of_sources and by != "source"
     rows = (
         (WonKindRollup if kinds else WonRollup)
         .objects.using(DB)
@@ -238,6 +268,8 @@ def won_sums(
         rows = rows.filter(program_id=filters.program_id)
     if filters.source_id:
         rows = rows.filter(source_id=filters.source_id)
+    if filters.source_ids:
+        rows = rows.filter(source_id__in=filters.source_ids)
     if filters.source_kind:
         rows = rows.filter(**{"kind" if kinds else "source__kind": filters.source_kind})
     aggregates = {}

@@ -35,9 +35,9 @@ from referrals.models import Click, Purchase, Referral, signed_amount
 from referrals.selectors import source_revenue
 from rewards.models import LedgerEntry, Reward
 
-from . import facts, report
+from . import facts, report, rollups
 from .db import DB
-from .period import Period
+from .period import Filters, Period
 from .report import roi
 
 ZERO = Decimal("0.00")
@@ -210,10 +210,35 @@ def by_source_kind(*, organization: Organization) -> list[dict]:
 
 def top_sources(*, organization: Organization, limit: int = 10) -> list[ReferralSource]:
     """The sources credited with the most net revenue, all time (those credited with any),
-    each with ``revenue``, ``referral_count`` and ``won_count`` as the report reads them."""
-    periods = [all_time(organization)]
+    each with ``revenue``, ``referral_count`` and ``won_count`` as the report reads them.
+
+    With rollups of every day, the database ranks the sources by their rolled-up revenue
+    and only the candidates' figures are read: the top ``limit`` plus every source the days
+    after the rollups (today) touch. A source outside them has no revenue after the rollups,
+    and at least ``limit`` candidates untouched by today rank above it with exact totals,
+    so the ten are the ten of every source."""
+    every_day = all_time(organization)
+    chosen = report.NO_FILTERS
+    covered = rollups.covered_through(organization)
+    after = every_day.clipped(start=covered + timedelta(days=1)) if covered else None
+    touched: list[int] = []
+    if after is not None:
+        today = report.revenues(
+            organization=organization, periods=[after], by="source", won_value=False
+        )[0]
+        touched = [pk for pk, r in today.items() if pk is not None and r.net_revenue]
+    ranked_ids = (
+        rollups.ranked_sources(organization=organization, column="net", limit=limit + len(touched))
+        if covered
+        else None
+    )
+    if ranked_ids is not None:
+        if not ranked_ids and not touched:
+            return []
+        chosen = Filters(source_ids=tuple(sorted({*ranked_ids, *touched})))
+    periods = [every_day]
     revenues = report.revenues(
-        organization=organization, periods=periods, by="source", won_value=False
+        organization=organization, periods=periods, filters=chosen, by="source", won_value=False
     )[0]
     credited = {pk: r.net_revenue for pk, r in revenues.items() if pk is not None and r.net_revenue}
     found = (
@@ -222,7 +247,14 @@ def top_sources(*, organization: Organization, limit: int = 10) -> list[Referral
         .only("pk", "name", "kind")
     )
     ranked = sorted(found, key=lambda s: (-credited[s.pk], s.name, s.pk))[:limit]
-    volumes = report.volumes(organization=organization, periods=periods, by="source")[0]
+    if not ranked:
+        return []
+    volumes = report.volumes(
+        organization=organization,
+        periods=periods,
+        filters=Filters(source_ids=tuple(s.pk for s in ranked)),
+        by="source",
+    )[0]
     for source in ranked:
         v = volumes.get(source.pk) or report.Volume()
         source.revenue = credited[source.pk]  # type: ignore[attr-defined]

@@ -464,3 +464,130 @@ def test_unrecovered_debt_from_the_balance_snapshot_equals_the_rows(acme, book, 
     ]
     # Sam: -12.00 on 12 March, 4.00 settled on 5 April; Ada: -7.00 today.
     assert debts == [Decimal("12.00"), Decimal("8.00"), Decimal("15.00")]
+
+
+def _sourced(acme, book, name, amount, when, won=None):
+    """A partner source of ``name`` whose friend (also ``name``) was won on ``won`` (2 March)
+    and bought ``amount`` on ``when``: the friend, the referral and the sale."""
+    from accounts.models import Customer, ReferralSource
+    from referrals.models import Referral
+
+    src = ReferralSource.objects.create(organization=acme, name=name, kind="partner")
+    friend = Customer.objects.create(
+        organization=acme, email=f"{name.lower()}@example.com", name=name, is_referred=True
+    )
+    referral = Referral.objects.create(
+        organization=acme,
+        program=book["program"],
+        source=src,
+        friend=friend,
+        friend_email=friend.email,
+        channel="email",
+        created_at=at(3, 1),
+        converted_at=won or at(3, 2),
+        status="converted",
+    )
+    sale = _credited_sale(acme, friend, referral, f"{name}-1", amount, when)
+    return friend, referral, sale
+
+
+def test_the_top_sources_ranked_in_the_database_are_the_top_of_every_source(
+    acme, book, settings, django_assert_max_num_queries
+):
+    """The overview's top sources by all-time revenue are ranked in the database over the
+    rolled-up days, then today's rows are added: a source today lifts into the top, one a
+    refund today drops out, and ties fall by name, as ranking every source's rows gives."""
+    from accounts.models import Customer
+    from analytics import selectors
+    from referrals.models import Referral
+
+    def sourced(name, amount, when):
+        return _sourced(acme, book, name, amount, when)
+
+    # Rolled up: Ada 970 and Sam 710 (the book), then these; "Kit" and "Jo" tie at 600.
+    made = {
+        name: sourced(name, amount, at(3, 10))
+        for name, amount in (("Kit", "600.00"), ("Jo", "600.00"), ("Lee", "590.00"))
+    }
+    for n in range(8):
+        sourced(f"Small{n}", f"{10 + n}.00", at(3, 11))
+    moe, moe_ref, moe_sale = sourced("Moe", "650.00", at(3, 12))
+    rollups.rebuild(organization=acme, now=NOW)
+    # Today, after the rollups' last day: Small0 buys 900 (into the top), Moe's sale is
+    # refunded in full (out of it) and 595.00 of Jo's (down to 5.00, below the Smalls).
+    jo, jo_ref, jo_sale = made["Jo"]
+    _credited_sale(
+        acme, jo, jo_ref, "Jo-back", "595.00", at(4, 15, 11), kind="refund", refund_of=jo_sale
+    )
+    small0 = Customer.objects.get(organization=acme, name="Small0")
+    _credited_sale(
+        acme, small0, Referral.objects.get(friend=small0), "Small0-2", "900.00", at(4, 15, 9)
+    )
+    _credited_sale(
+        acme, moe, moe_ref, "Moe-back", "650.00", at(4, 15, 10), kind="refund", refund_of=moe_sale
+    )
+
+    def top(limit):
+        return [
+            (s.name, s.revenue, s.referral_count, s.won_count)
+            for s in selectors.top_sources(organization=fresh(acme), limit=limit)
+        ]
+
+    for limit in range(1, 15):
+        settings.ANALYTICS_ROLLUPS = False
+        raw = top(limit)
+        settings.ANALYTICS_ROLLUPS = True
+        with django_assert_max_num_queries(30):
+            assert top(limit) == raw, limit
+    assert [name for name, *_ in top(5)] == ["Ada", "Small0", "Sam Source", "Kit", "Lee"]
+    assert top(5)[3] == ("Kit", Decimal("600.00"), 1, 1)
+    assert top(20)[-1][:2] == ("Jo", Decimal("5.00"))
+    assert ("Moe", Decimal("0.00")) not in [row[:2] for row in top(20)]
+
+
+def test_the_top_sources_by_value_ranked_on_the_won_rollups_are_the_top_of_every_source(
+    acme, book, settings
+):
+    """The overview's sources whose customers won in the period are worth the most: ranked on
+    the value alone, figures read for the leaders, they are those of every source's figures,
+    with today's rows, and a source whose value is another's referral's is passed over."""
+    from accounts.models import ReferralSource
+    from referrals.models import Conversion
+
+    for n, amount in enumerate(("300.00", "300.00", "120.00", "80.00", "40.00", "20.00")):
+        _sourced(acme, book, f"V{n}", amount, at(3, 20), won=at(3, 10 + n))
+    # V0's friend buys 500 today; V3's sale was refunded today (-80: nothing left).
+    v0 = Conversion.objects.filter(organization=acme, source__name="V0").first()
+    _credited_sale(acme, v0.customer, v0.referral, "V0-2", "500.00", at(4, 15, 9))
+    v3 = Conversion.objects.filter(organization=acme, source__name="V3").first()
+    _credited_sale(
+        acme, v3.customer, v3.referral, "V3-back", "80.00", at(4, 15, 9), "refund", v3.purchase
+    )
+    # V4's friend's sale credited to Zed, a source with no referral: Zed has value and no
+    # customer won (passed over), V4 a customer won and no value (ranked last).
+    zed = ReferralSource.objects.create(organization=acme, name="Zed", kind="partner")
+    v4 = Conversion.objects.filter(organization=acme, source__name="V4").first()
+    Conversion.objects.filter(pk=v4.pk).update(source=zed)
+    rollups.rebuild(organization=acme, now=NOW)
+
+    def top(period, limit):
+        return [
+            (s["name"], s["revenue"].customers_won, s["revenue"].value_of_customers_won)
+            for s in report.top_sources_by_value(
+                organization=fresh(acme), period=period, limit=limit
+            )
+        ]
+
+    from_march = Period(start=date(2026, 3, 1), end=date(2026, 4, 15), tz=acme.timezone)
+    for period in (MARCH, from_march):
+        for limit in range(1, 10):
+            settings.ANALYTICS_ROLLUPS = False
+            raw = top(period, limit)
+            settings.ANALYTICS_ROLLUPS = True
+            assert top(period, limit) == raw, (period, limit)
+    march = top(MARCH, 10)
+    assert march[0] == ("V0", 1, Decimal("800.00"))
+    assert "Zed" not in [name for name, *_ in march]
+    six = ["V0", "Ada", "Sam Source", "V1", "V2", "V5"]  # Zed's 40.00 passed over
+    assert [name for name, *_ in top(MARCH, 6)] == six
+    assert march[-2:] == [("V3", 1, Decimal("0.00")), ("V4", 1, Decimal("0.00"))]  # by id
