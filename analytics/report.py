@@ -738,9 +738,9 @@ def _debts_from_snapshot(organization, snapshot_at, at, filters: Filters, by: st
         between, sign = Q(at__gte=snapshot_at, at__lt=at), 1
     else:
         between, sign = Q(at__gte=at, at__lt=snapshot_at), -1
-    # Unbound (no ``using``): a subquery runs on the database of the query it is in.
     entries = (
-        PayoutBalanceEntry.objects.filter(organization=organization)
+        PayoutBalanceEntry.objects.using(DB)
+        .filter(organization=organization)
         .filter(between)
         .filter(filters.q(program=None, source="account__source"))
         .order_by()
@@ -748,20 +748,22 @@ def _debts_from_snapshot(organization, snapshot_at, at, filters: Filters, by: st
     fields = ["account", f"account__{key_of}"] if key_of else ["account"]
     moved: dict[int, tuple[Any, Decimal]] = {
         row["account"]: (row.get(f"account__{key_of}"), row["moved"])
-        for row in entries.using(DB).values(*fields).annotate(moved=Sum("amount"))
+        for row in entries.values(*fields).annotate(moved=Sum("amount"))
     }
-    touched = entries.values("account")
     totals: dict[Any, Decimal] = {}
     group = F(key_of) if key_of else Value(None, output_field=IntegerField())
-    untouched = snapshot.filter(balance__lt=0).exclude(account_id__in=touched)
-    for row in untouched.annotate(_key=group).values("_key").annotate(owed=Sum("balance")):
+    owing = snapshot.filter(balance__lt=0).annotate(_key=group)
+    for row in owing.values("_key").annotate(owed=Sum("balance")):
         totals[row["_key"]] = totals.get(row["_key"], ZERO) - cents(row["owed"])
-    before = dict(snapshot.filter(account_id__in=touched).values_list("account_id", "balance"))
+    # The accounts the entries touch: their debt in the snapshot out, their debt now in.
+    before = dict(snapshot.filter(account_id__in=list(moved)).values_list("account_id", "balance"))
     for account, (key, amount) in moved.items():
-        balance = cents(before.get(account, ZERO) + sign * amount)
-        if balance < 0:
-            totals[key] = totals.get(key, ZERO) - balance
-    return totals
+        was = cents(before.get(account, ZERO))
+        balance = cents(was + sign * amount)
+        owed = (-balance if balance < 0 else ZERO) - (-was if was < 0 else ZERO)
+        if owed:
+            totals[key] = totals.get(key, ZERO) + owed
+    return {key: total for key, total in totals.items() if total}
 
 
 # ROI and the whole report -------------------------------------------------------------------

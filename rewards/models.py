@@ -573,6 +573,9 @@ class PayoutBalanceEntry(models.Model):
                 fields=["account", "idempotency_key"], name="uniq_balance_entry_key"
             ),
         ]
+        # Debt at an instant (analytics) moves a snapshot of the balances by the entries
+        # between two instants: a few entries, not every entry of the organization.
+        indexes = [models.Index(fields=["organization", "at"], name="balance_entry_org_at")]
 
     def __str__(self):
         return f"{self.kind} {self.amount}"
