@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import connections
 from django.db.models import Count, DateField, F, IntegerField, Q, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
@@ -745,22 +746,31 @@ def _debts_from_snapshot(organization, snapshot_at, at, filters: Filters, by: st
         .filter(filters.q(program=None, source="account__source"))
         .order_by()
     )
-    fields = ["account", f"account__{key_of}"] if key_of else ["account"]
-    moved: dict[int, tuple[Any, Decimal]] = {
-        row["account"]: (row.get(f"account__{key_of}"), row["moved"])
-        for row in entries.values(*fields).annotate(moved=Sum("amount"))
-    }
+    key_field = f"account__{key_of}" if key_of else None
+    grouped = entries.values("account", *([key_field] if key_field else [])).annotate(
+        _moved=Sum("amount")
+    )
+    sql, params = grouped.query.get_compiler(using=DB).as_sql()
+    key_column = 'e."account__' + key_of + '"' if key_of else "NULL"
+    # Only the touched accounts whose debt moves: owing at the snapshot, or at ``at``.
+    with connections[DB].cursor() as cursor:
+        cursor.execute(
+            f'SELECT {key_column}, COALESCE(s."balance", 0), e."_moved" FROM ({sql}) e '  # noqa: S608 - Django's SQL
+            f'LEFT JOIN "{BalanceSnapshot._meta.db_table}" s ON s."organization_id" = %s '
+            f'AND s."account_id" = e."account" WHERE COALESCE(s."balance", 0) < 0 '
+            f'OR COALESCE(s."balance", 0) + %s * e."_moved" < 0',
+            [*params, organization.pk, sign],
+        )
+        moved = cursor.fetchall()
     totals: dict[Any, Decimal] = {}
     group = F(key_of) if key_of else Value(None, output_field=IntegerField())
     owing = snapshot.filter(balance__lt=0).annotate(_key=group)
     for row in owing.values("_key").annotate(owed=Sum("balance")):
         totals[row["_key"]] = totals.get(row["_key"], ZERO) - cents(row["owed"])
     # The accounts the entries touch: their debt in the snapshot out, their debt now in.
-    before = dict(snapshot.filter(account_id__in=list(moved)).values_list("account_id", "balance"))
-    for account, (key, amount) in moved.items():
-        was = cents(before.get(account, ZERO))
-        balance = cents(was + sign * amount)
-        owed = (-balance if balance < 0 else ZERO) - (-was if was < 0 else ZERO)
+    for key, before, change in moved:
+        was_, balance = cents(before), cents(before + sign * change)
+        owed = (-balance if balance < 0 else ZERO) - (-was_ if was_ < 0 else ZERO)
         if owed:
             totals[key] = totals.get(key, ZERO) + owed
     return {key: total for key, total in totals.items() if total}

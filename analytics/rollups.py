@@ -26,6 +26,7 @@ day built, and a read moves it by the entries between that instant and the one a
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -212,11 +213,13 @@ def _read_columns(organization, periods, filters, by, program_scoped):
     return results
 
 
-def ranked_sources(*, organization: Organization, column: str, limit: int) -> list[int] | None:
+def ranked_sources(
+    *, organization: Organization, column: str, limit: int
+) -> list[tuple[int, Decimal]] | None:
     """The ``limit`` sources whose ``column`` (one of ``COLUMNS``) sums highest over every day
-    the rollups cover (``SourceRollup``), a sum of zero left out, ties by name: ranked in
-    the database, so a page that shows ten of 50,000 sources reads ten. The days after (today)
-    are the caller's to add. None without rollups of every day."""
+    the rollups cover (``SourceRollup``), with that sum (zero left out), ties by name:
+    ranked in the database, so a page that shows ten of 50,000 sources reads ten. The days
+    after (today) are the caller's to add. None without rollups of every day."""
     current = state(organization)
     if current is None or current.built_from is None or column not in COLUMNS:
         return None
@@ -233,7 +236,7 @@ def ranked_sources(*, organization: Organization, column: str, limit: int) -> li
         .annotate(_total=Sum(column), _name=name)
         .exclude(_total=0)
         .order_by("-_total", "_name", "source_id")
-        .values_list("source_id", flat=True)
+        .values_list("source_id", "_total")
     )
     return list(rows[:limit])
 

@@ -212,30 +212,44 @@ def top_sources(*, organization: Organization, limit: int = 10) -> list[Referral
     """The sources credited with the most net revenue, all time (those credited with any),
     each with ``revenue``, ``referral_count`` and ``won_count`` as the report reads them.
 
-    With rollups of every day, the database ranks the sources by their rolled-up revenue
-    and only the candidates' figures are read: the top ``limit`` plus every source the days
-    after the rollups (today) touch. A source outside them has no revenue after the rollups,
-    and at least ``limit`` candidates untouched by today rank above it with exact totals,
-    so the ten are the ten of every source."""
+    With rollups of every day, the database ranks the sources by their rolled-up revenue,
+    and only candidates' figures are read: the top ``limit`` plus one for each source that
+    today's rows (the days after the rollups) take revenue from, and the sources today's rows
+    add to that could reach the ``limit``-th. Why that is enough: every source not fetched
+    is below the last fetched, R, rolled up; at least ``limit`` fetched ones lose nothing
+    today, so stay at or above R; and a source not fetched that gains ``g`` today reaches at
+    most R + g, a candidate only when that is at least the ``limit``-th fetched total."""
     every_day = all_time(organization)
     chosen = report.NO_FILTERS
     covered = rollups.covered_through(organization)
     after = every_day.clipped(start=covered + timedelta(days=1)) if covered else None
-    touched: list[int] = []
+    today: dict[int, Decimal] = {}
     if after is not None:
-        today = report.revenues(
+        tail = report.revenues(
             organization=organization, periods=[after], by="source", won_value=False
         )[0]
-        touched = [pk for pk, r in today.items() if pk is not None and r.net_revenue]
-    ranked_ids = (
-        rollups.ranked_sources(organization=organization, column="net", limit=limit + len(touched))
+        today = {pk: r.net_revenue for pk, r in tail.items() if pk is not None and r.net_revenue}
+    losing = sum(1 for gain in today.values() if gain < 0)
+    top = (
+        rollups.ranked_sources(organization=organization, column="net", limit=limit + losing)
         if covered
         else None
     )
-    if ranked_ids is not None:
-        if not ranked_ids and not touched:
+    if top is not None:
+        rolled = dict(top)
+        if len(top) < limit + losing:
+            bar = None  # every source with rolled-up revenue is fetched
+        else:
+            totals = sorted((total + today.get(pk, 0) for pk, total in top), reverse=True)
+            bar = top[-1][1], totals[limit - 1]
+        rising = [
+            pk
+            for pk, gain in today.items()
+            if pk not in rolled and gain > 0 and (bar is None or bar[0] + gain >= bar[1])
+        ]
+        if not rolled and not rising:
             return []
-        chosen = Filters(source_ids=tuple(sorted({*ranked_ids, *touched})))
+        chosen = Filters(source_ids=tuple(sorted({*rolled, *rising})))
     periods = [every_day]
     revenues = report.revenues(
         organization=organization, periods=periods, filters=chosen, by="source", won_value=False
