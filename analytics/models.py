@@ -76,7 +76,11 @@ class DailyRollup(RollupColumns):
                 name="uniq_daily_rollup",
             )
         ]
-        indexes = [models.Index(fields=["organization", "day"])]
+        indexes = [
+            models.Index(fields=["organization", "day"]),
+            # The days of a few sources (a page's top ten, one source's filter).
+            models.Index(fields=["source", "day"], name="dailyrollup_source_day"),
+        ]
 
     def __str__(self):
         return f"{self.organization_id} {self.day} {self.program_id}/{self.source_id}"
@@ -150,6 +154,7 @@ class WonRollup(WonSums):
     class Meta:
         indexes = [
             models.Index(fields=["organization", "won_day"], name="wonrollup_won_day"),
+            models.Index(fields=["source", "won_day"], name="wonrollup_source_won_day"),
             models.Index(fields=["organization", "day"], name="wonrollup_day"),
         ]
 
