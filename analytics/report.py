@@ -300,6 +300,7 @@ def volumes(
         rollup=(organization, filters, True),
     )
     result = []
+    channels = Channel.values  # a property that builds its list at each call
     for i in range(len(periods)):
         keys = {None} if by is None else set(clicks[i]) | set(referrals[i]) | set(purchases[i])
         per_key = {}
@@ -309,7 +310,7 @@ def volumes(
             per_key[key] = Volume(
                 clicks=row.get("clicks") or 0,
                 referrals=row.get("referrals") or 0,
-                by_channel={c: row.get(c) or 0 for c in Channel.values},
+                by_channel={c: row.get(c) or 0 for c in channels},
                 signups=row.get("signups") or 0,
                 customers_won=row.get("customers_won") or 0,
                 purchases=row.get("purchases") or 0,
