@@ -153,7 +153,12 @@ class WonRollup(WonSums):
 
     class Meta:
         indexes = [
-            models.Index(fields=["organization", "won_day"], name="wonrollup_won_day"),
+            # Covering: the sums of the customers won in a period by source read the index.
+            models.Index(
+                fields=["organization", "won_day"],
+                include=["source", "program", "day", "value"],
+                name="wonrollup_won_day_cover",
+            ),
             models.Index(fields=["source", "won_day"], name="wonrollup_source_won_day"),
             models.Index(fields=["organization", "day"], name="wonrollup_day"),
         ]

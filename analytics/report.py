@@ -897,6 +897,40 @@ class SourceRow:
     roi: Decimal | None
 
 
+def _sources(organization: Organization, filters: Filters):
+    """The sources the filters leave (plain queryset: callers pick their columns)."""
+    sources = ReferralSource.objects.using(DB).filter(organization=organization)
+    if filters.source_id:
+        sources = sources.filter(pk=filters.source_id)
+    if filters.source_ids:
+        sources = sources.filter(pk__in=filters.source_ids)
+    if filters.source_kind:
+        sources = sources.filter(kind=filters.source_kind)
+    return sources
+
+
+def ranked_source_ids(
+    *, organization: Organization, period: Period, filters: Filters = NO_FILTERS
+) -> list[int]:
+    """The ids of every source ``source_rows`` gives, in its order (the value of the
+    customers won in the period, then name), from that value alone (``_won_rows``): a page
+    of the ranking reads the figures of its own sources (``source_rows`` with their ids),
+    not every source's."""
+    values = _won_rows(
+        organization,
+        _credited(organization, filters),
+        [period],
+        filters,
+        "source",
+        _won_measures(by_purchase_day=False),
+        by_purchase_day=False,
+    )[0]
+    value_of = {key: cents(row.get("value")) for key, row in values.items() if key is not None}
+    ids = list(_sources(organization, filters).order_by("name", "pk").values_list("pk", flat=True))
+    ids.sort(key=lambda pk: -value_of.get(pk, ZERO))  # stable: by name within a value
+    return ids
+
+
 def source_rows(
     *, organization: Organization, period: Period, filters: Filters = NO_FILTERS
 ) -> list[SourceRow]:
@@ -905,11 +939,7 @@ def source_rows(
     volumes = volume(organization=organization, period=period, filters=filters, by="source")
     revenues = revenue(organization=organization, period=period, filters=filters, by="source")
     costs = reward_cost(organization=organization, period=period, filters=filters, by="source")
-    sources = ReferralSource.objects.using(DB).filter(organization=organization)
-    if filters.source_id:
-        sources = sources.filter(pk=filters.source_id)
-    if filters.source_kind:
-        sources = sources.filter(kind=filters.source_kind)
+    sources = _sources(organization, filters)
     rows = []
     labels = dict(SourceKind.choices)
     nothing, no_revenue, no_cost = Volume(), Revenue(), RewardCost()  # frozen: shared

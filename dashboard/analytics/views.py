@@ -1,6 +1,8 @@
 """The overview and the analytics pages. Each page reads its table once (``analytics.tables``)
 and shows it, or with ``?export=csv`` streams the same table as CSV."""
 
+from dataclasses import replace
+
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
@@ -184,17 +186,30 @@ def series(request):
 def sources(request):
     org = request.organization
     form, period, filters = _form(request)
-    rows = report.source_rows(organization=org, period=period, filters=filters)
     sort = request.GET.get("sort", "")
     descending = request.GET.get("order", "desc") != "asc"
-    if sort:
-        rows = tables.sort_source_rows(rows, sort, descending)
-    if _wants_csv(request):
-        return _export(request, tables.sources_table(rows, org.currency), period)
     # The page shows the ranked rows a hundred at a time (an organization may have 50,000
-    # sources) and makes the cells of those alone; the CSV has every row.
-    page = Paginator(rows, SOURCES_PER_PAGE).get_page(request.GET.get("page"))
-    table = tables.sources_table(list(page.object_list), org.currency)
+    # sources) and makes the cells of those alone; the CSV has every row. In the default
+    # order (the value of the customers won) the ranking needs that value alone, and the
+    # page reads the figures of its hundred.
+    if not sort and not _wants_csv(request):
+        ids = report.ranked_source_ids(organization=org, period=period, filters=filters)
+        page = Paginator(ids, SOURCES_PER_PAGE).get_page(request.GET.get("page"))
+        shown = replace(filters, source_ids=tuple(page.object_list))
+        rows = (
+            report.source_rows(organization=org, period=period, filters=shown)
+            if page.object_list
+            else []
+        )
+    else:
+        rows = report.source_rows(organization=org, period=period, filters=filters)
+        if sort:
+            rows = tables.sort_source_rows(rows, sort, descending)
+        if _wants_csv(request):
+            return _export(request, tables.sources_table(rows, org.currency), period)
+        page = Paginator(rows, SOURCES_PER_PAGE).get_page(request.GET.get("page"))
+        rows = list(page.object_list)
+    table = tables.sources_table(rows, org.currency)
     headers = []
     for column in table.columns:
         again = sort == column.key and descending

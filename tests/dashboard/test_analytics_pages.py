@@ -150,6 +150,14 @@ def test_every_sort_of_the_sources_pages_is_the_order_of_the_whole_table(analyst
             assert shown == [[c.text for c in row] for row in expected.rows], (column.key, order)
             exported = csv_of(analyst.get(PAGES["sources"], {**query, "export": "csv"}))
             assert exported[1:] == [[str(c.value) for c in row] for row in expected.rows]
+    # The default order (value of the customers won, then name) ranks on that value alone
+    # and reads the figures of each page's sources: the same rows as the whole table.
+    shown = []
+    for number in (1, 2):
+        page = analyst.get(PAGES["sources"], {**MARCH, "page": str(number)})
+        shown += [[c.text for c in row] for row in page.context["table"].rows]
+    assert len(shown) == 122 and shown == [[c.text for c in row] for row in whole.rows]
+    assert shown[0][0] == "Ada" and shown[1][0] == "Sam Source"
 
 
 def _period_and_filters(organization):
@@ -242,9 +250,11 @@ def test_pages_run_a_number_of_queries_that_does_not_grow_with_the_data(
 ):
     for n in range(25):
         ReferralSourceFactory(organization=acme, name=f"S{n}", kind="partner")
-    # 21: the page's figures, and how fresh the daily rollups and the customer facts are.
+    # 21: the page's figures, and how fresh the daily rollups and the customer facts are;
+    # the sources page 2 more: its ranking (the value of the customers won, the ids in order)
+    # before the figures of the page's sources.
     for name, path in PAGES.items():
-        with django_assert_max_num_queries(21, info=name):
+        with django_assert_max_num_queries(23 if name == "sources" else 21, info=name):
             assert analyst.get(path, MARCH).status_code == 200
         with django_assert_max_num_queries(21, info=name):
             analyst.get(path, {**MARCH, "export": "csv"})
