@@ -909,13 +909,9 @@ def _sources(organization: Organization, filters: Filters):
     return sources
 
 
-def ranked_source_ids(
-    *, organization: Organization, period: Period, filters: Filters = NO_FILTERS
-) -> list[int]:
-    """The ids of every source ``source_rows`` gives, in its order (the value of the
-    customers won in the period, then name), from that value alone (``_won_rows``): a page
-    of the ranking reads the figures of its own sources (``source_rows`` with their ids),
-    not every source's."""
+def _won_value_by_source(organization: Organization, period: Period, filters: Filters) -> dict:
+    """Per source, the value of the customers won in the period (``Revenue``'s
+    ``value_of_customers_won``), from that figure's own reads (``_won_rows``) alone."""
     values = _won_rows(
         organization,
         _credited(organization, filters),
@@ -925,7 +921,17 @@ def ranked_source_ids(
         _won_measures(by_purchase_day=False),
         by_purchase_day=False,
     )[0]
-    value_of = {key: cents(row.get("value")) for key, row in values.items() if key is not None}
+    return {key: cents(row.get("value")) for key, row in values.items() if key is not None}
+
+
+def ranked_source_ids(
+    *, organization: Organization, period: Period, filters: Filters = NO_FILTERS
+) -> list[int]:
+    """The ids of every source ``source_rows`` gives, in its order (the value of the
+    customers won in the period, then name), from that value alone (``_won_rows``): a page
+    of the ranking reads the figures of its own sources (``source_rows`` with their ids),
+    not every source's."""
+    value_of = _won_value_by_source(organization, period, filters)
     ids = list(_sources(organization, filters).order_by("name", "pk").values_list("pk", flat=True))
     ids.sort(key=lambda pk: -value_of.get(pk, ZERO))  # stable: by name within a value
     return ids
@@ -976,18 +982,10 @@ def top_sources_by_value(
     customer won in the period (credited by another source's referral) is passed over, as
     one with no value is ranked after the rest: when the valued ones run out, every
     source's figures are read."""
-    values = _won_rows(
-        organization,
-        _credited(organization, filters),
-        [period],
-        filters,
-        "source",
-        _won_measures(by_purchase_day=False),
-        by_purchase_day=False,
-    )[0]
+    value_of = _won_value_by_source(organization, period, filters)
     ranked_ids = sorted(
-        (key for key, row in values.items() if key is not None and cents(row.get("value")) > 0),
-        key=lambda key: (-cents(values[key].get("value")), key),
+        (key for key, value in value_of.items() if value > 0),
+        key=lambda key: (-value_of[key], key),
     )
     leaders: list[tuple[int, Revenue]] = []
     at = 0

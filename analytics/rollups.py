@@ -110,6 +110,20 @@ def _group(by: str | None, kinds: bool):
     }[by]
 
 
+def _narrowed(rows, filters: Filters, kinds: bool, *, program: bool):
+    """Rollup rows of the filters: of the program (when ``program``: the rows belong to
+    one), the sources and the kind (a column of the rows per kind, ``kinds``)."""
+    if program and filters.program_id:
+        rows = rows.filter(program_id=filters.program_id)
+    if filters.source_id:
+        rows = rows.filter(source_id=filters.source_id)
+    if filters.source_ids:
+        rows = rows.filter(source_id__in=filters.source_ids)
+    if filters.source_kind:
+        rows = rows.filter(**{"kind" if kinds else "source__kind": filters.source_kind})
+    return rows
+
+
 def read(
     *,
     organization: Organization,
@@ -155,14 +169,7 @@ def _read_columns(organization, periods, filters, by, program_scoped):
         and all(p.start <= current.built_from and p.end >= current.built_through for _, p in live)
     ):
         every_day = SourceRollup.objects.using(DB).filter(organization=organization)
-        if program_scoped and filters.program_id:
-            every_day = every_day.filter(program_id=filters.program_id)
-        if filters.source_id:
-            every_day = every_day.filter(source_id=filters.source_id)
-        if filters.source_ids:
-            every_day = every_day.filter(source_id__in=filters.source_ids)
-        if filters.source_kind:
-            every_day = every_day.filter(source__kind=filters.source_kind)
+        every_day = _narrowed(every_day, filters, False, program=program_scoped)
         sums = _grouped(every_day, _group(by, False), **{name: Sum(name) for name in COLUMNS})
         for i, _ in live:
             results[i] = {key: dict(row) for key, row in sums.items()}
@@ -176,14 +183,7 @@ def _read_columns(organization, periods, filters, by, program_scoped):
             day__lte=max(p.end for _, p in live),
         )
     )
-    if program_scoped and filters.program_id:
-        rows = rows.filter(program_id=filters.program_id)
-    if filters.source_id:
-        rows = rows.filter(source_id=filters.source_id)
-    if filters.source_ids:
-        rows = rows.filter(source_id__in=filters.source_ids)
-    if filters.source_kind:
-        rows = rows.filter(**{"kind" if kinds else "source__kind": filters.source_kind})
+    rows = _narrowed(rows, filters, kinds, program=program_scoped)
     ordered = sorted((p for _, p in live), key=lambda p: p.start)
     if all(a.end < b.start for a, b in zip(ordered, ordered[1:], strict=False)):
         # Periods apart (a period and the one before it): each row belongs to one period,
@@ -267,14 +267,7 @@ def won_sums(
             won_day__lte=max(p.end for p in periods),
         )
     )
-    if filters.program_id:
-        rows = rows.filter(program_id=filters.program_id)
-    if filters.source_id:
-        rows = rows.filter(source_id=filters.source_id)
-    if filters.source_ids:
-        rows = rows.filter(source_id__in=filters.source_ids)
-    if filters.source_kind:
-        rows = rows.filter(**{"kind" if kinds else "source__kind": filters.source_kind})
+    rows = _narrowed(rows, filters, kinds, program=True)
     aggregates = {}
     for i, p in enumerate(periods):
         won = Q(won_day__gte=p.start, won_day__lte=p.end)
