@@ -298,11 +298,11 @@ def _figures(reading: _Reading, by: str) -> _Figures:
             for row in window.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
         }
     own: dict[Any, Retention] = {}
-    for source_id, retention in reading.by_source.items():
-        key = key_of.get(source_id) if source_id is not None else None
-        if key is not None:
-            before = own.get(key, NO_ONE)
-            own[key] = Retention(
+    for won_by, retention in reading.by_source.items():
+        owner = key_of.get(won_by) if won_by is not None else None
+        if owner is not None:
+            before = own.get(owner, NO_ONE)
+            own[owner] = Retention(
                 before.customers + retention.customers,
                 before.still_buying + retention.still_buying,
             )
