@@ -37,6 +37,7 @@ from referrals.models import Purchase, signed_amount
 
 from . import facts, rollups
 from .db import DB
+from .db import cursor as db_cursor
 from .models import SourceValue
 from .period import Filters, Period
 from .retention import customer_spans
@@ -120,17 +121,54 @@ def recent_revenue(organization: Organization, filters: Filters | None = None, u
     return qs
 
 
-def _by_source(qs) -> dict[int, Decimal]:
+def _cents(amount) -> int:
+    """An amount (a database sum; None for none) in whole cents, rounded as ``cents``: the
+    sums of 50,000 sources are added and ranked as integers."""
+    return int(cents(amount).scaleb(2))
+
+
+def _money(amount: int) -> Decimal:
+    """Whole cents as the Decimal ``cents`` gives: 12345 -> Decimal("123.45")."""
+    return Decimal(amount).scaleb(-2)
+
+
+def _by_source(qs) -> dict[int, int]:
     rows = qs.values("conversion__source").annotate(total=Sum(signed_amount()))
-    return {row["conversion__source"]: row["total"] or Decimal(0) for row in rows}
+    return {row["conversion__source"]: _cents(row["total"]) for row in rows}
+
+
+def _source_values(organization: Organization, filters: Filters) -> list[tuple[int, int, int]]:
+    """(source, historic, recent) in cents of each source value (per program and source) of
+    the filters, as stored: the caller adds them up (at 50,000 sources PostgreSQL's GROUP BY,
+    and a Decimal for each sum, took twice as long)."""
+    params: dict[str, Any] = {"org": organization.pk}
+    join, where = "", ["v.organization_id = %(org)s"]
+    if filters.program_id:
+        where.append("v.program_id = %(program)s")
+        params["program"] = filters.program_id
+    if filters.source_id:
+        where.append("v.source_id = %(source)s")
+        params["source"] = filters.source_id
+    if filters.source_kind:
+        join = f"JOIN {ReferralSource._meta.db_table} s ON s.id = v.source_id"
+        where.append("s.kind = %(kind)s")
+        params["kind"] = filters.source_kind
+    with db_cursor() as cursor:
+        cursor.execute(
+            f"""SELECT v.source_id, (v.historic * 100)::bigint, (v.recent * 100)::bigint
+            FROM {SourceValue._meta.db_table} v {join}
+            WHERE {" AND ".join(where)}""",  # noqa: S608 - our own tables, values as parameters
+            params,
+        )
+        return cursor.fetchall()
 
 
 def _sums_from_facts(
     organization: Organization, credited, recent, filters: Filters, now: datetime
-) -> tuple[dict[int, Decimal], dict[int, Decimal]] | None:
-    """Historic and R per source from the source values (``facts.build_values``) and the
-    rows at their edges: historic = to date through ``values_through`` + the rows after;
-    R = recent from ``recent_from`` through ``values_through`` - the rows from
+) -> tuple[dict[int, int], dict[int, int]] | None:
+    """Historic and R per source, in cents, from the source values (``facts.build_values``)
+    and the rows at their edges: historic = to date through ``values_through`` + the rows
+    after; R = recent from ``recent_from`` through ``values_through`` - the rows from
     ``recent_from`` to now - 365 days + the rows after ``values_through`` to now. None when
     there are none, or ``now`` falls outside what they can answer (read the rows)."""
     current = facts.state(organization)
@@ -142,38 +180,34 @@ def _sums_from_facts(
     year_ago = now - timedelta(days=YEAR)
     if not start <= year_ago or now < after:
         return None
-    rows = SourceValue.objects.using(DB).filter(organization=organization)
-    if filters.program_id:
-        rows = rows.filter(program_id=filters.program_id)
-    if filters.source_id:
-        rows = rows.filter(source_id=filters.source_id)
-    if filters.source_kind:
-        rows = rows.filter(source__kind=filters.source_kind)
-    historic: dict[int, Decimal] = {}
-    last_12: dict[int, Decimal] = {}
-    for row in rows.values("source").annotate(h=Sum("historic"), r=Sum("recent")):
-        historic[row["source"]] = row["h"]
-        last_12[row["source"]] = row["r"]
+    historic: dict[int, int] = {}
+    last_12: dict[int, int] = {}
+    for source, h, r in _source_values(organization, filters):
+        if source in historic:
+            historic[source] += h
+            last_12[source] += r
+        else:
+            historic[source], last_12[source] = h, r
     for source, total in _by_source(credited.filter(occurred_at__gte=after)).items():
-        historic[source] = historic.get(source, Decimal(0)) + total
+        historic[source] = historic.get(source, 0) + total
     edges = (
         (recent.filter(occurred_at__gte=start, occurred_at__lt=year_ago), -1),
         (recent.filter(occurred_at__gte=after, occurred_at__lt=now), 1),
     )
     for qs, sign in edges:
         for source, total in _by_source(qs).items():
-            last_12[source] = last_12.get(source, Decimal(0)) + sign * total
+            last_12[source] = last_12.get(source, 0) + sign * total
     return historic, last_12
 
 
 def _historic(organization: Organization, credited, by: str, group: str, filters: Filters):
-    """Net revenue credited to date per source (or kind): the daily rollups for the days they
-    cover, the rows after (``report._read``), or every row without rollups."""
+    """Net revenue credited to date per source (or kind), in cents: the daily rollups for the
+    days they cover, the rows after (``report._read``), or every row without rollups."""
     from . import report
 
     if rollups.covered_through(organization) is None:
         rows = credited.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
-        return {row["k"]: cents(row["total"]) for row in rows}
+        return {row["k"]: _cents(row["total"]) for row in rows}
     all_time = Period(start=date(1, 1, 2), end=date(9998, 12, 30), tz=organization.timezone)
     read = report._read(
         credited,
@@ -184,7 +218,7 @@ def _historic(organization: Organization, credited, by: str, group: str, filters
         program="conversion__referral__program",
         rollup=(organization, filters, True),
     )[0]
-    return {key: cents(row["net"]) for key, row in read.items()}
+    return {key: _cents(row["net"]) for key, row in read.items()}
 
 
 @dataclass(frozen=True)
@@ -199,7 +233,7 @@ class _Reading:
     credited: Any  # the credited purchases of the filters (QuerySet)
     recent: Any  # the purchases R sums (QuerySet)
     sources: list[tuple[int, str, str]]  # (pk, name, kind) of the sources shown
-    fast: tuple[dict[int, Decimal], dict[int, Decimal]] | None
+    fast: tuple[dict[int, int], dict[int, int]] | None
     by_source: dict[int | None, Retention]
     program: Retention
 
@@ -236,13 +270,17 @@ def _read(organization: Organization, filters: Filters, now: datetime) -> _Readi
     )
 
 
+NO_ONE = Retention(0, 0)
+
+
 @dataclass(frozen=True)
 class _Figures:
-    """Per group (a source's id, or a kind): historic, R and its own customers' retention;
-    the program's retention and the organization's d and H. Makes each group's row."""
+    """Per group (a source's id, or a kind): historic and R in cents, and its own customers'
+    retention; the program's retention and the organization's d and H. Makes each group's
+    row."""
 
-    historic: dict[Any, Decimal]
-    last_12: dict[Any, Decimal]
+    historic: dict[Any, int]
+    last_12: dict[Any, int]
     own: dict[Any, Retention]
     program: Retention
     discount_rate: Decimal
@@ -256,12 +294,12 @@ class _Figures:
 
     def row(self, key, name: str, kind: str) -> ValueRow:
         own, use_program, p = self.retention(key)
-        r = self.last_12.get(key, NOTHING)
+        r = _money(self.last_12.get(key, 0))
         return ValueRow(
             key=key,
             name=name,
             kind=kind,
-            historic=self.historic.get(key, NOTHING),
+            historic=_money(self.historic.get(key, 0)),
             last_12_months=r,
             own_retention=own,
             retention=p,
@@ -272,40 +310,40 @@ class _Figures:
         )
 
 
-NO_ONE = Retention(0, 0)
-
-
 def _figures(reading: _Reading, by: str) -> _Figures:
     """The reading's figures per source (``by="source"``) or per kind (``"kind"``)."""
     organization, filters, now = reading.organization, reading.filters, reading.now
     group = "conversion__source_id" if by == "source" else "conversion__source__kind"
     kind_of = {pk: kind for pk, _, kind in reading.sources}
-    key_of: dict[int, Any] = kind_of if by == "kind" else {pk: pk for pk in kind_of}
-    if reading.fast is not None:
-        historic: dict = {}
-        last_12: dict = {}
+    historic: dict[Any, int]
+    last_12: dict[Any, int]
+    if reading.fast is not None and by == "source":
+        historic, last_12 = reading.fast
+    elif reading.fast is not None:
+        historic, last_12 = {}, {}
         for into, per_source in zip((historic, last_12), reading.fast, strict=True):
             for source_id, total in per_source.items():
-                key = source_id if by == "source" else kind_of.get(source_id)
-                into[key] = into.get(key, NOTHING) + cents(total)
+                kind = kind_of.get(source_id)
+                into[kind] = into.get(kind, 0) + total
     else:
         historic = _historic(organization, reading.credited, by, group, filters)
         window = reading.recent.filter(
             occurred_at__gte=now - timedelta(days=YEAR), occurred_at__lt=now
         )
         last_12 = {
-            row["k"]: cents(row["total"])
+            row["k"]: _cents(row["total"])
             for row in window.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
         }
     own: dict[Any, Retention] = {}
     for won_by, retention in reading.by_source.items():
-        owner = key_of.get(won_by) if won_by is not None else None
-        if owner is not None:
-            before = own.get(owner, NO_ONE)
-            own[owner] = Retention(
-                before.customers + retention.customers,
-                before.still_buying + retention.still_buying,
-            )
+        if won_by is None or won_by not in kind_of:
+            continue  # nobody's customers, or a source not shown
+        key = won_by if by == "source" else kind_of[won_by]
+        before = own.get(key, NO_ONE)
+        own[key] = Retention(
+            before.customers + retention.customers,
+            before.still_buying + retention.still_buying,
+        )
     return _Figures(
         historic=historic,
         last_12=last_12,
@@ -360,39 +398,37 @@ class RankedSources(Sequence[ValueRow]):
 
     def __init__(self, reading: _Reading):
         self.figures = figures = _figures(reading, "source")
-        self._source = {pk: (name, kind) for pk, name, kind in reading.sources}
+        self._source = source = {pk: (name, kind) for pk, name, kind in reading.sources}
         d, h = figures.discount_rate, figures.horizon
+        program_p = figures.program.share
+        own_p = {  # the sources with p of their own (never None: 20 customers or more)
+            pk: own.share
+            for pk, own in figures.own.items()
+            if own.customers >= MIN_CUSTOMERS_FOR_OWN_RETENTION
+        }
         factors: dict[Decimal, Decimal] = {}
-        projected: dict[int, int] = {}  # sources projecting other than 0.00 (in cents)
-        none: set[int] = set()  # no projection
+        projected: dict[int, int] = {}  # sources projecting other than 0.00, in cents
         for pk, r in figures.last_12.items():
-            if pk not in self._source:
-                continue
-            _, _, p = figures.retention(pk)
-            if p is None:
-                none.add(pk)
-            elif r:
-                f = factors.get(p)
-                if f is None:
-                    f = factors[p] = _factor(p, d, h)
-                if c := _projected_cents(r, p, d, h, f):
-                    projected[pk] = c
-        if figures.program.share is None:  # no p for all who would take the program's
-            none.update(pk for pk in self._source if figures.retention(pk)[2] is None)
-        name = self._name
-        ahead = sorted(projected, key=lambda pk: (-projected[pk], name(pk), pk))
+            p = own_p.get(pk, program_p)
+            if not r or p is None or pk not in source:
+                continue  # 0.00 (or n/a, below)
+            f = factors.get(p)
+            if f is None:
+                f = factors[p] = _factor(p, d, h)
+            if c := _projected_cents(_money(r), p, d, h, f):
+                projected[pk] = c
+        # Without the program's p, every source without its own has no projection.
+        none = set() if program_p is not None else {pk for pk in source if pk not in own_p}
+        ahead = sorted(projected, key=lambda pk: (-projected[pk], source[pk][0], pk))
         rest = sorted(
-            (pk for pk in self._source if pk not in projected), key=lambda pk: (name(pk), pk)
+            (pk for pk in source if pk not in projected), key=lambda pk: (source[pk][0], pk)
         )
         self._order = (
             [pk for pk in ahead if projected[pk] > 0]
-            + [pk for pk in rest if pk not in none]
+            + ([pk for pk in rest if pk not in none] if none else rest)
             + [pk for pk in ahead if projected[pk] < 0]
             + [pk for pk in rest if pk in none]
         )
-
-    def _name(self, pk: int) -> str:
-        return self._source[pk][0]
 
     def __len__(self) -> int:
         return len(self._order)
