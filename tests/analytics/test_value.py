@@ -143,26 +143,29 @@ def test_no_projection_without_anyone_old_enough(acme, program, source):
 
 
 def test_the_ranking_rounds_each_source_to_the_cent_exactly_as_projected_value():
-    """The ranking multiplies R by f(p) once; where that lands next to half a cent it must
-    still give projected_value's cent (2.16 x f(0.25) at d = 200%, H = 3 is 0.785 exactly:
-    R x f(p) to 28 digits rounds to 0.78, the sum of the terms to 0.79)."""
+    """The ranking multiplies R by f(p) in floating point; where that lands next to half a
+    cent it must still give projected_value's cent (2.16 x f(0.25) at d = 200%, H = 3 is
+    0.785 exactly: R x f(p) rounds to 0.78, the sum of the terms to 0.79)."""
     cases = [
         (D("2.16"), D("0.25"), D("2"), 3),
         (D("0.01"), D("0.5"), D("0"), 2),  # 0.015: half a cent, rounded up
         (D("-0.01"), D("0.5"), D("0"), 2),  # -0.015: away from zero
+        (D("0.03"), D("0.5"), D("0"), 2),  # 0.045
         (D("400"), D("0.5"), D("0.1"), 5),
         (D("400"), D(6) / D(11), D("0.1"), 5),
         (D("1"), D("0"), D("0.1"), 0),
+        (D("999999999999.99"), D(1), D("0"), 10),  # beyond a float's cents: exact
+        (D("-999999999999.99"), D(13) / D(17), D("0.05"), 7),
     ]
     rng = random.Random(12)
     for _ in range(3000):
-        r = D(rng.randint(-(10**7), 10**9)).scaleb(-2)
+        r = D(rng.randint(-(10**7), 10**9 if rng.random() < 0.9 else 10**14)).scaleb(-2)
         p = D(rng.randint(0, 40)) / D(rng.randint(20, 40))
         d = rng.choice([D("0"), D("0.05"), D("0.1"), D("0.125"), D("0.5"), D("2")])
         cases.append((r, p, d, rng.randint(1, 10)))
     for r, p, d, h in cases:
         exact = value.projected_value(r=r, p=p, d=d, h=h)
-        assert value._projected_cents(r, p, d, h, value._factor(p, d, h)) == exact * 100, (r, p)
+        assert value._Projection(p, d, h).cents(int(r * 100)) == exact * 100, (r, p, d, h)
 
 
 def ladder(org, program, sam, now):
