@@ -31,7 +31,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, overload
 
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Customer, Organization, ReferralSource, SourceKind
@@ -107,14 +107,17 @@ def _retention_by_source(
     return result
 
 
+#: Which credited purchases R sums: advocacy aside, of still-active customers.
+RECENT = ~Purchase.ADVOCACY & Q(customer__status=Customer.Status.ACTIVE)
+
+
 def recent_revenue(organization: Organization, filters: Filters | None = None, using=None):
     """The purchases R sums (any time): credited, advocacy aside, of still-active customers."""
     qs = (
         Purchase.objects.using(using)
         .filter(organization=organization)
         .credited()
-        .exclude(Purchase.ADVOCACY)
-        .filter(customer__status=Customer.Status.ACTIVE)
+        .filter(RECENT)
         .order_by()
     )
     if filters is not None:
@@ -191,15 +194,20 @@ def _sums_from_facts(
             last_12[source] += r
         else:
             historic[source], last_12[source] = h, r
-    for source, total in _by_source(credited.filter(occurred_at__gte=after)).items():
-        historic[source] = historic.get(source, 0) + total
-    edges = (
-        (recent.filter(occurred_at__gte=start, occurred_at__lt=year_ago), -1),
-        (recent.filter(occurred_at__gte=after, occurred_at__lt=now), 1),
+    # The rows after: credited to date, and those of them R sums up to now, in one read.
+    after_rows = (
+        credited.filter(occurred_at__gte=after)
+        .values_list("conversion__source")
+        .annotate(
+            h=Sum(signed_amount()), r=Sum(signed_amount(), filter=RECENT & Q(occurred_at__lt=now))
+        )
     )
-    for qs, sign in edges:
-        for source, total in _by_source(qs).items():
-            last_12[source] = last_12.get(source, 0) + sign * total
+    for source, h, r in after_rows:
+        historic[source] = historic.get(source, 0) + _cents(h)
+        last_12[source] = last_12.get(source, 0) + _cents(r)
+    before = recent.filter(occurred_at__gte=start, occurred_at__lt=year_ago)
+    for source, total in _by_source(before).items():
+        last_12[source] = last_12.get(source, 0) - total
     return historic, last_12
 
 
