@@ -23,12 +23,13 @@ them (or ``ANALYTICS_ROLLUPS=0``) everything is read from the rows. The same num
 """
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from itertools import groupby
-from operator import itemgetter
+from functools import cached_property
+from itertools import compress, count, islice, repeat
+from operator import eq
 from typing import Any, overload
 
 from django.db.models import F, Q, Sum
@@ -243,10 +244,18 @@ class _Reading:
     now: datetime
     credited: Any  # the credited purchases of the filters (QuerySet)
     recent: Any  # the purchases R sums (QuerySet)
-    sources: list[tuple[int, str, str]]  # (pk, name, kind) of the sources shown
+    sources: dict[int, tuple[str, str]]  # pk -> (name, kind) of the sources shown
     fast: tuple[dict[int, int], dict[int, int]] | None
     by_source: dict[int | None, Retention]
     program: Retention
+
+    @cached_property
+    def kinds(self) -> dict[str, list[int]]:
+        """Kind -> the sources shown of that kind."""
+        members: dict[str, list[int]] = {}
+        for pk, (_, kind) in self.sources.items():
+            members.setdefault(kind, []).append(pk)
+        return members
 
 
 def _read(organization: Organization, filters: Filters, now: datetime) -> _Reading:
@@ -271,7 +280,10 @@ def _read(organization: Organization, filters: Filters, now: datetime) -> _Readi
         credited=credited,
         recent=recent,
         # (pk, name, kind) tuples: at 50,000 sources, model instances took half a second.
-        sources=list(sources.order_by().values_list("pk", "name", "kind")),
+        sources={
+            pk: (name, kind)
+            for pk, name, kind in sources.order_by().values_list("pk", "name", "kind")
+        },
         fast=_sums_from_facts(organization, credited, recent, filters, now),
         by_source=by_source,
         program=Retention(
@@ -325,17 +337,15 @@ def _figures(reading: _Reading, by: str) -> _Figures:
     """The reading's figures per source (``by="source"``) or per kind (``"kind"``)."""
     organization, filters, now = reading.organization, reading.filters, reading.now
     group = "conversion__source_id" if by == "source" else "conversion__source__kind"
-    kind_of = {pk: kind for pk, _, kind in reading.sources}
     historic: dict[Any, int]
     last_12: dict[Any, int]
     if reading.fast is not None and by == "source":
         historic, last_12 = reading.fast
-    elif reading.fast is not None:
-        historic, last_12 = {}, {}
-        for into, per_source in zip((historic, last_12), reading.fast, strict=True):
-            for source_id, total in per_source.items():
-                kind = kind_of.get(source_id)
-                into[kind] = into.get(kind, 0) + total
+    elif reading.fast is not None:  # each kind's, the sum of its sources'
+        historic, last_12 = (
+            {kind: sum(map(per_source.get, pks, repeat(0))) for kind, pks in reading.kinds.items()}
+            for per_source in reading.fast
+        )
     else:
         historic = _historic(organization, reading.credited, by, group, filters)
         window = reading.recent.filter(
@@ -347,9 +357,9 @@ def _figures(reading: _Reading, by: str) -> _Figures:
         }
     own: dict[Any, Retention] = {}
     for won_by, retention in reading.by_source.items():
-        if won_by is None or won_by not in kind_of:
+        if won_by is None or won_by not in reading.sources:
             continue  # nobody's customers, or a source not shown
-        key = won_by if by == "source" else kind_of[won_by]
+        key = won_by if by == "source" else reading.sources[won_by][1]
         before = own.get(key, NO_ONE)
         own[key] = Retention(
             before.customers + retention.customers,
@@ -368,7 +378,7 @@ def _figures(reading: _Reading, by: str) -> _Figures:
 def _kind_rows(reading: _Reading) -> list[ValueRow]:
     figures = _figures(reading, "kind")
     kinds = dict(SourceKind.choices)
-    present = sorted({kind for _, _, kind in reading.sources})
+    present = sorted(reading.kinds)
     rows = [figures.row(k, kinds.get(k, k), k) for k in present]
     rows.sort(key=lambda row: (row.projected is None, -(row.projected or 0), str(row.name)))
     return rows
@@ -400,26 +410,46 @@ class _Projection:
 
     def cents(self, r: int) -> int:
         """The projection of R (in cents), in cents."""
-        x = r * self.f
-        size = abs(x)
-        whole = math.floor(size)
-        part = size - whole  # exact
-        if abs(part - 0.5) <= _CLOSE * (1 + size):
-            return _cents(projected_value(r=_money(r), p=self.p, d=self.d, h=self.h))
-        rounded = whole + (part > 0.5)  # half up (away from zero), as ``cents``
-        return -rounded if x < 0 else rounded
+        return self.of([(0, r)]).get(0, 0)
+
+    def of(self, rs: Iterable[tuple[int, int]]) -> dict[int, int]:
+        """Source -> its projection in cents, for (source, R in cents), leaving out 0."""
+        f, floor, close = self.f, math.floor, _CLOSE
+        out: dict[int, int] = {}
+        for pk, r in rs:
+            x = r * f
+            size = abs(x)
+            whole = floor(size)
+            part = size - whole  # exact
+            if abs(part - 0.5) <= close * (1 + size):
+                c = _cents(projected_value(r=_money(r), p=self.p, d=self.d, h=self.h))
+            else:
+                c = whole + (part > 0.5)  # half up (away from zero), as ``cents``
+                if x < 0:
+                    c = -c
+            if c:
+                out[pk] = c
+        return out
 
 
-def _ranked(projected: dict[int, int], name: dict[int, tuple[str, str]]) -> list[int]:
-    """The sources by value, highest first, those of the same value by name then id."""
-    order: list[int] = []
-    for _, same in groupby(
-        sorted(projected.items(), key=itemgetter(1), reverse=True), itemgetter(1)
-    ):
-        run = [pk for pk, _ in same]
-        if len(run) > 1:
-            run.sort(key=lambda pk: (name[pk][0], pk))
-        order += run
+def _by_value(mapping: dict[int, Decimal]) -> dict[Decimal, list[int]]:
+    grouped: dict[Decimal, list[int]] = {}
+    for key, v in mapping.items():
+        grouped.setdefault(v, []).append(key)
+    return grouped
+
+
+def _ranked(projected: dict[int, int], source: dict[int, tuple[str, str]]) -> list[int]:
+    """The sources by value, highest first; those of the same value by name, then id."""
+    order = sorted(projected, key=projected.__getitem__, reverse=True)
+    values = [projected[pk] for pk in order]
+    runs: dict[int, list[int]] = {}  # a value several sources share -> [first, last] place
+    for i in compress(count(1), map(eq, values, islice(values, 1, None))):
+        runs.setdefault(values[i], [i - 1, i])[1] = i
+    for first, last in runs.values():
+        order[first : last + 1] = sorted(
+            order[first : last + 1], key=lambda pk: (source[pk][0], pk)
+        )
     return order
 
 
@@ -431,25 +461,22 @@ class RankedSources(Sequence[ValueRow]):
 
     def __init__(self, reading: _Reading):
         self.figures = figures = _figures(reading, "source")
-        self._source = source = {pk: (name, kind) for pk, name, kind in reading.sources}
+        self._source = source = reading.sources
         d, h = figures.discount_rate, figures.horizon
         program_p = figures.program.share
-        own_p = {  # the sources with p of their own (never None: 20 customers or more)
-            pk: own.share
+        own_p = {  # the sources with p of their own (20 customers or more)
+            pk: share
             for pk, own in figures.own.items()
-            if own.customers >= MIN_CUSTOMERS_FOR_OWN_RETENTION
+            if own.customers >= MIN_CUSTOMERS_FOR_OWN_RETENTION and (share := own.share) is not None
         }
-        projections: dict[Decimal, _Projection] = {}
+        last_12 = figures.last_12
         projected: dict[int, int] = {}  # sources projecting other than 0.00, in cents
-        for pk, r in figures.last_12.items():
-            p = own_p.get(pk, program_p)
-            if not r or p is None or pk not in source:
-                continue  # 0.00 (or n/a, below)
-            projection = projections.get(p)
-            if projection is None:
-                projection = projections[p] = _Projection(p, d, h)
-            if c := projection.cents(r):
-                projected[pk] = c
+        if program_p is not None:
+            projected = _Projection(program_p, d, h).of(
+                (pk, r) for pk, r in last_12.items() if r and pk not in own_p and pk in source
+            )
+        for p, pks in _by_value(own_p).items():
+            projected.update(_Projection(p, d, h).of((pk, last_12.get(pk, 0)) for pk in pks))
         # Without the program's p, every source without its own has no projection.
         none = set() if program_p is not None else {pk for pk in source if pk not in own_p}
         ahead = _ranked(projected, source)
