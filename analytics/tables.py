@@ -6,7 +6,7 @@ text the page shows (``text``: the same number with its currency or percent sign
 from one selector call, so the page and its CSV cannot disagree.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -544,7 +544,7 @@ def compare_table(rows: list[SpanComparison], currency: str) -> Table:
 # Value --------------------------------------------------------------------------------------
 
 
-def value_table(rows: list[ValueRow], currency: str, by: str) -> Table:
+def value_table(rows: Iterable[ValueRow], currency: str, by: str) -> Table:
     table = Table(
         f"value_{by}",
         [

@@ -312,3 +312,53 @@ def test_the_pages_say_how_fresh_the_facts_are_and_show_the_same_numbers(
     assert "come from customer facts that include every purchase and win recorded up to" in html
     for path in pages:
         assert csv(path) == live[path], path
+
+
+def test_the_rows_after_the_source_values_count_in_historic_and_r_as_the_raw_rows_do(
+    acme, data, settings
+):
+    """Rows recorded on the day after the source values: Olga's advocacy purchase and its
+    refund, and a churned friend's purchase, count in historic and not in R; an active
+    friend's in both. The same sums as read from the rows."""
+    rollups.rebuild(organization=acme, now=NOW)
+    facts.rebuild(organization=acme, now=NOW)
+    before = {r.name: r for r in value.values(organization=fresh(acme), now=NOW)}["Ada"]
+    today = NOW - timedelta(hours=2)
+    olga = Customer.objects.get(organization=acme, email="olga@example.com")
+    bought = Purchase.objects.create(
+        organization=acme,
+        customer=olga,
+        external_id="olga-today",
+        amount=D("80.00"),
+        currency="EUR",
+        occurred_at=today,
+    )
+    referral = Referral.objects.get(friend=olga)
+    Conversion.objects.create(
+        organization=acme,
+        referral=referral,
+        source=referral.source,
+        customer=olga,
+        purchase=bought,
+        kind="advocacy",
+        external_id="olga-today",
+        occurred_at=today,
+    )
+    _sale(acme, olga, "20.00", today, "refund", bought, referral)
+    for email, amount in (("ada0@example.com", "40.00"), ("ada1@example.com", "60.00")):
+        friend = Customer.objects.get(organization=acme, email=email)
+        _sale(acme, friend, amount, today, referral=Referral.objects.get(friend=friend))
+    org = fresh(acme)
+    with CaptureQueriesContext(connections["analytics"]) as queries:
+        rolled = [value.values(organization=org, by=by, now=NOW) for by in ("source", "kind")]
+    assert "analytics_sourcevalue" in " ".join(q["sql"] for q in queries.captured_queries)
+    ada = {r.name: r for r in rolled[0]}["Ada"]
+    assert ada.historic - before.historic == D("160.00")  # 80 - 20 + 40 + 60
+    assert ada.last_12_months - before.last_12_months == D("60.00")  # ada1 alone
+    settings.ANALYTICS_ROLLUPS = False
+    raw = [value.values(organization=fresh(acme), by=by, now=NOW) for by in ("source", "kind")]
+
+    def sums(tables):  # (the retention is the facts' as of their build until refreshed)
+        return [{(r.key, r.historic, r.last_12_months) for r in rows} for rows in tables]
+
+    assert sums(rolled) == sums(raw)

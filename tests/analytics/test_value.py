@@ -10,7 +10,8 @@ Sam: historic 600.00; R = 400.00; 2 customers are fewer than 20, so p is the pro
 12 of 22 = 6/11; projected = sum 400 (6/11)^(t-1) / 1.1^t = 699.69.
 """
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -20,6 +21,7 @@ from accounts.models import Customer, ReferralSource
 from analytics import value
 from analytics.period import Filters
 from referrals.models import Conversion, Purchase, Referral
+from tests.factories import ProgramFactory
 
 D = Decimal
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -43,22 +45,27 @@ def won(org, program, src, name, start, *later, status="active"):
         signed_up_at=start,
         converted_at=start,
     )
+    first = None
     for i, (amount, on) in enumerate([("100", start), *later]):
+        refund = amount.startswith("-")  # "-30": 30 of the first purchase refunded
         p = Purchase.objects.create(
             organization=org,
             customer=friend,
+            kind="refund" if refund else "purchase",
+            refund_of=first if refund else None,
             external_id=f"{name}-{i}",
-            amount=D(amount),
+            amount=D(amount.lstrip("-")),
             currency="EUR",
             occurred_at=on,
         )
+        first = first or p
         Conversion.objects.create(
             organization=org,
             referral=referral,
             source=src,
             customer=friend,
             purchase=p,
-            kind="purchase",
+            kind="refund" if refund else "purchase",
             external_id=f"{name}-{i}",
             is_first_purchase=i == 0,
             occurred_at=on,
@@ -130,3 +137,86 @@ def test_no_projection_without_anyone_old_enough(acme, program, source):
     row = value.values(organization=acme, now=NOW, filters=Filters(source_id=source.pk))[0]
     assert row.retention is None and row.projected is None
     assert row.historic == D("100.00")
+
+
+# The ranking of every source (RankedSources) ------------------------------------------------
+
+
+def test_the_ranking_rounds_each_source_to_the_cent_exactly_as_projected_value():
+    """The ranking multiplies R by f(p) in floating point; where that lands next to half a
+    cent it must still give projected_value's cent (2.16 x f(0.25) at d = 200%, H = 3 is
+    0.785 exactly: R x f(p) rounds to 0.78, the sum of the terms to 0.79)."""
+    cases = [
+        (D("2.16"), D("0.25"), D("2"), 3),
+        (D("0.01"), D("0.5"), D("0"), 2),  # 0.015: half a cent, rounded up
+        (D("-0.01"), D("0.5"), D("0"), 2),  # -0.015: away from zero
+        (D("0.03"), D("0.5"), D("0"), 2),  # 0.045
+        (D("400"), D("0.5"), D("0.1"), 5),
+        (D("400"), D(6) / D(11), D("0.1"), 5),
+        (D("1"), D("0"), D("0.1"), 0),
+        (D("999999999999.99"), D(1), D("0"), 10),  # beyond a float's cents: exact
+        (D("-999999999999.99"), D(13) / D(17), D("0.05"), 7),
+    ]
+    rng = random.Random(12)
+    for _ in range(3000):
+        r = D(rng.randint(-(10**7), 10**9 if rng.random() < 0.9 else 10**14)).scaleb(-2)
+        p = D(rng.randint(0, 40)) / D(rng.randint(20, 40))
+        d = rng.choice([D("0"), D("0.05"), D("0.1"), D("0.125"), D("0.5"), D("2")])
+        cases.append((r, p, d, rng.randint(1, 10)))
+    for r, p, d, h in cases:
+        exact = value.projected_value(r=r, p=p, d=d, h=h)
+        assert value._Projection(p, d, h).cents(int(r * 100)) == exact * 100, (r, p, d, h)
+
+
+def ladder(org, program, sam, now):
+    """Sources whose projections are positive, tied, nothing or negative, dated from ``now``.
+
+    Ada (agent): 20 friends a year old, 10 buying 50 again a month ago, 2 since churned:
+    R 400, p her own 10/20. Sam: 2 friends, both buying 200 again: R 400, the program's p.
+    "Tie B" then "Tie A": a friend each buying 100 again, the same projection (by name, not
+    by id). The refunder: a friend refunding 30 of 100 a month ago, R -30: last but for
+    "n/a". Idle, Zed, alpha and Émile: nothing, by code point (uppercase before lowercase)."""
+    old, lately = now - timedelta(days=400), now - timedelta(days=30)
+    ada = ReferralSource.objects.create(organization=org, name="Ada", kind="agent")
+    for i in range(20):
+        again = [("50", lately)] if i < 10 else []
+        won(org, program, ada, f"a{i}", old, *again, status="churned" if i < 2 else "active")
+    for i in range(2):
+        won(org, program, sam, f"s{i}", old, ("200", lately))
+    for name in ("Tie B", "Tie A"):
+        tie = ReferralSource.objects.create(organization=org, name=name, kind="partner")
+        won(org, program, tie, name.replace(" ", ""), old, ("100", lately))
+    refunder = ReferralSource.objects.create(organization=org, name="Refunder", kind="partner")
+    won(org, program, refunder, "r", old, ("-30", lately))
+    for name in ("Émile", "alpha", "Zed", "Idle"):
+        ReferralSource.objects.create(organization=org, name=name, kind="partner")
+
+
+LADDER = ["Sam Source", "Ada", "Tie A", "Tie B", "Idle", "Zed", "alpha", "Émile", "Refunder"]
+
+
+def test_every_source_ranked_by_projected_value_then_name(acme, program, source):
+    ladder(acme, program, source, NOW)
+    rows = value.values(organization=acme, now=NOW)
+    assert [r.name for r in rows] == LADDER
+    projected = {r.name: r.projected for r in rows}
+    assert projected["Tie A"] == projected["Tie B"] > 0
+    assert projected["Idle"] == projected["Zed"] == D("0.00") > projected["Refunder"]
+    for row in rows:
+        assert row.projected == value.projected_value(
+            r=row.last_12_months, p=row.retention, d=acme.discount_rate, h=acme.horizon_years
+        )
+    ranked, kinds = value.ranked(organization=acme, now=NOW)
+    assert len(ranked) == len(rows) and ranked[2:5] == rows[2:5] and ranked[-1] == rows[-1]
+    assert list(ranked) == rows
+    assert kinds == value.values(organization=acme, by="kind", now=NOW)
+
+
+def test_without_anyones_retention_every_source_is_n_a_by_name(acme, program, source):
+    ladder(acme, program, source, NOW)
+    later = ProgramFactory(organization=acme, name="Later")
+    won(acme, later, source, "new", NOW - timedelta(days=10), ("100", NOW - timedelta(days=5)))
+    rows = value.values(organization=acme, now=NOW, filters=Filters(program_id=later.pk))
+    assert all(r.projected is None for r in rows)
+    assert [r.name for r in rows] == sorted(LADDER)
+    assert rows[-1].name == "Émile" and rows[-2].name == "alpha"

@@ -3,14 +3,20 @@ each table's CSV export carries exactly the page's numbers."""
 
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from django.utils.html import escape
 
+from accounts.models import ReferralSource
 from analytics import report, retention, tables, value
+from analytics.period import Filters
+from dashboard.analytics import views
 from tests.analytics.book import build
-from tests.factories import ReferralSourceFactory
+from tests.analytics.test_value import LADDER, ladder, won
+from tests.factories import ProgramFactory, ReferralSourceFactory
 
 MARCH = {"period": "custom", "start": "2026-03-01", "end": "2026-03-31"}
 PAGES = {
@@ -262,3 +268,108 @@ def test_pages_run_a_number_of_queries_that_does_not_grow_with_the_data(
     # each reading every kind of row once (whole days from the rollups, today from the rows).
     with django_assert_max_num_queries(65, info="overview"):
         assert analyst.get("/app/", MARCH).status_code == 200
+
+
+# The value page: a page of the ranking of every source, the CSV all of it --------------------
+
+
+def texts(table) -> list[list[str]]:
+    return [[cell.text for cell in row] for row in table.rows]
+
+
+def everything(acme, **filters) -> tables.Table:
+    return tables.value_table(
+        value.values(organization=acme, filters=Filters(**filters)), "EUR", "source"
+    )
+
+
+def test_the_value_page_pages_the_ranking_and_its_csv_has_every_source(
+    analyst, acme, program, source, monkeypatch
+):
+    ladder(acme, program, source, timezone.now())
+    monkeypatch.setattr(views, "SOURCES_PER_PAGE", 4)
+    expected = everything(acme)
+    shown = []
+    for number in (1, 2, 3):
+        page = analyst.get(PAGES["value"], {"page": number})
+        rows = texts(page.context["by_source"])
+        assert len(rows) == (4 if number < 3 else 1)
+        shown += rows
+    assert shown == texts(expected)  # the second page begins where the first ended
+    assert [row[0] for row in shown] == LADDER
+    first = analyst.get(PAGES["value"])
+    html = first.content.decode()
+    assert "Sources 1–4 of 9" in html and first.context["next_url"] == "?page=2"
+    assert "Previous" not in html
+    last = analyst.get(PAGES["value"], {"page": 3})
+    assert "Sources 9–9 of 9" in last.content.decode()
+    assert last.context["previous_url"] == "?page=2" and not last.context["next_url"]
+    assert texts(last.context["by_kind"]) == texts(
+        tables.value_table(value.values(organization=acme, by="kind"), "EUR", "kind")
+    )
+    for params in ({"page": 2, "export": "csv", "table": "value_source"}, {"export": "csv"}):
+        rows = csv_of(analyst.get(PAGES["value"], params))
+        assert rows[0] == [c.label for c in expected.columns]
+        assert rows[1:] == [[str(cell.value) for cell in row] for row in expected.rows]
+    rows = csv_of(analyst.get(PAGES["value"], {"page": 2, "export": "csv", "table": "value_kind"}))
+    assert [r[0] for r in rows[1:]] == ["Customer", "Agent", "Partner"]
+
+
+def test_the_value_pages_filters_page_and_export_the_filtered_ranking(
+    analyst, acme, program, source, monkeypatch
+):
+    ladder(acme, program, source, timezone.now())
+    monkeypatch.setattr(views, "SOURCES_PER_PAGE", 2)
+    partners = [name for name in LADDER if name not in ("Sam Source", "Ada")]
+    shown = []
+    for number in (1, 2, 3, 4):
+        page = analyst.get(PAGES["value"], {"kind": "partner", "page": number})
+        shown += texts(page.context["by_source"])
+    assert shown == texts(everything(acme, source_kind="partner"))
+    assert [row[0] for row in shown] == partners
+    assert page.context["previous_url"] == "?kind=partner&page=3"
+    rows = csv_of(analyst.get(PAGES["value"], {"kind": "partner", "page": 2, "export": "csv"}))
+    assert [r[0] for r in rows[1:]] == partners
+    ada = ReferralSource.objects.get(organization=acme, name="Ada")
+    page = analyst.get(PAGES["value"], {"source": ada.pk})
+    assert [row[0] for row in texts(page.context["by_source"])] == ["Ada"]
+    assert [row[0] for row in texts(page.context["by_kind"])] == ["Agent"]
+    later = ProgramFactory(organization=acme, name="Later")
+    won(acme, later, source, "new", timezone.now() - timedelta(days=10))
+    page = analyst.get(PAGES["value"], {"program": later.pk, "page": 5})
+    rows = texts(page.context["by_source"])
+    assert rows == [["Émile", "€0.00", "€0.00", "0", "0", "n/a", "the program", "n/a"]]
+
+
+def test_a_page_number_out_of_range_or_garbage_shows_a_page(analyst, acme, program, source):
+    ladder(acme, program, source, timezone.now())
+    for number in ("abc", "0", "-3", "99", "1e9", "", "2"):
+        page = analyst.get(PAGES["value"], {"page": number})
+        assert page.status_code == 200, number
+        assert texts(page.context["by_source"])[0][0] == "Sam Source", number  # one page
+
+
+def test_the_value_pages_hundred_rows_and_their_queries_do_not_grow_with_the_sources(
+    analyst, acme, program, source, django_assert_max_num_queries
+):
+    ladder(acme, program, source, timezone.now())
+    ReferralSource.objects.bulk_create(
+        ReferralSource(
+            organization=acme, name=f"Quiet {n:04}", kind="partner", portal_token=f"q{n}"
+        )
+        for n in range(150)
+    )
+    expected = texts(everything(acme))
+    with django_assert_max_num_queries(19):  # the session's, the filters', the figures'
+        first = analyst.get(PAGES["value"])
+    with django_assert_max_num_queries(19):
+        second = analyst.get(PAGES["value"], {"page": 2})
+    assert texts(first.context["by_source"]) == expected[:100]
+    assert texts(second.context["by_source"]) == expected[100:]
+    assert "Sources 101–159 of 159" in second.content.decode()
+    ReferralSource.objects.bulk_create(
+        ReferralSource(organization=acme, name=f"More {n:04}", kind="agent", portal_token=f"m{n}")
+        for n in range(1000)
+    )
+    with django_assert_max_num_queries(19):
+        assert len(analyst.get(PAGES["value"], {"page": 7}).context["by_source"].rows) == 100
