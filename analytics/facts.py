@@ -190,6 +190,8 @@ def rebuild(*, organization: Organization, now: datetime | None = None) -> int:
             cursor.execute("ANALYZE analytics_customerfact, analytics_cohortrollup")
         _save_state(organization, recorded_through, last)
         build_values(organization)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE analytics_sourcevalue")
     return count
 
 
