@@ -247,10 +247,11 @@ def won_sums(
     periods: Sequence[Period],
     filters: Filters,
     by: str | None,
+    names: Sequence[str] = ("value", "new"),
 ) -> list[dict[Any, dict[str, Any]]] | None:
-    """For each period, grouped by ``by`` (None, "kind" or "source"): "value", the net
-    revenue to date of the customers won in it, and "new", the part they bought in it (new
-    business), from the purchase days the rollups cover (``WonRollup``; the caller adds the
+    """For each period, grouped by ``by`` (None, "kind" or "source"), of ``names``: "value",
+    the net revenue to date of the customers won in it, and "new", the part they bought in
+    it (new business), from the purchase days the rollups cover (``WonRollup``; the caller adds the
     days after). None when those rows are not built."""
     from .report import _grouped
 
@@ -272,12 +273,13 @@ def won_sums(
     for i, p in enumerate(periods):
         won = Q(won_day__gte=p.start, won_day__lte=p.end)
         aggregates[f"value__{i}"] = Sum("value", filter=won)
-        aggregates[f"new__{i}"] = Sum("value", filter=won & Q(day__gte=p.start, day__lte=p.end))
+        if "new" in names:
+            aggregates[f"new__{i}"] = Sum("value", filter=won & Q(day__gte=p.start, day__lte=p.end))
     group = None if by is None else F("source_id") if by == "source" else _group("kind", kinds)
     results: list[dict[Any, dict[str, Any]]] = [{} for _ in periods]
     for key, row in _grouped(rows, group, **aggregates).items():
         for i in range(len(periods)):
-            results[i][key] = {"value": row[f"value__{i}"], "new": row[f"new__{i}"]}
+            results[i][key] = {name: row[f"{name}__{i}"] for name in names}
     return results
 
 
@@ -578,10 +580,15 @@ def rebuild(
     organization.__dict__.pop("_rollup_reads", None)
     if start is None and connection.vendor == "postgresql":
         # Every row was just written: without statistics the planner guesses a few hundred
-        # rows where there are millions (sorts spill to disk) until autovacuum comes by.
-        tables = [m._meta.db_table for m in ROLLUP_MODELS]
+        # rows where there are millions, and without a visibility map it cannot read an
+        # index alone (the covering index of the won rows), until autovacuum comes by.
+        # VACUUM runs outside a transaction only (not in a test's).
+        tables = ", ".join(m._meta.db_table for m in ROLLUP_MODELS)
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {', '.join(tables)}")
+            if connection.in_atomic_block:
+                cursor.execute(f"ANALYZE {tables}")
+            else:
+                cursor.execute(f"VACUUM (ANALYZE) {tables}")
     return chunks
 
 

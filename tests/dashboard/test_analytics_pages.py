@@ -166,6 +166,38 @@ def test_every_sort_of_the_sources_pages_is_the_order_of_the_whole_table(analyst
     assert shown[0][0] == "Ada" and shown[1][0] == "Sam Source"
 
 
+def test_the_sources_pages_in_their_default_order_one_source_a_page(
+    analyst, acme, book, monkeypatch
+):
+    """One source a page: the first pages come from the sources with value alone (ties by
+    name), the later ones from every source; together they are the whole table's order."""
+    from tests.analytics.book import at
+    from tests.analytics.test_rollups import _sourced
+
+    for name in ("Tie B", "Tie A"):
+        _sourced(acme, book, name, "300.00", at(3, 20), won=at(3, 10))
+    for n in range(3):
+        ReferralSourceFactory(organization=acme, name=f"Quiet {n}", kind="partner")
+    period, filters = _period_and_filters(acme)
+    whole = tables.sources_table(
+        report.source_rows(organization=acme, period=period, filters=filters), acme.currency
+    )
+    monkeypatch.setattr(views, "SOURCES_PER_PAGE", 1)
+    shown = []
+    for number in range(1, len(whole.rows) + 1):
+        page = analyst.get(PAGES["sources"], {**MARCH, "page": str(number)})
+        shown += [[c.text for c in row] for row in page.context["table"].rows]
+    assert shown == [[c.text for c in row] for row in whole.rows]
+    assert [row[0] for row in shown[:4]] == ["Ada", "Sam Source", "Tie A", "Tie B"]
+    ids = report.ranked_source_ids(organization=acme, period=period, filters=filters)
+    assert len(ids) == len(whole.rows) and "_all" not in ids.__dict__
+    assert ids[2:4] == [
+        s.pk for s in (ReferralSource.objects.get(name=n) for n in ("Tie A", "Tie B"))
+    ]
+    assert "_all" not in ids.__dict__  # the leading ones alone were read
+    assert list(ids[4:]) == list(ids._all[4:]) and len(ids[4:]) == len(whole.rows) - 4
+
+
 def _period_and_filters(organization):
     from dashboard.analytics.forms import PeriodForm
 
@@ -257,10 +289,10 @@ def test_pages_run_a_number_of_queries_that_does_not_grow_with_the_data(
     for n in range(25):
         ReferralSourceFactory(organization=acme, name=f"S{n}", kind="partner")
     # 21: the page's figures, and how fresh the daily rollups and the customer facts are;
-    # the sources page 2 more: its ranking (the value of the customers won, the ids in order)
-    # before the figures of the page's sources.
+    # the sources page 3 more: its ranking (the value of the customers won, how many
+    # sources, their ids in order) before the figures of the page's sources.
     for name, path in PAGES.items():
-        with django_assert_max_num_queries(23 if name == "sources" else 21, info=name):
+        with django_assert_max_num_queries(24 if name == "sources" else 21, info=name):
             assert analyst.get(path, MARCH).status_code == 200
         with django_assert_max_num_queries(21, info=name):
             analyst.get(path, {**MARCH, "export": "csv"})
