@@ -29,14 +29,14 @@ from zoneinfo import ZoneInfo
 
 from django.db import connections
 from django.db.models import Count, DateField, F, IntegerField, Q, Sum, Value
-from django.db.models.functions import Coalesce, Collate, Trunc
+from django.db.models.functions import Coalesce, Trunc
 
 from accounts.models import InsiderContribution, Organization, ReferralSource, SourceKind
 from core.money import cents
 from referrals.models import Channel, Click, Purchase, Referral, signed_amount
 from rewards.models import LedgerEntry, Payout, PayoutBalanceEntry, Reward, reward_cost_sum
 
-from .db import DB
+from .db import DB, in_code_points
 from .period import Filters, Period
 
 ZERO = Decimal("0.00")
@@ -914,11 +914,8 @@ def _sources(organization: Organization, filters: Filters):
 
 
 def _by_name(sources):
-    """Sources by name in code-point order (as Python sorts; PostgreSQL's "C" collation,
-    SQLite's default), then id: the same order however the database collates names."""
-    if connections[DB].vendor == "postgresql":
-        return sources.order_by(Collate("name", "C"), "pk")
-    return sources.order_by("name", "pk")
+    """Sources by name in code-point order (``in_code_points``), then id."""
+    return sources.order_by(in_code_points("name"), "pk")
 
 
 def _won_value_by_source(organization: Organization, period: Period, filters: Filters) -> dict:

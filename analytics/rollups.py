@@ -31,16 +31,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Case, DateField, F, IntegerField, Min, Q, Sum, Value, When
-from django.db.models.functions import Collate, Trunc
+from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from accounts.models import InsiderContribution, Organization, ReferralSource
 from referrals.models import Channel, Click, Purchase, Referral, signed_amount
 from rewards.models import LedgerEntry, Payout, PayoutBalanceEntry, Reward
 
-from .db import DB
+from .db import DB, in_code_points
 from .models import (
     BalanceSnapshot,
     DailyRollup,
@@ -223,17 +223,11 @@ def ranked_sources(
     current = state(organization)
     if current is None or current.built_from is None or column not in COLUMNS:
         return None
-    # Names in code-point order, as Python sorts them (SQLite's default; PostgreSQL's "C").
-    name = (
-        F("source__name")
-        if connections[DB].vendor != "postgresql"
-        else Collate("source__name", "C")
-    )
     rows = (
         SourceRollup.objects.using(DB)
         .filter(organization=organization)
         .values("source_id")
-        .annotate(_total=Sum(column), _name=name)
+        .annotate(_total=Sum(column), _name=in_code_points("source__name"))
         .exclude(_total=0)
         .order_by("-_total", "_name", "source_id")
         .values_list("source_id", "_total")
