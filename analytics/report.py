@@ -192,10 +192,7 @@ def _read(
             if todo:
                 raw = _read(qs, [t for _, t in todo], by, path, measures, days, program)
                 for (i, _), part in zip(todo, raw, strict=True):
-                    for key, row in part.items():
-                        into = results[i].setdefault(key, {})
-                        for name, v in row.items():
-                            into[name] = (into.get(name) or 0) + (v or 0)
+                    _add_rows(results[i], part)
             return _without_empty_groups(results, by)
     results: list[dict[Any, dict[str, Any]]] = [{} for _ in periods]
     batches: dict[str, dict] = {}
@@ -223,6 +220,15 @@ def _read(
             for i in range(len(periods)):
                 results[i].setdefault(k, {}).update({n: row[f"{n}__{i}"] for n in batch})
     return _without_empty_groups(results, by)
+
+
+def _add_rows(into: dict[Any, dict], part: dict[Any, dict]) -> None:
+    """Add the sums of ``part`` (the rows after the rollups) to those of ``into`` (the
+    rollups'), group by group and name by name (a missing or None sum is 0)."""
+    for key, row in part.items():
+        sums = into.setdefault(key, {})
+        for name, v in row.items():
+            sums[name] = (sums.get(name) or 0) + (v or 0)
 
 
 def _without_empty_groups(results: list[dict], by: str | None) -> list[dict]:
@@ -387,8 +393,8 @@ def revenues(
     won_value: bool = True,
 ) -> list[dict[Any, Revenue]]:
     """``won_value=False`` leaves out new business (growth is then all of net revenue) and the
-    value of the customers won, the two figures read from the rows: for a reader that shows
-    neither (the overview's all-time tiles)."""
+    value of the customers won, the two figures that tie a purchase to its customer's win
+    (``_won_rows``): for a reader that shows neither (the overview's all-time tiles)."""
     credited = _credited(organization, filters)
     won_at = WON_AT
 
@@ -528,10 +534,7 @@ def _won_rows(organization, credited, periods, filters, by, measures, by_purchas
         credited.filter(occurred_at__gte=after), periods, by, "conversion__source", measures
     )
     for head, tail in zip(heads, tails, strict=True):
-        for key, row in tail.items():
-            into = head.setdefault(key, {})
-            for name, v in row.items():
-                into[name] = (into.get(name) or 0) + (v or 0)
+        _add_rows(head, tail)
     return _without_empty_groups(heads, by)
 
 
