@@ -557,9 +557,6 @@ def rebuild(
         if progress:
             progress(1)
     balances_at = Period(start=end, end=end, tz=organization.timezone).until
-    with transaction.atomic():
-        lock(organization)
-        _snapshot_balances(organization, balances_at)
     defaults: dict[str, Any] = {
         "built_through": end,
         "built_at": timezone.now(),
@@ -569,7 +566,12 @@ def rebuild(
         defaults["built_from"] = min(begin, end)
         defaults["kinds_digest"] = kinds_digest(organization)
         defaults["won_built"] = True
-    RollupState.objects.update_or_create(organization=organization, defaults=defaults)
+    with transaction.atomic():
+        # The snapshot and the instant it is of, together: a reader never moves one
+        # instant's balances from another.
+        lock(organization)
+        _snapshot_balances(organization, balances_at)
+        RollupState.objects.update_or_create(organization=organization, defaults=defaults)
     organization.__dict__.pop("_rollup_state", None)
     organization.__dict__.pop("_rollup_reads", None)
     if start is None and connection.vendor == "postgresql":
