@@ -66,22 +66,6 @@ class Table:
         for row in self.rows:
             yield [cell.value for cell in row]
 
-    def sort(self, key: str, descending: bool) -> None:
-        """Rows ordered by one column; cells without a number ("n/a") go last."""
-        keys = [c.key for c in self.columns]
-        if key not in keys:
-            return
-        i = keys.index(key)
-
-        def number(row):
-            v = row[i].value
-            return isinstance(v, int | Decimal)
-
-        with_value = [r for r in self.rows if number(r) or not self.columns[i].numeric]
-        without = [r for r in self.rows if not (number(r) or not self.columns[i].numeric)]
-        with_value.sort(key=lambda r: r[i].value, reverse=descending)
-        self.rows = with_value + without
-
 
 # Cells ------------------------------------------------------------------------------------
 
@@ -415,9 +399,10 @@ def sources_table(rows: list[SourceRow], currency: str) -> Table:
 
 
 def sort_source_rows(rows: list[SourceRow], key: str, descending: bool) -> list[SourceRow]:
-    """The sources in the order ``sources_table(rows).sort(key, descending)`` gives their
-    table, read from the rows' values without making every cell: a page of 100 rows of
-    50,000 sources makes only its own cells. An unknown column leaves the order alone."""
+    """The sources ordered by one column (``key``), read from the rows' values without making
+    every cell: a page of 100 rows of 50,000 sources makes only its own cells. Values in
+    order, then the rows without a number ("n/a") last; an unknown column leaves the order
+    alone."""
     field = next((f for f in SOURCE_FIELDS if f.column.key == key), None)
     if field is None:
         return rows
