@@ -261,8 +261,13 @@ def refresh(*, organization: Organization, now: datetime | None = None) -> int:
         return rebuild(organization=organization, now=now)
     recorded_through = now or timezone.now()
     params: dict[str, Any] = {"org": organization.pk, "tz": organization.timezone}
+    cut = (
+        RollupState.objects.filter(organization=organization)
+        .values_list("built_until", flat=True)
+        .first()
+    )
     for first, last in _runs(late_days(organization, current)):
-        rollups.build(organization=organization, start=first, end=last)
+        rollups.build(organization=organization, start=first, end=last, before=cut)
     with transaction.atomic():
         rollups.lock(organization, "facts")
         last = _last_customer(organization)
@@ -295,7 +300,9 @@ def build_values(organization: Organization) -> None:
 
     covered = RollupState.objects.filter(organization=organization).first()
     SourceValue.objects.filter(organization=organization).delete()
-    through = covered.built_through if covered else None
+    # Whole days only: the rows after them are read live (``value``), so the last day, built
+    # up to the cut, is left to them.
+    through = covered.whole_days_through if covered else None
     start = through - timedelta(days=RECENT_DAYS) if through else None
     if through is not None and start is not None:
         sums: dict[tuple, dict[str, Any]] = {}

@@ -1,8 +1,9 @@
 """Daily rollups: each organization's figures per program, source and local day.
 
-Analytics reads them for every whole day they cover, and the rows themselves only for the
-days after (``report._read``). ``rollups.build`` writes them from the same reads the pages
-use on raw rows, so a rollup is the sum the page would have read; a test checks each one.
+Analytics reads them for what happened before the instant they are built up to, and the rows
+themselves only for what happened from it on (``report._read``, ``rollups.cut``).
+``rollups.build`` writes them from the same reads the pages use on raw rows, so a rollup is
+the sum the page would have read; a test checks each one.
 
 Three grains hold the same columns: ``DailyRollup`` per program and *source* (what a source's
 figures and the table of sources read), and ``KindRollup`` per program and *kind of source*,
@@ -10,6 +11,8 @@ summed from it (what every read without a source reads: the totals, the kinds, t
 months), and ``SourceRollup`` every day per program and source (all time per source). A
 million customers make millions of source-days but a few thousand kind-days.
 """
+
+from datetime import timedelta
 
 from django.db import models
 from django.utils import timezone
@@ -186,7 +189,7 @@ class WonKindRollup(WonSums):
 
 class BalanceSnapshot(models.Model):
     """Each credit account's payout balance (the sum of its ``PayoutBalanceEntry`` rows) at
-    the end of the last day the rollups cover (``RollupState.built_through``), written by
+    the instant the rollups are built up to (``RollupState.balances_at``), written by
     ``rollups.rebuild``: the unrecovered debt at any instant is this balance moved by the
     entries between the two instants, a few rows, not every entry ever."""
 
@@ -209,12 +212,21 @@ class BalanceSnapshot(models.Model):
 
 
 class RollupState(models.Model):
-    """How far an organization's rollups go: every day up to ``built_through`` is rolled up."""
+    """How far an organization's rollups go: every row of an instant before ``built_until``
+    is rolled up, the rows of ``built_through`` (its local day) up to it, and every row with
+    only a date before that day. Rollups written before ``built_until`` existed (None) cover
+    every day up to ``built_through`` whole."""
 
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="+", primary_key=True
     )
     built_through = models.DateField()
+    built_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The instant the rollups are built up to (a few minutes before they were "
+        "built): the pages read the rows from it on.",
+    )
     built_from = models.DateField(
         null=True, blank=True, help_text="The first day rolled up (the first event's)."
     )
@@ -234,12 +246,20 @@ class RollupState(models.Model):
     balances_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="The instant of the payout balances in BalanceSnapshot: the end of the last "
-        "day rolled up.",
+        help_text="The instant of the payout balances in BalanceSnapshot: the instant the "
+        "rollups are built up to.",
     )
 
     def __str__(self):
-        return f"{self.organization_id} through {self.built_through}"
+        return f"{self.organization_id} through {self.built_until or self.built_through}"
+
+    @property
+    def whole_days_through(self):
+        """The last day rolled up whole: the day before ``built_through`` once the rollups
+        end at an instant within it."""
+        if self.built_until is None:
+            return self.built_through
+        return self.built_through - timedelta(days=1)
 
 
 class CustomerFact(models.Model):

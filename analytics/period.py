@@ -4,6 +4,11 @@ A period is a range of whole days, first and last included, in the organization'
 a purchase at 23:30 in Paris on 31 March belongs to March even though it is 21:30 UTC. Its
 previous period is the same number of days just before it, so every figure can stand beside
 the one it should be compared with.
+
+The rollups cut a period at an instant, the one they are built up to (``Period.cut``): the
+part before it is read from them, the part from it on from the rows. An instant cuts the rows
+that carry one; rows that carry only a date (an insider's contribution) fall whole on the
+side of the cut's day that starts with it, the part read from the rows.
 """
 
 from dataclasses import dataclass, replace
@@ -34,6 +39,11 @@ class Period:
     end: date  # last day, included
     tz: str = "UTC"
     preset: str = "custom"
+    #: Only the instants from ``after`` on (included) and before ``before`` (excluded) of
+    #: these days: the two sides of a cut. Rows with a date only are on the ``after`` side
+    #: for the whole day of the cut.
+    after: datetime | None = None
+    before: datetime | None = None
 
     def __post_init__(self):
         if self.end < self.start:
@@ -46,17 +56,53 @@ class Period:
     @property
     def since(self) -> datetime:
         """The first instant of the period (aware), included."""
-        return datetime.combine(self.start, time.min, tzinfo=ZoneInfo(self.tz))
+        first = datetime.combine(self.start, time.min, tzinfo=ZoneInfo(self.tz))
+        return max(first, self.after) if self.after is not None else first
 
     @property
     def until(self) -> datetime:
         """The first instant after the period (aware), excluded."""
-        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=ZoneInfo(self.tz))
+        end = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=ZoneInfo(self.tz))
+        return min(end, self.before) if self.before is not None else end
+
+    def _day_of(self, instant: datetime) -> date:
+        return instant.astimezone(ZoneInfo(self.tz)).date()
+
+    @property
+    def first_date(self) -> date:
+        """The first day whose rows with a date only belong to the period."""
+        return max(self.start, self._day_of(self.after)) if self.after is not None else self.start
+
+    @property
+    def last_date(self) -> date:
+        """The last day whose rows with a date only belong to the period."""
+        if self.before is None:
+            return self.end
+        return min(self.end, self._day_of(self.before) - timedelta(days=1))
 
     def previous(self) -> "Period":
-        """The same number of days, ending the day before this period starts."""
+        """The same number of days, ending the day before this period starts (whole days)."""
         end = self.start - timedelta(days=1)
-        return replace(self, start=end - timedelta(days=self.days - 1), end=end, preset="custom")
+        return replace(
+            self,
+            start=end - timedelta(days=self.days - 1),
+            end=end,
+            preset="custom",
+            after=None,
+            before=None,
+        )
+
+    def cut(self, at: datetime) -> "tuple[Period | None, Period | None]":
+        """The period before the instant ``at`` and from it on, each None when nothing of it
+        is left. Both hold the day of ``at``: its instants on either side, its rows with a
+        date only in the second."""
+        day = self._day_of(at)
+        head = tail = None
+        if self.start <= day and self.since < at:
+            head = replace(self, end=min(self.end, day), before=at)
+        if self.end >= day and self.until > at:
+            tail = replace(self, start=max(self.start, day), after=at)
+        return head, tail
 
     def clipped(self, *, start: date | None = None, end: date | None = None) -> "Period | None":
         """The part of the period from ``start`` to ``end`` (either left open), or None
@@ -73,7 +119,7 @@ class Period:
 
     def q_date(self, field: str) -> Q:
         """Rows whose ``field`` (a date) falls in the period."""
-        return Q(**{f"{field}__gte": self.start, f"{field}__lte": self.end})
+        return Q(**{f"{field}__gte": self.first_date, f"{field}__lte": self.last_date})
 
 
 def _quarter_start(day: date) -> date:

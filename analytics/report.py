@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, overload
@@ -171,15 +170,14 @@ def _read(
     grouping by day or month). ``days``: the date fields are dates, not instants.
 
     With ``rollup`` (the organization, the filters, and whether the program filter applies
-    to these rows), the days the daily rollups cover are read from them, and only the days
-    after (today) from the rows themselves: the same sums, added up."""
+    to these rows), what happened before the rollups' cut is read from them, and only what
+    happened from it on (a few minutes) from the rows themselves: the same sums, added up."""
     if rollup is not None and by != "rollup":
         from . import rollups
 
-        covered = rollups.covered_through(rollup[0])
-        if covered is not None and set(measures) <= set(rollups.COLUMNS):
-            heads = [p.clipped(end=covered) for p in periods]
-            tails = [p.clipped(start=covered + timedelta(days=1)) for p in periods]
+        cut = rollups.cut(rollup[0])
+        if cut is not None and set(measures) <= set(rollups.COLUMNS):
+            heads, tails = zip(*(p.cut(cut) for p in periods), strict=True)
             results = rollups.read(
                 organization=rollup[0],
                 periods=heads,
@@ -199,7 +197,13 @@ def _read(
     for name, (date, make) in measures.items():
         batches.setdefault(date if by in DATED else "", {})[name] = (date, make)
     first, last = min(p.start for p in periods), max(p.end for p in periods)
-    span = Period(start=first, end=last, tz=periods[0].tz)
+    span = Period(
+        start=first,
+        end=last,
+        tz=periods[0].tz,
+        after=min(p.since for p in periods),
+        before=max(p.until for p in periods),
+    )
     for batch in batches.values():
         rows_in_span = Q()
         for date in {date for date, _ in batch.values()}:
@@ -413,7 +417,7 @@ def revenues(
         "advocacy": ("occurred_at", _sum(signed_amount(), Purchase.ADVOCACY)),
     }
     by_purchase_day = by in BUCKETS
-    if won_value and by_purchase_day and rollups.covered_through(organization) is None:
+    if won_value and by_purchase_day and rollups.cut(organization) is None:
         measures["new"] = ("occurred_at", new_business)
     money = _read(
         credited,
@@ -515,23 +519,22 @@ def _credited(organization: Organization, filters: Filters):
 
 def _won_rows(organization, credited, periods, filters, by, measures, by_purchase_day):
     """``measures`` ("value", and "new" unless by day or month) of the customers won in each
-    period: from ``WonRollup`` for the purchase days the rollups cover and the rows for the
-    days after (today), added up; from the rows alone without those rollups."""
+    period: from ``WonRollup`` for the purchases before the rollups' cut and the rows from it
+    on, added up; from the rows alone without those rollups."""
     from . import rollups
 
-    covered = rollups.covered_through(organization)
+    cut = rollups.cut(organization)
     heads = (
         None
-        if covered is None or by_purchase_day
+        if cut is None or by_purchase_day
         else rollups.won_sums(
             organization=organization, periods=periods, filters=filters, by=by, names=list(measures)
         )
     )
     if heads is None:
         return _read(credited, periods, by, "conversion__source", measures)
-    after = Period(start=covered, end=covered, tz=organization.timezone).until
     tails = _read(
-        credited.filter(occurred_at__gte=after), periods, by, "conversion__source", measures
+        credited.filter(occurred_at__gte=cut), periods, by, "conversion__source", measures
     )
     for head, tail in zip(heads, tails, strict=True):
         _add_rows(head, tail)

@@ -3,16 +3,22 @@
 A rollup row holds one organization's figures of one local day for one program and source
 (``models.DailyRollup``), computed by the very reads the pages make on raw rows
 (``report.volumes`` / ``revenues`` / ``reward_costs`` / ``uncredited_revenues`` grouped
-``by="rollup"``), collected as SQL and written by one ``INSERT ... SELECT`` (``build``). The
-pages read the rollups for the whole days they cover (up to ``RollupState.built_through``,
-yesterday once the task has run) and the raw rows for the days after, so today's numbers are
-always live. A read without a source reads the same sums per kind of source
-(``KindRollup``), and a read of every day per source their sums over every day
-(``SourceRollup``): far fewer rows than a row per source and day.
+``by="rollup"``), collected as SQL and written by one ``INSERT ... SELECT`` (``build``).
 
-What changes an older day (a reward voided weeks later, an event recorded late) reaches the
-rollups when that day is built again: the beat task rebuilds the last ``REFRESH_DAYS`` days
-every ``REFRESH_SECONDS``, and ``manage.py rebuild_analytics`` rebuilds everything.
+The rollups are built up to an instant, ``RollupState.built_until`` (``cut``): ``SETTLE``
+before the build, so that rows of transactions still open then are not missed; today's row
+holds today up to it. The pages read what happened before that instant from the rollups and
+what happened from it on from the rows (``Period.cut``): a few minutes of rows, so every page
+reads the newest rows live without reading the day's. Rows that carry only a date (an
+insider's contribution) are read from the rows for the whole day of the cut. A read without a
+source reads the same sums per kind of source (``KindRollup``), and a read of every day per
+source their sums over every day (``SourceRollup``): far fewer rows than a row per source and
+day.
+
+What changes what happened before the cut (a reward voided weeks or minutes later, an event
+recorded late for an earlier instant) reaches the rollups when that day is built again: the
+beat task rebuilds today and the ``REFRESH_DAYS`` days before it every ``REFRESH_SECONDS``,
+and ``manage.py rebuild_analytics`` rebuilds everything. The pages say how fresh that is.
 
 Figures that tie two dates together have rows of their own. New business and the value of the
 customers won tie a purchase's day to the day its customer was won: ``WonRollup`` (per kind
@@ -25,7 +31,7 @@ day built, and a read moves it by the entries between that instant and the one a
 
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,6 +80,9 @@ COLUMNS = [
 ]
 REFRESH_DAYS = 3
 REFRESH_SECONDS = 600
+#: How long before a build its cut lies: a row of an instant this close to the build may
+#: belong to a transaction still open, so it is read from the rows until the next build.
+SETTLE = timedelta(minutes=2)
 _UNKNOWN = object()
 
 
@@ -93,10 +102,26 @@ def state(organization: Organization) -> RollupState | None:
     return cached  # type: ignore[return-value]
 
 
-def covered_through(organization: Organization) -> date | None:
-    """The last local day the organization's rollups cover, None without rollups."""
+def cut(organization: Organization) -> datetime | None:
+    """The instant the organization's rollups are built up to (None without rollups): what
+    happened before it is read from them, what happened from it on from the rows."""
     current = state(organization)
-    return current.built_through if current else None
+    if current is None:
+        return None
+    if current.built_until is not None:
+        return current.built_until
+    # Built before the rollups had an instant: every day up to built_through, whole.
+    day = current.built_through
+    return Period(start=day, end=day, tz=organization.timezone).until
+
+
+def _day_of(organization: Organization, instant: datetime) -> date:
+    return timezone.localtime(instant, ZoneInfo(organization.timezone)).date()
+
+
+def build_until(organization: Organization, now: datetime | None = None) -> datetime:
+    """The instant a build now builds up to."""
+    return (now or timezone.now()) - SETTLE
 
 
 def _group(by: str | None, kinds: bool):
@@ -218,8 +243,8 @@ def ranked_sources(
 ) -> list[tuple[int, Decimal]] | None:
     """The ``limit`` sources whose ``column`` (one of ``COLUMNS``) sums highest over every day
     the rollups cover (``SourceRollup``), with that sum (zero left out), ties by name:
-    ranked in the database, so a page that shows ten of 50,000 sources reads ten. The days
-    after (today) are the caller's to add. None without rollups of every day."""
+    ranked in the database, so a page that shows ten of 50,000 sources reads ten. The rows
+    from the cut on are the caller's to add. None without rollups of every day."""
     current = state(organization)
     if current is None or current.built_from is None or column not in COLUMNS:
         return None
@@ -245,8 +270,8 @@ def won_sums(
 ) -> list[dict[Any, dict[str, Any]]] | None:
     """For each period, grouped by ``by`` (None, "kind" or "source"), of ``names``: "value",
     the net revenue to date of the customers won in it, and "new", the part they bought in
-    it (new business), from the purchase days the rollups cover (``WonRollup``; the caller adds the
-    days after). None when those rows are not built."""
+    it (new business), from the purchases the rollups cover (``WonRollup``; the caller adds the
+    rows from the cut on). None when those rows are not built."""
     from .report import _grouped
 
     current = state(organization)
@@ -313,10 +338,14 @@ def _select(organization: Organization, period: Period) -> tuple[str, list]:
     )
 
 
-def build(*, organization: Organization, start: date, end: date) -> int:
+def build(
+    *, organization: Organization, start: date, end: date, before: datetime | None = None
+) -> int:
     """Compute the rollups of the days ``start`` to ``end`` (local, included) again and
-    replace what was there, in one INSERT ... SELECT. Returns the number of rows written."""
-    period = Period(start=start, end=end, tz=organization.timezone)
+    replace what was there, in one INSERT ... SELECT, with only the rows of an instant before
+    ``before`` (and of a date before its day) when given: the cut. Returns the number of rows
+    written."""
+    period = Period(start=start, end=end, tz=organization.timezone, before=before)
     select, params = _select(organization, period)
     table = DailyRollup._meta.db_table
     columns = ", ".join(f'"{c}"' for c in COLUMNS)
@@ -522,12 +551,6 @@ def first_day(organization: Organization) -> date | None:
     return min(firsts) if firsts else None
 
 
-def yesterday(organization: Organization, now=None) -> date:
-    return timezone.localtime(now or timezone.now(), ZoneInfo(organization.timezone)).date() - (
-        timedelta(days=1)
-    )
-
-
 def _months(start: date, end: date) -> list[tuple[date, date]]:
     chunks, first = [], start
     while first <= end:
@@ -544,21 +567,23 @@ def rebuild(
     start: date | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> list[tuple[date, date]]:
-    """Build every day from ``start`` (default: the first event) to yesterday, a month at a
-    time, then mark the rollups as covering every day to yesterday (``start`` is for
-    ``refresh``: the days before it must be built already). Returns the months built; for a
-    progress bar, ``months_to_build`` says how many there will be and ``progress`` is called
-    after each."""
-    end = yesterday(organization, now)
+    """Build every day from ``start`` (default: the first event) to the cut (``build_until``:
+    today, up to a moment ago), a month at a time, then mark the rollups as built up to it
+    (``start`` is for ``refresh``: the days before it must be built already). Returns the
+    months built; for a progress bar, ``months_to_build`` says how many there will be and
+    ``progress`` is called after each."""
+    until = build_until(organization, now)
+    end = _day_of(organization, until)
     begin = start or first_day(organization) or end
     chunks = _months(begin, end) if begin <= end else []
     for first, last in chunks:
-        build(organization=organization, start=first, end=last)
+        build(organization=organization, start=first, end=last, before=until)
         if progress:
             progress(1)
-    balances_at = Period(start=end, end=end, tz=organization.timezone).until
+    balances_at = until
     defaults: dict[str, Any] = {
         "built_through": end,
+        "built_until": until,
         "built_at": timezone.now(),
         "balances_at": balances_at,
     }
@@ -628,14 +653,14 @@ def resum_kinds(*, organization: Organization, state: RollupState) -> bool:
 
 
 def months_to_build(organization: Organization, now=None) -> int:
-    end = yesterday(organization, now)
+    end = _day_of(organization, build_until(organization, now))
     begin = first_day(organization) or end
     return len(_months(begin, end)) if begin <= end else 0
 
 
 def refresh(*, organization: Organization, now=None) -> None:
-    """Keep the rollups current: the last ``REFRESH_DAYS`` days again up to yesterday (the
-    whole history when there are none yet)."""
+    """Keep the rollups current: today up to the cut and the ``REFRESH_DAYS`` days before it
+    again, and every day since the last build (the whole history when there are none yet)."""
     state = RollupState.objects.filter(organization=organization).first()
     if state is None:
         rebuild(organization=organization, now=now)
@@ -650,10 +675,14 @@ def refresh(*, organization: Organization, now=None) -> None:
                 lock(organization)
                 _build_won(
                     organization,
-                    Period(start=month_start, end=month_end, tz=organization.timezone),
+                    Period(
+                        start=month_start,
+                        end=month_end,
+                        tz=organization.timezone,
+                        before=state.built_until,
+                    ),
                 )
         RollupState.objects.filter(organization=organization).update(won_built=True)
-    start = min(state.built_through + timedelta(days=1), yesterday(organization, now)) - timedelta(
-        days=REFRESH_DAYS - 1
-    )
+    today = _day_of(organization, build_until(organization, now))
+    start = min(state.built_through, today - timedelta(days=REFRESH_DAYS))
     rebuild(organization=organization, now=now, start=start)

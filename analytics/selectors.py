@@ -214,15 +214,15 @@ def top_sources(*, organization: Organization, limit: int = 10) -> list[Referral
 
     With rollups of every day, the database ranks the sources by their rolled-up revenue,
     and only candidates' figures are read: the top ``limit`` plus one for each source that
-    today's rows (the days after the rollups) take revenue from, and the sources today's rows
-    add to that could reach the ``limit``-th. Why that is enough: every source not fetched
+    today's rows (those from the rollups' cut on) take revenue from, and the sources today's
+    rows add to that could reach the ``limit``-th. Why that is enough: every source not fetched
     is below the last fetched, R, rolled up; at least ``limit`` fetched ones lose nothing
     today, so stay at or above R; and a source not fetched that gains ``g`` today reaches at
     most R + g, a candidate only when that is at least the ``limit``-th fetched total."""
     every_day = all_time(organization)
     chosen = report.NO_FILTERS
-    covered = rollups.covered_through(organization)
-    after = every_day.clipped(start=covered + timedelta(days=1)) if covered else None
+    cut = rollups.cut(organization)
+    after = every_day.cut(cut)[1] if cut else None
     today: dict[int, Decimal] = {}
     if after is not None:
         tail = report.revenues(
@@ -232,7 +232,7 @@ def top_sources(*, organization: Organization, limit: int = 10) -> list[Referral
     losing = sum(1 for gain in today.values() if gain < 0)
     top = (
         rollups.ranked_sources(organization=organization, column="net", limit=limit + losing)
-        if covered
+        if cut
         else None
     )
     if top is not None:

@@ -242,7 +242,7 @@ def _historic(organization: Organization, credited, by: str, group: str, filters
     days they cover, the rows after (``report._read``), or every row without rollups."""
     from . import report
 
-    if rollups.covered_through(organization) is None:
+    if rollups.cut(organization) is None:
         rows = credited.annotate(k=F(group)).values("k").annotate(total=Sum(signed_amount()))
         return {row["k"]: _cents(row["total"]) for row in rows}
     all_time = Period(start=date(1, 1, 2), end=date(9998, 12, 30), tz=organization.timezone)

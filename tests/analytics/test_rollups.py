@@ -40,6 +40,14 @@ def sums_per_source(org, every_day=False):
     return {r.pop("source"): {n[1:]: v for n, v in r.items()} for r in grouped}
 
 
+def _click(org, book, when):
+    from referrals.models import Click
+    from referrals.services import link_get_or_create
+
+    link = link_get_or_create(program=book["program"], source=book["sam"])
+    return Click.objects.create(organization=org, link=link, at=when)
+
+
 def every_figure(org, periods, filters, by):
     return (
         report.volumes(organization=org, periods=periods, filters=filters, by=by),
@@ -49,9 +57,16 @@ def every_figure(org, periods, filters, by):
 
 
 def test_every_rolled_up_figure_equals_the_raw_rows(acme, book, settings):
+    # Today, 15 April: a click before the rollups' cut (NOW less SETTLE, 11:58 UTC), in
+    # today's rollups, and one after it, read from the rows.
+    _click(acme, book, at(4, 15, 9))
     rollups.rebuild(organization=acme, now=NOW)
-    assert RollupState.objects.get(organization=acme).built_through == date(2026, 4, 14)
-    assert DailyRollup.objects.filter(organization=acme).exists()
+    state = RollupState.objects.get(organization=acme)
+    assert state.built_through == date(2026, 4, 15)
+    assert state.built_until == NOW - rollups.SETTLE == at(4, 15, 11, 58)
+    assert state.whole_days_through == date(2026, 4, 14)
+    assert DailyRollup.objects.filter(organization=acme, day=date(2026, 4, 15), clicks=1).exists()
+    _click(acme, book, at(4, 15, 12, 30))
     across = Period(start=date(2026, 1, 1), end=date(2026, 4, 15), tz=acme.timezone)
     all_filters = [
         Filters(),
@@ -159,7 +174,8 @@ def test_the_pages_say_how_fresh_the_rollups_are_and_show_the_same_numbers(
     assert "Every number is read live" in client.get(pages[0], march).content.decode()
     rollups.rebuild(organization=acme, now=NOW)
     html = client.get(pages[0], march).content.decode()
-    assert "Days up to 14 Apr 2026 come from the daily rollups" in html
+    # Shown in the organization's time zone: 11:58 UTC is 13:58 in Amsterdam.
+    assert "What happened up to 15 Apr 2026 13:58 comes from the rollups" in html
     for path in pages:
         rolled = b"".join(client.get(path, {**march, "export": "csv"}).streaming_content)
         assert rolled == live[path], path
@@ -355,14 +371,15 @@ def test_new_business_and_the_value_of_the_customers_won_from_the_rollups_equal_
     # Dated before Fay was won (5 March): in her value, never in new business of a period
     # that starts on the day she was won.
     early = _credited_sale(acme, fay, referral, "F-early", "35.00", at(3, 4))
+    # Today (15 April): a purchase before the rollups' cut (11:58), in today's rollups, and a
+    # refund of the early one after it, read from the rows.
+    _credited_sale(acme, fay, referral, "F-today", "45.00", at(4, 15, 9))
     rollups.rebuild(organization=acme, now=NOW)
     assert RollupState.objects.get(organization=acme).won_built
-    assert WonRollup.objects.filter(organization=acme).exists()
+    assert WonRollup.objects.filter(organization=acme, day=date(2026, 4, 15)).exists()
     assert WonKindRollup.objects.filter(organization=acme).exists()
-    # Today (15 April, after the rollups' last day): a purchase and a refund of the early one.
-    _credited_sale(acme, fay, referral, "F-today", "45.00", at(4, 15, 9))
     _credited_sale(
-        acme, fay, referral, "F-back", "5.00", at(4, 15, 10), kind="refund", refund_of=early
+        acme, fay, referral, "F-back", "5.00", at(4, 15, 12, 30), kind="refund", refund_of=early
     )
     from_march = Period(start=date(2026, 3, 5), end=date(2026, 4, 15), tz=acme.timezone)
     across = Period(start=date(2026, 1, 1), end=date(2026, 4, 15), tz=acme.timezone)
@@ -421,27 +438,24 @@ def test_rollups_built_before_the_rows_of_new_business_get_them_at_the_next_refr
 
 
 def test_unrecovered_debt_from_the_balance_snapshot_equals_the_rows(acme, book, settings):
-    """Debt is a balance at an instant: read from the balances at the rollups' last day
-    moved by the entries between, before and after that instant, it equals the rows."""
+    """Debt is a balance at an instant: read from the balances at the rollups' cut moved by
+    the entries between, before and after that instant, it equals the rows."""
     from analytics.models import BalanceSnapshot
     from rewards.models import CreditAccount, PayoutBalanceEntry
 
     rollups.rebuild(organization=acme, now=NOW)
     state = RollupState.objects.get(organization=acme)
-    assert (
-        state.balances_at
-        == Period(start=date(2026, 4, 14), end=date(2026, 4, 14), tz=acme.timezone).until
-    )
+    assert state.balances_at == state.built_until == NOW - rollups.SETTLE
     assert BalanceSnapshot.objects.filter(organization=acme).count() == 2
     ada_account = CreditAccount.objects.get(organization=acme, source=book["ada"])
-    # Today Ada owes 7.00 (after the snapshot): in today's debt, not in March's.
+    # Today Ada owes 7.00 (after the snapshot, 11:58): in today's debt, not in March's.
     PayoutBalanceEntry.objects.create(
         organization=acme,
         account=ada_account,
         kind="debt",
         amount=Decimal("-7.00"),
         idempotency_key="debt:today",
-        at=at(4, 15, 9),
+        at=at(4, 15, 12, 30),
     )
     today = Period(start=date(2026, 4, 15), end=date(2026, 4, 15), tz=acme.timezone)
     april = Period(start=date(2026, 4, 1), end=date(2026, 4, 14), tz=acme.timezone)
@@ -513,18 +527,18 @@ def test_the_top_sources_ranked_in_the_database_are_the_top_of_every_source(
         sourced(f"Small{n}", f"{10 + n}.00", at(3, 11))
     moe, moe_ref, moe_sale = sourced("Moe", "650.00", at(3, 12))
     rollups.rebuild(organization=acme, now=NOW)
-    # Today, after the rollups' last day: Small0 buys 900 (into the top), Moe's sale is
+    # Today, after the rollups' cut (11:58): Small0 buys 900 (into the top), Moe's sale is
     # refunded in full (out of it) and 595.00 of Jo's (down to 5.00, below the Smalls).
     jo, jo_ref, jo_sale = made["Jo"]
     _credited_sale(
-        acme, jo, jo_ref, "Jo-back", "595.00", at(4, 15, 11), kind="refund", refund_of=jo_sale
+        acme, jo, jo_ref, "Jo-back", "595.00", at(4, 15, 12, 10), kind="refund", refund_of=jo_sale
     )
     small0 = Customer.objects.get(organization=acme, name="Small0")
     _credited_sale(
-        acme, small0, Referral.objects.get(friend=small0), "Small0-2", "900.00", at(4, 15, 9)
+        acme, small0, Referral.objects.get(friend=small0), "Small0-2", "900.00", at(4, 15, 12, 20)
     )
     _credited_sale(
-        acme, moe, moe_ref, "Moe-back", "650.00", at(4, 15, 10), kind="refund", refund_of=moe_sale
+        acme, moe, moe_ref, "Moe-back", "650.00", at(4, 15, 12, 30), kind="refund", refund_of=moe_sale
     )
 
     def top(limit):
@@ -558,10 +572,10 @@ def test_the_top_sources_by_value_ranked_on_the_won_rollups_are_the_top_of_every
         _sourced(acme, book, f"V{n}", amount, at(3, 20), won=at(3, 10 + n))
     # V0's friend buys 500 today; V3's sale was refunded today (-80: nothing left).
     v0 = Conversion.objects.filter(organization=acme, source__name="V0").first()
-    _credited_sale(acme, v0.customer, v0.referral, "V0-2", "500.00", at(4, 15, 9))
+    _credited_sale(acme, v0.customer, v0.referral, "V0-2", "500.00", at(4, 15, 12, 30))
     v3 = Conversion.objects.filter(organization=acme, source__name="V3").first()
     _credited_sale(
-        acme, v3.customer, v3.referral, "V3-back", "80.00", at(4, 15, 9), "refund", v3.purchase
+        acme, v3.customer, v3.referral, "V3-back", "80.00", at(4, 15, 12, 30), "refund", v3.purchase
     )
     # V4's friend's sale credited to Zed, a source with no referral: Zed has value and no
     # customer won (passed over), V4 a customer won and no value (ranked last).
@@ -591,3 +605,32 @@ def test_the_top_sources_by_value_ranked_on_the_won_rollups_are_the_top_of_every
     six = ["V0", "Ada", "Sam Source", "V1", "V2", "V5"]  # Zed's 40.00 passed over
     assert [name for name, *_ in top(MARCH, 6)] == six
     assert march[-2:] == [("V3", 1, Decimal("0.00")), ("V4", 1, Decimal("0.00"))]  # by id
+
+
+def test_a_row_recorded_after_a_build_for_an_instant_before_its_cut_counts_from_the_next(
+    acme, book, settings
+):
+    """The pages read the rows from the rollups' cut on: a click recorded after the build
+    but dated before the cut (a late event) waits for the next build, ten minutes at most,
+    while one dated after the cut counts at once."""
+    from unittest import mock
+
+    from analytics.tasks import refresh_rollups
+
+    rollups.rebuild(organization=acme, now=NOW)
+    today = Period(start=date(2026, 4, 15), end=date(2026, 4, 15), tz=acme.timezone)
+
+    def clicks(rolled):
+        settings.ANALYTICS_ROLLUPS = rolled
+        return report.volume(organization=fresh(acme), period=today)[None].clicks
+
+    assert clicks(True) == clicks(False) == 0
+    _click(acme, book, at(4, 15, 12, 30))
+    assert clicks(True) == clicks(False) == 1
+    _click(acme, book, at(4, 15, 9))  # recorded late
+    assert (clicks(True), clicks(False)) == (1, 2)
+    with mock.patch("django.utils.timezone.now", return_value=NOW + timedelta(minutes=10)):
+        assert refresh_rollups() >= 1
+    state = RollupState.objects.get(organization=acme)
+    assert state.built_until == NOW + timedelta(minutes=10) - rollups.SETTLE
+    assert clicks(True) == clicks(False) == 2
