@@ -36,6 +36,38 @@ def test_a_period_starts_and_ends_at_local_midnight(acme):
     assert period_for(organization=acme, preset="last_30_days", now=at(3, 30)).days == 30
 
 
+def test_a_cut_splits_a_period_at_an_instant_and_rows_with_a_date_go_after_it():
+    """The rollups' cut: instants before it on one side, from it on on the other; rows
+    with only a date fall whole after it on its day, before it on the days before."""
+    cut = at(3, 10, 9, 30)  # 10:30 in Amsterdam on 10 March
+    head, tail = MARCH.cut(cut)
+    assert (head.start, head.end, head.since, head.until) == (
+        date(2026, 3, 1), date(2026, 3, 10), MARCH.since, cut
+    )  # fmt: skip
+    assert (tail.start, tail.end, tail.since, tail.until) == (
+        date(2026, 3, 10), date(2026, 3, 31), cut, MARCH.until
+    )  # fmt: skip
+    assert (head.first_date, head.last_date) == (date(2026, 3, 1), date(2026, 3, 9))
+    assert (tail.first_date, tail.last_date) == (date(2026, 3, 10), date(2026, 3, 31))
+    # The previous period is whole days, whatever the cut.
+    assert tail.previous() == Period(
+        start=date(2026, 2, 16), end=date(2026, 3, 9), tz=MARCH.tz, preset="custom"
+    )
+    # A cut after the period leaves no tail, one before it no head; at local midnight the
+    # head keeps the days before whole and nothing of the cut's day.
+    assert MARCH.cut(at(4, 2)) == (Period(MARCH.start, MARCH.end, MARCH.tz, before=at(4, 2)), None)
+    assert MARCH.cut(at(2, 20)) == (None, Period(MARCH.start, MARCH.end, MARCH.tz, after=at(2, 20)))
+    midnight = at(3, 9, 23, 0)  # 10 March 00:00 in Amsterdam
+    head, tail = MARCH.cut(midnight)
+    assert (head.until, head.last_date, tail.since, tail.first_date) == (
+        midnight, date(2026, 3, 9), midnight, date(2026, 3, 10)
+    )  # fmt: skip
+    assert MARCH.cut(MARCH.since) == (
+        None,
+        Period(MARCH.start, MARCH.end, MARCH.tz, after=MARCH.since),
+    )
+
+
 def test_volume_counts_each_event_in_the_period_it_happened(acme, book):
     v = report.volume(organization=acme, period=MARCH)[None]
     assert v.clicks == 4  # 28 Feb 23:30 UTC is March; 31 Mar 22:30 UTC is April

@@ -537,9 +537,7 @@ def test_the_top_sources_ranked_in_the_database_are_the_top_of_every_source(
     _credited_sale(
         acme, small0, Referral.objects.get(friend=small0), "Small0-2", "900.00", at(4, 15, 12, 20)
     )
-    _credited_sale(
-        acme, moe, moe_ref, "Moe-back", "650.00", at(4, 15, 12, 30), kind="refund", refund_of=moe_sale
-    )
+    _credited_sale(acme, moe, moe_ref, "Moe-back", "650.00", at(4, 15, 12, 30), "refund", moe_sale)
 
     def top(limit):
         return [
