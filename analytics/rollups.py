@@ -37,7 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Case, DateField, F, IntegerField, Min, Q, Sum, Value, When
 from django.db.models.functions import Trunc
 from django.utils import timezone
@@ -46,7 +46,7 @@ from accounts.models import InsiderContribution, Organization, ReferralSource
 from referrals.models import Channel, Click, Purchase, Referral, signed_amount
 from rewards.models import LedgerEntry, Payout, PayoutBalanceEntry, Reward
 
-from .db import DB, in_code_points
+from .db import DB
 from .models import (
     BalanceSnapshot,
     DailyRollup,
@@ -244,20 +244,29 @@ def ranked_sources(
     """The ``limit`` sources whose ``column`` (one of ``COLUMNS``) sums highest over every day
     the rollups cover (``SourceRollup``), with that sum (zero left out), ties by name:
     ranked in the database, so a page that shows ten of 50,000 sources reads ten. The rows
-    from the cut on are the caller's to add. None without rollups of every day."""
+    from the cut on are the caller's to add. None without rollups of every day.
+
+    The sums are ranked without the sources' names (``sourcerollup_net_cover`` for "net");
+    only the sources tied with the ``limit``-th or above it are joined to theirs."""
     current = state(organization)
-    if current is None or current.built_from is None or column not in COLUMNS:
+    if current is None or current.built_from is None or column not in COLUMNS or limit < 1:
         return None
-    rows = (
-        SourceRollup.objects.using(DB)
-        .filter(organization=organization)
-        .values("source_id")
-        .annotate(_total=Sum(column), _name=in_code_points("source__name"))
-        .exclude(_total=0)
-        .order_by("-_total", "_name", "source_id")
-        .values_list("source_id", "_total")
-    )
-    return list(rows[:limit])
+    rollup, sources = SourceRollup._meta.db_table, ReferralSource._meta.db_table
+    code_points = ' COLLATE "C"' if connections[DB].vendor == "postgresql" else ""
+    with connections[DB].cursor() as cursor:
+        cursor.execute(
+            f'WITH g AS (SELECT "source_id", SUM("{column}") AS t FROM "{rollup}" '  # noqa: S608 - our names
+            'WHERE "organization_id" = %s AND "source_id" IS NOT NULL '
+            f'GROUP BY "source_id" HAVING SUM("{column}") <> 0) '
+            f'SELECT g."source_id", g.t FROM g JOIN "{sources}" s ON s."id" = g."source_id" '
+            "WHERE g.t >= COALESCE((SELECT t FROM g ORDER BY t DESC LIMIT 1 OFFSET %s), "
+            "(SELECT MIN(t) FROM g)) "
+            f'ORDER BY g.t DESC, s."name"{code_points}, g."source_id" LIMIT %s',
+            [organization.pk, limit - 1, limit],
+        )
+        rows = cursor.fetchall()
+    # PostgreSQL sums numeric to a Decimal; SQLite (the development setup) to a float.
+    return [(pk, t if isinstance(t, Decimal) else round(Decimal(str(t)), 2)) for pk, t in rows]
 
 
 def won_sums(
