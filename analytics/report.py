@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
+from itertools import islice
 from typing import Any, overload
 from zoneinfo import ZoneInfo
 
@@ -924,6 +925,69 @@ def _by_name(sources):
     return sources.order_by(in_code_points("name"), "pk")
 
 
+def _ranked_by_won_value(
+    organization: Organization, period: Period, filters: Filters, first: int
+) -> Iterator[int]:
+    """The sources with value (``_won_value_by_source`` above zero), highest first then by
+    id, as they are consumed: ranked in the database a chunk at a time (``first`` ranks,
+    then twice as many each time) where the rollups of the customers won are built, so a
+    page that shows ten of 50,000 sources does not read 50,000.
+
+    The sources today's rows (those from the rollups' cut on) touch are ranked apart, on
+    their rolled-up value plus the rows': every other source's value is its rolled-up one,
+    so their order is the database's, and the two orders merge."""
+    from . import rollups
+
+    cut = rollups.cut(organization)
+    if cut is None or not rollups.won_built(organization):
+        value_of = _won_value_by_source(organization, period, filters)
+        yield from sorted(
+            (key for key, value in value_of.items() if value > 0),
+            key=lambda key: (-value_of[key], key),
+        )
+        return
+    measures = {"value": _won_measures(by_purchase_day=False)["value"]}
+    rows = _read(
+        _credited(organization, filters).filter(occurred_at__gte=cut),
+        [period],
+        "source",
+        "conversion__source",
+        measures,
+    )[0]
+    touched = {key: cents(row.get("value")) for key, row in rows.items() if key is not None}
+    if touched:
+        rolled = rollups.won_sums(
+            organization=organization,
+            periods=[period],
+            filters=replace(filters, source_ids=tuple(sorted(touched))),
+            by="source",
+            names=["value"],
+        )
+        for key, row in (rolled[0] if rolled else {}).items():
+            touched[key] += cents(row.get("value"))
+    pending = sorted((k for k, v in touched.items() if v > 0), key=lambda k: (-touched[k], k))
+    offset, chunk = 0, max(first, 1)
+    while True:
+        ranked = rollups.won_ranked(
+            organization=organization,
+            period=period,
+            filters=filters,
+            leave_out=touched,
+            limit=chunk,
+            offset=offset,
+        )
+        offset += len(ranked)
+        for key, value in ranked:
+            value = cents(value)
+            while pending and (-touched[pending[0]], pending[0]) < (-value, key):
+                yield pending.pop(0)
+            yield key
+        if len(ranked) < chunk:
+            break
+        chunk *= 2
+    yield from pending
+
+
 def _won_value_by_source(organization: Organization, period: Period, filters: Filters) -> dict:
     """Per source, the value of the customers won in the period (``Revenue``'s
     ``value_of_customers_won``), from that figure's own reads (``_won_rows``) alone."""
@@ -1045,16 +1109,12 @@ def top_sources_by_value(
     customer won in the period (credited by another source's referral) is passed over, as
     one with no value is ranked after the rest: when the valued ones run out, every
     source's figures are read."""
-    value_of = _won_value_by_source(organization, period, filters)
-    ranked_ids = sorted(
-        (key for key, value in value_of.items() if value > 0),
-        key=lambda key: (-value_of[key], key),
-    )
+    ranked_ids = _ranked_by_won_value(organization, period, filters, first=2 * limit)
     leaders: list[tuple[int, Revenue]] = []
-    at = 0
-    while len(leaders) < limit and at < len(ranked_ids):
-        chunk = ranked_ids[at : at + 2 * limit]
-        at += len(chunk)
+    while len(leaders) < limit:
+        chunk = list(islice(ranked_ids, 2 * limit))
+        if not chunk:
+            break
         chosen = replace(filters, source_ids=tuple(chunk))
         per_source = revenue(organization=organization, period=period, filters=chosen, by="source")
         found = [(key, per_source.get(key, Revenue())) for key in chunk]

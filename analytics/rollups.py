@@ -30,7 +30,7 @@ day built, and a read moves it by the entries between that instant and the one a
 """
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -269,6 +269,12 @@ def ranked_sources(
     return [(pk, t if isinstance(t, Decimal) else round(Decimal(str(t)), 2)) for pk, t in rows]
 
 
+def won_built(organization: Organization) -> bool:
+    """Whether the rows of new business and of the value of the customers won are built."""
+    current = state(organization)
+    return current is not None and current.won_built
+
+
 def won_sums(
     *,
     organization: Organization,
@@ -309,6 +315,39 @@ def won_sums(
         for i in range(len(periods)):
             results[i][key] = {name: row[f"{name}__{i}"] for name in names}
     return results
+
+
+def won_ranked(
+    *,
+    organization: Organization,
+    period: Period,
+    filters: Filters,
+    leave_out: Collection[int],
+    limit: int,
+    offset: int = 0,
+) -> list[tuple[int, Decimal]]:
+    """The sources ranked by the value of the customers won in ``period`` (``won_sums``'
+    "value" per source, the purchases before the cut: the caller adds the rows from it
+    on), highest first then by id, value above zero only, ``leave_out`` left out: the
+    ranks ``offset`` to ``offset + limit``, ranked in the database (``won_built``)."""
+    rows = WonRollup.objects.using(DB).filter(
+        organization=organization,
+        won_day__gte=period.start,
+        won_day__lte=period.end,
+        source__isnull=False,
+    )
+    rows = _narrowed(rows, filters, False, program=True)
+    if leave_out:
+        rows = rows.exclude(source_id__in=list(leave_out))
+    ranked = (
+        rows.order_by()
+        .values("source_id")
+        .annotate(_value=Sum("value"))
+        .filter(_value__gt=0)
+        .order_by("-_value", "source_id")
+        .values_list("source_id", "_value")
+    )
+    return list(ranked[offset : offset + limit])
 
 
 # Building -----------------------------------------------------------------------------------

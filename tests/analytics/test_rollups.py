@@ -632,3 +632,38 @@ def test_a_row_recorded_after_a_build_for_an_instant_before_its_cut_counts_from_
     state = RollupState.objects.get(organization=acme)
     assert state.built_until == NOW + timedelta(minutes=10) - rollups.SETTLE
     assert clicks(True) == clicks(False) == 2
+
+
+def test_the_ranking_by_value_merges_the_sources_the_rows_after_the_cut_touch(acme, book, settings):
+    """Ranked in the database a chunk at a time, the sources the rows after the rollups'
+    cut touch ranked apart and merged in: the order of every source's value read whole."""
+    from referrals.models import Conversion
+
+    for n, amount in enumerate(("300.00", "200.00", "100.00", "50.00")):
+        _sourced(acme, book, f"R{n}", amount, at(3, 20), won=at(3, 10 + n))
+    rollups.rebuild(organization=acme, now=NOW)
+    # After the cut: R3's friend buys 200 more (250, up to second of the four), and R0's
+    # 300 is refunded but for 20 (down to last).
+    r3 = Conversion.objects.get(organization=acme, source__name="R3")
+    _credited_sale(acme, r3.customer, r3.referral, "R3-2", "200.00", at(4, 15, 12, 30))
+    r0 = Conversion.objects.get(organization=acme, source__name="R0")
+    _credited_sale(
+        acme,
+        r0.customer,
+        r0.referral,
+        "R0-back",
+        "280.00",
+        at(4, 15, 12, 40),
+        "refund",
+        r0.purchase,
+    )
+    settings.ANALYTICS_ROLLUPS = False
+    value_of = report._won_value_by_source(fresh(acme), MARCH, Filters())
+    whole = sorted((k for k, v in value_of.items() if v > 0), key=lambda k: (-value_of[k], k))
+    settings.ANALYTICS_ROLLUPS = True
+    for first in (1, 2, 3, 20):
+        assert list(report._ranked_by_won_value(fresh(acme), MARCH, Filters(), first)) == whole
+    from accounts.models import ReferralSource
+
+    names = dict(ReferralSource.objects.filter(organization=acme).values_list("pk", "name"))
+    assert [names[k] for k in whole if names[k].startswith("R")] == ["R3", "R1", "R2", "R0"]
