@@ -926,24 +926,29 @@ def _by_name(sources):
 
 
 def _ranked_by_won_value(
-    organization: Organization, period: Period, filters: Filters, first: int
-) -> Iterator[int]:
-    """The sources with value (``_won_value_by_source`` above zero), highest first then by
-    id, as they are consumed: ranked in the database a chunk at a time (``first`` ranks,
-    then twice as many each time) where the rollups of the customers won are built, so a
-    page that shows ten of 50,000 sources does not read 50,000.
+    organization: Organization,
+    period: Period,
+    filters: Filters,
+    first: int,
+    whole: Callable[[], dict] | None = None,
+) -> Iterator[tuple[int, Decimal]]:
+    """The sources with value (``_won_value_by_source`` above zero) and that value, highest
+    first then by id, as they are consumed: ranked in the database a chunk at a time
+    (``first`` ranks, then twice as many each time) where the rollups of the customers won
+    are built, so a page that shows ten of 50,000 sources does not read 50,000.
 
     The sources today's rows (those from the rollups' cut on) touch are ranked apart, on
     their rolled-up value plus the rows': every other source's value is its rolled-up one,
-    so their order is the database's, and the two orders merge."""
+    so their order is the database's, and the two orders merge. Without those rollups every
+    source's value is read (``whole``: the caller's, when it keeps it)."""
     from . import rollups
 
     cut = rollups.cut(organization)
     if cut is None or not rollups.won_built(organization):
-        value_of = _won_value_by_source(organization, period, filters)
+        value_of = whole() if whole else _won_value_by_source(organization, period, filters)
         yield from sorted(
-            (key for key, value in value_of.items() if value > 0),
-            key=lambda key: (-value_of[key], key),
+            ((key, value) for key, value in value_of.items() if value > 0),
+            key=lambda item: (-item[1], item[0]),
         )
         return
     measures = {"value": _won_measures(by_purchase_day=False)["value"]}
@@ -980,12 +985,13 @@ def _ranked_by_won_value(
         for key, value in ranked:
             value = cents(value)
             while pending and (-touched[pending[0]], pending[0]) < (-value, key):
-                yield pending.pop(0)
-            yield key
+                done = pending.pop(0)
+                yield done, touched[done]
+            yield key, value
         if len(ranked) < chunk:
             break
         chunk *= 2
-    yield from pending
+    yield from ((key, touched[key]) for key in pending)
 
 
 def _won_value_by_source(organization: Organization, period: Period, filters: Filters) -> dict:
@@ -1008,32 +1014,57 @@ class RankedSourceIds(Sequence[int]):
     """The ids of every source ``source_rows`` gives, in its order (the value of the
     customers won in the period, highest first, then name), from that value alone: a page
     of the ranking reads the figures of its own sources (``source_rows`` with their ids),
-    not every source's. The sources with value lead; a page among them reads neither the
-    others nor their names (50,000 names sorted were a fifth of the page's time)."""
+    not every source's. The sources with value lead, ranked in the database as far as a
+    page needs (``_ranked_by_won_value``); a page among them reads neither the others nor
+    their names (50,000 names sorted were a fifth of the page's time)."""
 
-    def __init__(self, value_of: dict[int, Decimal], sources):
-        self._value_of, self._sources = value_of, sources
+    def __init__(self, organization: Organization, period: Period, filters: Filters):
+        self._organization, self._period, self._filters = organization, period, filters
+        self._sources = _sources(organization, filters)
+        self._seen: list[tuple[int, Decimal]] = []
+        self._more: Iterator[tuple[int, Decimal]] | None = None
 
-    @cached_property
-    def _leading(self) -> list[int]:
-        """The sources with value above zero, in order: by name where values tie."""
-        value_of = self._value_of
-        ids = [pk for pk, v in value_of.items() if v > 0]
-        tied = {v for v, n in Counter(value_of[pk] for pk in ids).items() if n > 1}
+    def _leading(self, stop: int) -> list[int] | None:
+        """The first ``stop`` or more sources with value, in order (by name where values
+        tie), or None when fewer than ``stop`` have value."""
+        seen = self._seen
+        if self._more is None:
+            self._more = _ranked_by_won_value(
+                self._organization,
+                self._period,
+                self._filters,
+                first=stop + 1,
+                whole=lambda: self._value_of,
+            )
+        # Up to ``stop``, then on while the value ties with the ``stop``-th: a tie is ordered
+        # by name, so its sources come whole.
+        while len(seen) < stop or seen[-1][1] == seen[stop - 1][1]:
+            following = next(self._more, None)
+            if following is None:
+                break
+            seen.append(following)
+        if len(seen) < stop:
+            return None
+        tied = {v for v, n in Counter(v for _, v in seen).items() if n > 1}
         names: dict[int, str] = {}
         if tied:
             names = dict(
-                self._sources.filter(pk__in=[pk for pk in ids if value_of[pk] in tied])
+                self._sources.filter(pk__in=[pk for pk, v in seen if v in tied])
                 .order_by()
                 .values_list("pk", "name")
             )
-        ids.sort(key=lambda pk: (-value_of[pk], names.get(pk, ""), pk))
-        return ids
+        seen.sort(key=lambda item: (-item[1], names.get(item[0], ""), item[0]))
+        return [pk for pk, _ in seen]
+
+    @cached_property
+    def _value_of(self) -> dict:
+        return _won_value_by_source(self._organization, self._period, self._filters)
 
     @cached_property
     def _all(self) -> list[int]:
+        value_of = self._value_of
         ids = list(_by_name(self._sources).values_list("pk", flat=True))
-        ids.sort(key=lambda pk: -self._value_of.get(pk, ZERO))  # stable: by name within a value
+        ids.sort(key=lambda pk: -value_of.get(pk, ZERO))  # stable: by name within a value
         return ids
 
     @cached_property
@@ -1050,8 +1081,9 @@ class RankedSourceIds(Sequence[int]):
     def __getitem__(self, index):
         if isinstance(index, slice) and index.step in (None, 1):
             start, stop, _ = index.indices(len(self))
-            if stop <= len(self._leading):
-                return self._leading[start:stop]
+            leading = self._leading(stop) if stop > 0 else []
+            if leading is not None:
+                return leading[start:stop]
         return self._all[index]
 
 
@@ -1059,9 +1091,7 @@ def ranked_source_ids(
     *, organization: Organization, period: Period, filters: Filters = NO_FILTERS
 ) -> RankedSourceIds:
     """Every source's id in ``source_rows``' order, read as a page needs them."""
-    return RankedSourceIds(
-        _won_value_by_source(organization, period, filters), _sources(organization, filters)
-    )
+    return RankedSourceIds(organization, period, filters)
 
 
 def source_rows(
@@ -1109,7 +1139,9 @@ def top_sources_by_value(
     customer won in the period (credited by another source's referral) is passed over, as
     one with no value is ranked after the rest: when the valued ones run out, every
     source's figures are read."""
-    ranked_ids = _ranked_by_won_value(organization, period, filters, first=2 * limit)
+    ranked_ids = (
+        key for key, _ in _ranked_by_won_value(organization, period, filters, first=2 * limit)
+    )
     leaders: list[tuple[int, Revenue]] = []
     while len(leaders) < limit:
         chunk = list(islice(ranked_ids, 2 * limit))

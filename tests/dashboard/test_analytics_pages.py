@@ -165,11 +165,14 @@ def test_every_sort_of_the_sources_pages_is_the_order_of_the_whole_table(analyst
     assert shown[0][0] == "Ada" and shown[1][0] == "Sam Source"
 
 
+@pytest.mark.parametrize("rolled_up", [False, True])
 def test_the_sources_pages_in_their_default_order_one_source_a_page(
-    analyst, acme, book, monkeypatch
+    analyst, acme, book, monkeypatch, rolled_up
 ):
     """One source a page: the first pages come from the sources with value alone (ties by
-    name), the later ones from every source; together they are the whole table's order."""
+    name; ranked in the database once the rollups are built), the later ones from every
+    source; together they are the whole table's order."""
+    from analytics import rollups
     from tests.analytics.book import at
     from tests.analytics.test_rollups import _sourced
 
@@ -177,6 +180,9 @@ def test_the_sources_pages_in_their_default_order_one_source_a_page(
         _sourced(acme, book, name, "300.00", at(3, 20), won=at(3, 10))
     for n in range(3):
         ReferralSourceFactory(organization=acme, name=f"Quiet {n}", kind="partner")
+    if rolled_up:
+        rollups.rebuild(organization=acme)
+        assert rollups.won_built(acme)
     period, filters = _period_and_filters(acme)
     whole = tables.sources_table(
         report.source_rows(organization=acme, period=period, filters=filters), acme.currency
@@ -292,11 +298,16 @@ def test_another_tenant_sees_none_of_it(login, eve, book):
         )
 
 
+@pytest.mark.parametrize("rolled_up", [False, True])
 def test_pages_run_a_number_of_queries_that_does_not_grow_with_the_data(
-    analyst, acme, book, django_assert_max_num_queries
+    analyst, acme, book, django_assert_max_num_queries, rolled_up
 ):
+    from analytics import rollups
+
     for n in range(25):
         ReferralSourceFactory(organization=acme, name=f"S{n}", kind="partner")
+    if rolled_up:
+        rollups.rebuild(organization=acme)
     # 21: the page's figures, and how fresh the daily rollups and the customer facts are;
     # the sources page 3 more: its ranking (the value of the customers won, how many
     # sources, their ids in order) before the figures of the page's sources.
