@@ -198,7 +198,9 @@ class BalanceSnapshot(models.Model):
     """Each credit account's payout balance (the sum of its ``PayoutBalanceEntry`` rows) at
     the instant the rollups are built up to (``RollupState.balances_at``), written by
     ``rollups.rebuild``: the unrecovered debt at any instant is this balance moved by the
-    entries between the two instants, a few rows, not every entry ever."""
+    entries between the two instants, a few rows, not every entry ever. ``lowest`` is the
+    lowest balance the account ever had up to then: only an account that has owed can owe
+    at an earlier instant, so a read of an earlier instant moves those accounts alone."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     account_id = models.BigIntegerField()
@@ -206,6 +208,12 @@ class BalanceSnapshot(models.Model):
         ReferralSource, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     balance = MoneyField(default=0)
+    lowest = MoneyField(
+        null=True,
+        blank=True,
+        help_text="The lowest balance the account had at any instant up to the snapshot's "
+        "(None: not known, a snapshot written before it was kept).",
+    )
 
     class Meta:
         constraints = [

@@ -747,33 +747,44 @@ def _debts_from_snapshot(organization, snapshot_at, at, filters: Filters, by: st
         .filter(filters.q(program=None, source="source"))
         .order_by()
     )
-    if at >= snapshot_at:
-        between, sign = Q(at__gte=snapshot_at, at__lt=at), 1
-    else:
-        between, sign = Q(at__gte=at, at__lt=snapshot_at), -1
     entries = (
         PayoutBalanceEntry.objects.using(DB)
         .filter(organization=organization)
-        .filter(between)
         .filter(filters.q(program=None, source="account__source"))
         .order_by()
     )
+    accounts: list[int] = []
+    if at >= snapshot_at:
+        entries, sign = entries.filter(at__gte=snapshot_at, at__lt=at), 1
+    else:
+        # Back in time: only an account that has owed by the snapshot can have owed
+        # earlier (its lowest balance), so the entries of the others are not read.
+        # Read once a request (the organization object) for each filter.
+        known = organization.__dict__.setdefault("_accounts_that_owed", {})
+        if filters not in known:
+            owed = snapshot.filter(Q(lowest__lt=0) | Q(lowest__isnull=True))
+            known[filters] = list(owed.values_list("account_id", flat=True))
+        accounts = known[filters]
+        entries = entries.filter(at__gte=at, at__lt=snapshot_at, account_id__in=accounts)
+        sign = -1
     key_field = f"account__{key_of}" if key_of else None
     grouped = entries.values("account", *([key_field] if key_field else [])).annotate(
         _moved=Sum("amount")
     )
-    sql, params = grouped.query.get_compiler(using=DB).as_sql()
-    key_column = 'e."account__' + key_of + '"' if key_of else "NULL"
-    # Only the touched accounts whose debt moves: owing at the snapshot, or at ``at``.
-    with connections[DB].cursor() as cursor:
-        cursor.execute(
-            f'SELECT {key_column}, COALESCE(s."balance", 0), e."_moved" FROM ({sql}) e '  # noqa: S608 - Django's SQL
-            f'LEFT JOIN "{BalanceSnapshot._meta.db_table}" s ON s."organization_id" = %s '
-            f'AND s."account_id" = e."account" WHERE COALESCE(s."balance", 0) < 0 '
-            f'OR COALESCE(s."balance", 0) + %s * e."_moved" < 0',
-            [*params, organization.pk, sign],
-        )
-        moved = cursor.fetchall()
+    moved: list[tuple] = []
+    if sign > 0 or accounts:
+        sql, params = grouped.query.get_compiler(using=DB).as_sql()
+        key_column = 'e."account__' + key_of + '"' if key_of else "NULL"
+        # Only the touched accounts whose debt moves: owing at the snapshot, or at ``at``.
+        with connections[DB].cursor() as cursor:
+            cursor.execute(
+                f'SELECT {key_column}, COALESCE(s."balance", 0), e."_moved" FROM ({sql}) e '  # noqa: S608 - Django's SQL
+                f'LEFT JOIN "{BalanceSnapshot._meta.db_table}" s ON s."organization_id" = %s '
+                f'AND s."account_id" = e."account" WHERE COALESCE(s."balance", 0) < 0 '
+                f'OR COALESCE(s."balance", 0) + %s * e."_moved" < 0',
+                [*params, organization.pk, sign],
+            )
+            moved = cursor.fetchall()
     totals: dict[Any, Decimal] = {}
     group = F(key_of) if key_of else Value(None, output_field=IntegerField())
     owing = snapshot.filter(balance__lt=0).annotate(_key=group)

@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from accounts.models import InsiderContribution, Organization, ReferralSource
 from referrals.models import Channel, Click, Purchase, Referral, signed_amount
-from rewards.models import LedgerEntry, Payout, PayoutBalanceEntry, Reward
+from rewards.models import CreditAccount, LedgerEntry, Payout, PayoutBalanceEntry, Reward
 
 from .db import DB
 from .models import (
@@ -471,21 +471,21 @@ def _build_won_kinds(organization: Organization, start: date, end: date) -> None
 
 def _snapshot_balances(organization: Organization, at) -> None:
     """Every credit account's payout balance at the instant ``at`` (``BalanceSnapshot``),
-    replacing the last snapshot (in the caller's transaction)."""
+    and the lowest it ever was before, replacing the last snapshot (in the caller's
+    transaction). A balance at an instant counts every entry before it, so the running
+    balance is summed over whole instants (the window's peers: entries of one instant)."""
     BalanceSnapshot.objects.filter(organization=organization).delete()
-    sums = (
-        PayoutBalanceEntry.objects.filter(organization=organization, at__lt=at)
-        .order_by()
-        .values("account_id", "account__source_id")
-        .annotate(_balance=Sum("amount"))
-    )
-    sql, params = sums.query.get_compiler(using=connection.alias).as_sql()
-    table = BalanceSnapshot._meta.db_table
+    table, entries = BalanceSnapshot._meta.db_table, PayoutBalanceEntry._meta.db_table
+    accounts = CreditAccount._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO "{table}" ("organization_id", "account_id", "source_id", "balance") '  # noqa: S608 - Django's SQL
-            f'SELECT %s, q."account_id", q."account__source_id", q."_balance" FROM ({sql}) q',
-            [organization.pk, *params],
+            f'INSERT INTO "{table}" ("organization_id", "account_id", "source_id", "balance", '  # noqa: S608 - our names
+            f'"lowest") SELECT %s, r."account_id", a."source_id", SUM(r."amount"), '
+            f'MIN(r."running") FROM (SELECT e."account_id", e."amount", SUM(e."amount") OVER '
+            f'(PARTITION BY e."account_id" ORDER BY e."at") AS "running" FROM "{entries}" e '
+            f'WHERE e."organization_id" = %s AND e."at" < %s) r JOIN "{accounts}" a '
+            f'ON a."id" = r."account_id" GROUP BY r."account_id", a."source_id"',
+            [organization.pk, organization.pk, at],
         )
 
 
@@ -645,8 +645,8 @@ def rebuild(
         lock(organization)
         _snapshot_balances(organization, balances_at)
         RollupState.objects.update_or_create(organization=organization, defaults=defaults)
-    organization.__dict__.pop("_rollup_state", None)
-    organization.__dict__.pop("_rollup_reads", None)
+    for read in ("_rollup_state", "_rollup_reads", "_accounts_that_owed"):
+        organization.__dict__.pop(read, None)
     if start is None and connection.vendor == "postgresql":
         # Every row was just written: without statistics the planner guesses a few hundred
         # rows where there are millions, and without a visibility map it cannot read an

@@ -440,14 +440,30 @@ def test_rollups_built_before_the_rows_of_new_business_get_them_at_the_next_refr
 def test_unrecovered_debt_from_the_balance_snapshot_equals_the_rows(acme, book, settings):
     """Debt is a balance at an instant: read from the balances at the rollups' cut moved by
     the entries between, before and after that instant, it equals the rows."""
+    from accounts.models import ReferralSource
     from analytics.models import BalanceSnapshot
     from rewards.models import CreditAccount, PayoutBalanceEntry
 
+    ada_account = CreditAccount.objects.get(organization=acme, source=book["ada"])
+    # Kim (an agent) owed 3.00 from 10 to 20 March, settled before the snapshot: a debt of
+    # the first half of March, though her balance at the snapshot owes nothing.
+    kim = ReferralSource.objects.create(organization=acme, name="Kim", kind="agent")
+    kim_account = CreditAccount.objects.create(organization=acme, source=kim, currency="EUR")
+    for key, amount, day in (("a", "-3.00", 10), ("b", "3.00", 20)):
+        PayoutBalanceEntry.objects.create(
+            organization=acme,
+            account=kim_account,
+            kind="debt" if key == "a" else "settlement",
+            amount=Decimal(amount),
+            idempotency_key=f"debt:march:{key}",
+            at=at(3, day),
+        )
     rollups.rebuild(organization=acme, now=NOW)
     state = RollupState.objects.get(organization=acme)
     assert state.balances_at == state.built_until == NOW - rollups.SETTLE
-    assert BalanceSnapshot.objects.filter(organization=acme).count() == 2
-    ada_account = CreditAccount.objects.get(organization=acme, source=book["ada"])
+    assert BalanceSnapshot.objects.filter(organization=acme).count() == 3
+    kim_now = BalanceSnapshot.objects.get(organization=acme, account_id=kim_account.pk)
+    assert (kim_now.balance, kim_now.lowest) == (Decimal("0.00"), Decimal("-3.00"))
     # Today Ada owes 7.00 (after the snapshot, 11:58): in today's debt, not in March's.
     PayoutBalanceEntry.objects.create(
         organization=acme,
@@ -459,9 +475,10 @@ def test_unrecovered_debt_from_the_balance_snapshot_equals_the_rows(acme, book, 
     )
     today = Period(start=date(2026, 4, 15), end=date(2026, 4, 15), tz=acme.timezone)
     april = Period(start=date(2026, 4, 1), end=date(2026, 4, 14), tz=acme.timezone)
+    first_half = Period(start=date(2026, 3, 1), end=date(2026, 3, 15), tz=acme.timezone)
     for by in (None, "source", "kind"):
         for filters in (Filters(), Filters(source_id=book["ada"].pk), Filters(source_kind="agent")):
-            periods = [MARCH, MARCH.previous(), april, today]
+            periods = [MARCH, MARCH.previous(), april, today, first_half]
             settings.ANALYTICS_ROLLUPS = True
             rolled = report.reward_costs(
                 organization=fresh(acme), periods=periods, filters=filters, by=by
@@ -474,10 +491,11 @@ def test_unrecovered_debt_from_the_balance_snapshot_equals_the_rows(acme, book, 
     settings.ANALYTICS_ROLLUPS = True
     debts = [
         report.reward_cost(organization=fresh(acme), period=p)[None].unrecovered_debt
-        for p in (MARCH, april, today)
+        for p in (MARCH, april, today, first_half)
     ]
-    # Sam: -12.00 on 12 March, 4.00 settled on 5 April; Ada: -7.00 today.
-    assert debts == [Decimal("12.00"), Decimal("8.00"), Decimal("15.00")]
+    # Sam: -12.00 on 12 March, 4.00 settled on 5 April; Kim: -3.00 from 10 to 20 March;
+    # Ada: -7.00 today.
+    assert debts == [Decimal("12.00"), Decimal("8.00"), Decimal("15.00"), Decimal("15.00")]
 
 
 def _sourced(acme, book, name, amount, when, won=None):
