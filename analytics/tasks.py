@@ -11,11 +11,12 @@ from . import facts, rollups
 @shared_task(name="analytics.refresh_rollups")
 def refresh_rollups() -> int:
     """Rebuild the last few days of every organization's rollups (all of them the first
-    time), then its customer facts of the customers changed since the last run. Returns the
-    number of organizations refreshed."""
+    time), then its customer facts of the customers changed since the last run, then
+    vacuums the rollup tables. Returns the number of organizations refreshed."""
     count = 0
     for organization in Organization.objects.order_by("pk").iterator():
         rollups.refresh(organization=organization)
         facts.refresh(organization=organization)
         count += 1
+    rollups.vacuum()
     return count
