@@ -253,6 +253,13 @@ class RollupState(models.Model):
         help_text="Every source's kind when the rows per kind were summed: when a source "
         "changes kind, the refresh sums them again.",
     )
+    ranked_by_net = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The first sources ranked by their net revenue of every day, [[source id, "
+        '"sum"], ...] as rollups.ranked_sources gives them, written with the sums it ranks '
+        "(None: not written yet).",
+    )
     won_built = models.BooleanField(
         default=False,
         help_text="The rows of new business and of the value of the customers won (WonRollup) "

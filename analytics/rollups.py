@@ -238,6 +238,11 @@ def _read_columns(organization, periods, filters, by, program_scoped):
     return results
 
 
+#: How many of the sources ranked by their net revenue of every day each build keeps in
+#: ``RollupState.ranked_by_net``.
+KEPT_RANKED = 100
+
+
 def ranked_sources(
     *, organization: Organization, column: str, limit: int
 ) -> list[tuple[int, Decimal]] | None:
@@ -246,14 +251,24 @@ def ranked_sources(
     ranked in the database, so a page that shows ten of 50,000 sources reads ten. The rows
     from the cut on are the caller's to add. None without rollups of every day.
 
-    The sums are ranked without the sources' names (``sourcerollup_net_cover`` for "net");
-    only the sources tied with the ``limit``-th or above it are joined to theirs."""
+    The first ``KEPT_RANKED`` by "net" are ranked when the sums are built, and kept
+    (``RollupState.ranked_by_net``): a read of them reads nothing more."""
     current = state(organization)
     if current is None or current.built_from is None or column not in COLUMNS or limit < 1:
         return None
+    kept = current.ranked_by_net if column == "net" else None
+    if kept is not None and (limit <= len(kept) or len(kept) < KEPT_RANKED):
+        return [(pk, Decimal(total)) for pk, total in kept[:limit]]
+    return _ranked(connections[DB], organization, column, limit)
+
+
+def _ranked(database, organization: Organization, column: str, limit: int):
+    """``ranked_sources`` ranked now, on ``database``. The sums are ranked without the
+    sources' names (``sourcerollup_net_cover`` for "net"); only the sources tied with the
+    ``limit``-th or above it are joined to theirs."""
     rollup, sources = SourceRollup._meta.db_table, ReferralSource._meta.db_table
-    code_points = ' COLLATE "C"' if connections[DB].vendor == "postgresql" else ""
-    with connections[DB].cursor() as cursor:
+    code_points = ' COLLATE "C"' if database.vendor == "postgresql" else ""
+    with database.cursor() as cursor:
         cursor.execute(
             f'WITH g AS (SELECT "source_id", SUM("{column}") AS t FROM "{rollup}" '  # noqa: S608 - our names
             'WHERE "organization_id" = %s AND "source_id" IS NOT NULL '
@@ -267,6 +282,12 @@ def ranked_sources(
         rows = cursor.fetchall()
     # PostgreSQL sums numeric to a Decimal; SQLite (the development setup) to a float.
     return [(pk, t if isinstance(t, Decimal) else round(Decimal(str(t)), 2)) for pk, t in rows]
+
+
+def _kept_ranking(organization: Organization) -> list[list]:
+    """The first ``KEPT_RANKED`` sources by net revenue of every day, as JSON, ranked on the
+    sums just written (the caller's transaction)."""
+    return [[pk, str(total)] for pk, total in _ranked(connection, organization, "net", KEPT_RANKED)]
 
 
 def won_built(organization: Organization) -> bool:
@@ -409,6 +430,9 @@ def build(
             )
             written = cursor.rowcount
         _add_to_sources(organization, start, end, 1)
+        RollupState.objects.filter(organization=organization).update(
+            ranked_by_net=_kept_ranking(organization)
+        )
         _build_kinds(organization, start, end)
         _build_won(organization, period)
     return written
@@ -644,6 +668,7 @@ def rebuild(
         # instant's balances from another.
         lock(organization)
         _snapshot_balances(organization, balances_at)
+        defaults["ranked_by_net"] = _kept_ranking(organization)
         RollupState.objects.update_or_create(organization=organization, defaults=defaults)
     for read in ("_rollup_state", "_rollup_reads", "_accounts_that_owed"):
         organization.__dict__.pop(read, None)

@@ -523,12 +523,15 @@ def _sourced(acme, book, name, amount, when, won=None):
     return friend, referral, sale
 
 
+@pytest.mark.parametrize("kept", [rollups.KEPT_RANKED, 3])
 def test_the_top_sources_ranked_in_the_database_are_the_top_of_every_source(
-    acme, book, settings, django_assert_max_num_queries
+    acme, book, settings, django_assert_max_num_queries, monkeypatch, kept
 ):
     """The overview's top sources by all-time revenue are ranked in the database over the
-    rolled-up days, then today's rows are added: a source today lifts into the top, one a
-    refund today drops out, and ties fall by name, as ranking every source's rows gives."""
+    rolled-up days (the first ``KEPT_RANKED`` ranked at the build), then today's rows are
+    added: a source today lifts into the top, one a refund today drops out, and ties fall by
+    name, as ranking every source's rows gives."""
+    monkeypatch.setattr(rollups, "KEPT_RANKED", kept)
     from accounts.models import Customer
     from analytics import selectors
     from referrals.models import Referral
@@ -545,6 +548,8 @@ def test_the_top_sources_ranked_in_the_database_are_the_top_of_every_source(
         sourced(f"Small{n}", f"{10 + n}.00", at(3, 11))
     moe, moe_ref, moe_sale = sourced("Moe", "650.00", at(3, 12))
     rollups.rebuild(organization=acme, now=NOW)
+    ranked = RollupState.objects.get(organization=acme).ranked_by_net
+    assert len(ranked) == min(kept, 14) and ranked[0] == [book["ada"].pk, "970.00"]
     # Today, after the rollups' cut (11:58): Small0 buys 900 (into the top), Moe's sale is
     # refunded in full (out of it) and 595.00 of Jo's (down to 5.00, below the Smalls).
     jo, jo_ref, jo_sale = made["Jo"]
