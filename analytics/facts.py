@@ -35,7 +35,7 @@ from referrals.models import signed_amount
 
 from . import rollups
 from .db import DB
-from .models import DailyRollup, FactState, RollupState, SourceValue
+from .models import FactState, RollupState, SourceRollup, SourceValue
 from .period import Period
 
 SPANS = (30, 90, 180, 365)  # retention.SPANS
@@ -295,26 +295,26 @@ RECENT_DAYS = 367  # recent_from: a year and two days before values_through
 
 
 def build_values(organization: Organization) -> None:
-    """Every source's value sums again, to the daily rollups' last day (none without them)."""
+    """Every source's value sums again, up to the daily rollups' cut (none without them):
+    historic, their sums of every day (``SourceRollup``), and recent revenue from the rows
+    of the year before."""
     from .value import recent_revenue
 
     covered = RollupState.objects.filter(organization=organization).first()
     SourceValue.objects.filter(organization=organization).delete()
-    # Whole days only: the rows after them are read live (``value``), so the last day, built
-    # up to the cut, is left to them.
-    through = covered.whole_days_through if covered else None
+    through = covered.built_through if covered else None
     start = through - timedelta(days=RECENT_DAYS) if through else None
-    if through is not None and start is not None:
-        sums: dict[tuple, dict[str, Any]] = {}
-        for row in (
-            DailyRollup.objects.filter(
-                organization=organization, day__lte=through, source__isnull=False
-            )
-            .values("program", "source")
-            .annotate(total=Sum("net"))
-        ):
-            sums[(row["program"], row["source"])] = {"historic": row["total"] or 0}
-        span = Period(start=start, end=through, tz=organization.timezone)
+    until = None
+    if covered is not None and through is not None and start is not None:
+        tz = organization.timezone
+        until = covered.built_until or Period(start=through, end=through, tz=tz).until
+        sums: dict[tuple, dict[str, Any]] = {
+            (program, source): {"historic": net}
+            for program, source, net in SourceRollup.objects.filter(
+                organization=organization, source__isnull=False
+            ).values_list("program", "source", "net")
+        }
+        span = Period(start=start, end=through, tz=tz, before=until)
         for row in (
             recent_revenue(organization)
             .filter(span.q("occurred_at"))
@@ -331,7 +331,7 @@ def build_values(organization: Organization) -> None:
             batch_size=5000,
         )
     FactState.objects.filter(organization=organization).update(
-        values_through=through, recent_from=start
+        values_through=through, values_until=until, recent_from=start
     )
     organization.__dict__.pop("_fact_state", None)
 

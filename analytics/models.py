@@ -12,8 +12,6 @@ months), and ``SourceRollup`` every day per program and source (all time per sou
 million customers make millions of source-days but a few thousand kind-days.
 """
 
-from datetime import timedelta
-
 from django.db import models
 from django.utils import timezone
 
@@ -275,14 +273,6 @@ class RollupState(models.Model):
     def __str__(self):
         return f"{self.organization_id} through {self.built_until or self.built_through}"
 
-    @property
-    def whole_days_through(self):
-        """The last day rolled up whole: the day before ``built_through`` once the rollups
-        end at an instant within it."""
-        if self.built_until is None:
-            return self.built_through
-        return self.built_through - timedelta(days=1)
-
 
 class CustomerFact(models.Model):
     """What retention and value need of one customer, none of it depending on "now".
@@ -391,9 +381,11 @@ class FactState(models.Model):
     recorded_through = models.DateTimeField()
     last_customer_id = models.BigIntegerField(default=0)
     built_at = models.DateTimeField(default=timezone.now)
-    # The source values: historic to the end of ``values_through`` (the daily rollups'
-    # last day then), recent revenue from the start of ``recent_from`` to the same end.
+    # The source values: historic up to ``values_until`` (the daily rollups' cut then, in
+    # their last day ``values_through``; the end of that day when None), recent revenue
+    # from the start of ``recent_from`` up to the same instant.
     values_through = models.DateField(null=True)
+    values_until = models.DateTimeField(null=True, blank=True)
     recent_from = models.DateField(null=True)
 
     def __str__(self):

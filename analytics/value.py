@@ -199,15 +199,18 @@ def _sums_from_facts(
     organization: Organization, credited, recent, filters: Filters, now: datetime
 ) -> tuple[dict[int, int], dict[int, int]] | None:
     """Historic and R per source, in cents, from the source values (``facts.build_values``)
-    and the rows at their edges: historic = to date through ``values_through`` + the rows
-    after; R = recent from ``recent_from`` through ``values_through`` - the rows from
-    ``recent_from`` to now - 365 days + the rows after ``values_through`` to now. None when
+    and the rows at their edges: historic = to date up to ``values_until`` + the rows
+    after; R = recent from ``recent_from`` up to ``values_until`` - the rows from
+    ``recent_from`` to now - 365 days + the rows after ``values_until`` to now. None when
     there are none, or ``now`` falls outside what they can answer (read the rows)."""
     current = facts.state(organization)
     if current is None or current.values_through is None or current.recent_from is None:
         return None
     tz = organization.timezone
-    after = Period(start=current.values_through, end=current.values_through, tz=tz).until
+    after = (
+        current.values_until
+        or Period(start=current.values_through, end=current.values_through, tz=tz).until
+    )
     start = Period(start=current.recent_from, end=current.recent_from, tz=tz).since
     year_ago = now - timedelta(days=YEAR)
     if not start <= year_ago or now < after:

@@ -317,13 +317,14 @@ def test_the_pages_say_how_fresh_the_facts_are_and_show_the_same_numbers(
 def test_the_rows_after_the_source_values_count_in_historic_and_r_as_the_raw_rows_do(
     acme, data, settings
 ):
-    """Rows recorded on the day after the source values: Olga's advocacy purchase and its
-    refund, and a churned friend's purchase, count in historic and not in R; an active
-    friend's in both. The same sums as read from the rows."""
+    """Rows after the source values (from the rollups' cut, NOW less SETTLE, on): Olga's
+    advocacy purchase and its refund, and a churned friend's purchase, count in historic and
+    not in R; an active friend's in both. The same sums as read from the rows."""
     rollups.rebuild(organization=acme, now=NOW)
     facts.rebuild(organization=acme, now=NOW)
+    assert FactState.objects.get(organization=acme).values_until == NOW - rollups.SETTLE
     before = {r.name: r for r in value.values(organization=fresh(acme), now=NOW)}["Ada"]
-    today = NOW - timedelta(hours=2)
+    today = NOW - timedelta(minutes=1)
     olga = Customer.objects.get(organization=acme, email="olga@example.com")
     bought = Purchase.objects.create(
         organization=acme,
