@@ -261,13 +261,8 @@ def refresh(*, organization: Organization, now: datetime | None = None) -> int:
         return rebuild(organization=organization, now=now)
     recorded_through = now or timezone.now()
     params: dict[str, Any] = {"org": organization.pk, "tz": organization.timezone}
-    cut = (
-        RollupState.objects.filter(organization=organization)
-        .values_list("built_until", flat=True)
-        .first()
-    )
     for first, last in _runs(late_days(organization, current)):
-        rollups.build(organization=organization, start=first, end=last, before=cut)
+        rollups.build(organization=organization, start=first, end=last)
     with transaction.atomic():
         rollups.lock(organization, "facts")
         last = _last_customer(organization)

@@ -412,14 +412,21 @@ def build(
 ) -> int:
     """Compute the rollups of the days ``start`` to ``end`` (local, included) again and
     replace what was there, in one INSERT ... SELECT, with only the rows of an instant before
-    ``before`` (and of a date before its day) when given: the cut. Returns the number of rows
-    written."""
-    period = Period(start=start, end=end, tz=organization.timezone, before=before)
-    select, params = _select(organization, period)
+    the cut ``before`` (and of a date before its day): by default the cut the rollups are
+    built up to now, read under the build's lock (days built again after late events).
+    Returns the number of rows written."""
     table = DailyRollup._meta.db_table
     columns = ", ".join(f'"{c}"' for c in COLUMNS)
     with transaction.atomic():
         lock(organization)
+        if before is None:
+            before = (
+                RollupState.objects.filter(organization=organization)
+                .values_list("built_until", flat=True)
+                .first()
+            )
+        period = Period(start=start, end=end, tz=organization.timezone, before=before)
+        select, params = _select(organization, period)
         _add_to_sources(organization, start, end, -1)
         DailyRollup.objects.filter(organization=organization, day__gte=start, day__lte=end).delete()
         with connection.cursor() as cursor:
