@@ -638,6 +638,13 @@ class Payout(models.Model):
         indexes = [
             models.Index(fields=["organization", "status", "created_at"]),
             models.Index(fields=["organization", "created_at", "id"], name="payout_org_created"),
+            # Cash paid in a period (analytics): the payouts paid between two instants, a few
+            # minutes of them since the rollups' cut, not every payout of the organization.
+            models.Index(
+                fields=["organization", "paid_at"],
+                condition=models.Q(status="paid"),
+                name="payout_org_paid_at",
+            ),
         ]
 
     def __str__(self):
