@@ -167,7 +167,13 @@ class WonRollup(WonSums):
                 include=["source", "program", "day", "value"],
                 name="wonrollup_won_day_cover",
             ),
-            models.Index(fields=["source", "won_day"], name="wonrollup_source_won_day"),
+            # The figures of the few sources a page shows (``Filters.source_ids``): read from
+            # this index alone, not by filtering every source's rows of the period.
+            models.Index(
+                fields=["organization", "source", "won_day"],
+                include=["program", "day", "value"],
+                name="wonrollup_source_cover",
+            ),
             models.Index(fields=["organization", "day"], name="wonrollup_day"),
         ]
 
