@@ -48,6 +48,7 @@ from core.tasks import enqueue_many_on_commit
 
 from .. import webhooks
 from ..models import Conversion, Program, Purchase, Referral, ReferralEvent
+from ..selectors import event_ids_recorded
 from .attribution import CLOCK_SKEW, _clean_event, _Event, _in_window
 
 ATTEMPTS = 3
@@ -168,7 +169,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
     ids: dict[str, list[int]] = defaultdict(list)
     for index, data in enumerate(events):
         ids[(data.get("external_id") or "").strip()].append(index)
-    known = _known_ids(organization, [i for i in ids if i])
+    known = event_ids_recorded(organization=organization, ids=[i for i in ids if i])
 
     # Every customer named in the batch, as the database knows them now.
     emails = {e for e in (_named(d)[0] for d in events) if e}
@@ -178,7 +179,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
     by_external = {
         c.external_id: c
         for c in Customer.objects.select_for_update()
-        .filter(organization=organization, external_id__in=externals)
+        .filter(organization=organization, external_id__any=externals)
         .order_by("pk")
     }
     by_email: dict[str, Customer] = {}
@@ -187,7 +188,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
             Customer.objects.select_for_update()
             .filter(organization=organization)
             .annotate(_email=Upper("email"))  # as email__iexact: the (organization, UPPER) index
-            .filter(_email__in={e.upper() for e in emails})
+            .filter(_email__any={e.upper() for e in emails})
             .order_by("first_seen_at", "pk")
         ):
             by_email.setdefault(c.email.lower(), c)
@@ -246,7 +247,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
             slow_nodes.append(("i", index))
     if refunded_orders:
         for customer_id in Purchase.objects.filter(
-            organization=organization, external_id__in=refunded_orders
+            organization=organization, external_id__any=refunded_orders
         ).values_list("customer_id", flat=True):
             slow_nodes.append(("c", customer_id))
 
@@ -332,20 +333,6 @@ def _one_new_customer(items: list[_Item]) -> bool:
     )
 
 
-def _known_ids(organization: Organization, ids: list[str]) -> set[str]:
-    if not ids:
-        return set()
-    return set(
-        Purchase.objects.filter(organization=organization, external_id__in=ids)
-        .values_list("external_id", flat=True)
-        .union(
-            Conversion.objects.filter(organization=organization, external_id__in=ids).values_list(
-                "external_id", flat=True
-            )
-        )
-    )
-
-
 # Recording -------------------------------------------------------------------------------
 
 
@@ -372,7 +359,7 @@ def _record_groups(
     existing_ids = sorted(g.customer_id for g in groups if g.customer_id is not None)
     won_by_customer: dict[int, Conversion] = {}
     for won_conversion in (
-        Conversion.objects.filter(customer_id__in=existing_ids, is_first_purchase=True)
+        Conversion.objects.filter(customer_id__any=existing_ids, is_first_purchase=True)
         .exclude(referral__status=Referral.Status.REJECTED)
         .order_by("occurred_at", "id")
         .only("id", "customer_id", "referral_id", "occurred_at")
@@ -389,9 +376,9 @@ def _record_groups(
         .filter(organization=organization)
         .annotate(_email=Upper("friend_email"))  # read by the (organization, UPPER) index
         .filter(
-            Q(_email__in={e.upper() for e in emails})
-            | Q(friend_id__in=existing_ids)
-            | Q(pk__in=[c.referral_id for c in won_by_customer.values()])
+            Q(_email__any={e.upper() for e in emails})
+            | Q(friend_id__any=existing_ids)
+            | Q(pk__any=[c.referral_id for c in won_by_customer.values()])
         )
         .order_by("pk")
     )
@@ -403,7 +390,7 @@ def _record_groups(
         r.source = sources[r.source_id]
     by_pk = {r.pk: r for r in candidates}
     has_first = set(
-        Conversion.objects.filter(referral_id__in=list(by_pk), is_first_purchase=True).values_list(
+        Conversion.objects.filter(referral_id__any=list(by_pk), is_first_purchase=True).values_list(
             "referral_id", flat=True
         )
     )

@@ -433,14 +433,14 @@ def test_a_bulk_that_loses_a_race_for_an_event_runs_again_and_answers_it_a_dupli
         amount=Decimal("5"),
         email="f1@x.test",
     )
-    real = attribution_bulk._known_ids
+    real = attribution_bulk.event_ids_recorded
     passes = []
 
-    def known_ids(organization, ids):
+    def known_ids(*, organization, ids):
         passes.append(ids)
-        return set() if len(passes) == 1 else real(organization, ids)
+        return set() if len(passes) == 1 else real(organization=organization, ids=ids)
 
-    monkeypatch.setattr(attribution_bulk, "_known_ids", known_ids)
+    monkeypatch.setattr(attribution_bulk, "event_ids_recorded", known_ids)
     batch = [
         {
             "kind": "purchase",
