@@ -21,7 +21,7 @@ from decimal import Decimal
 from accounts.models import Customer, Organization
 from referrals.models import Conversion, Purchase
 from referrals.selectors import event_ids_recorded
-from referrals.services import event_record, events_record_many
+from referrals.services import StoredConversion, event_record, events_record_many
 from rewards.models import Reward
 
 
@@ -32,7 +32,8 @@ class EventResult:
     stored: bool
     duplicate: bool
     customer: int | None
-    conversion: Conversion | None
+    # A bulk's new conversions come as ``StoredConversion``: the same names, no model.
+    conversion: Conversion | StoredConversion | None
     rewards: list[Reward] = field(default_factory=list)
     rewards_pending: bool = False
 
