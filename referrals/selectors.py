@@ -214,6 +214,17 @@ def event_ids_recorded(*, organization: Organization, ids) -> set[str]:
     ids = list(ids)
     if not ids:
         return set()
+    if connection.vendor != "postgresql":  # bin/dev's SQLite: no unnest, no LATERAL
+        return set(
+            Purchase.objects.filter(organization=organization, external_id__in=ids)
+            .order_by()
+            .values_list("external_id", flat=True)
+            .union(
+                Conversion.objects.filter(organization=organization, external_id__in=ids)
+                .order_by()
+                .values_list("external_id", flat=True)
+            )
+        )
     purchase, conversion = Purchase._meta.db_table, Conversion._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
