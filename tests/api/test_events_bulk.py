@@ -497,3 +497,31 @@ def test_a_bulk_answers_each_conversion_as_it_was_stored(api, acme, program, sou
         "7.00",
         "3.10",
     ]
+
+
+def test_a_bulk_runs_without_garbage_collection_and_turns_it_back_on(api, monkeypatch):
+    import gc
+
+    import api.views.events as views
+
+    seen = []
+    real = views.events.ingest_many
+
+    def spy(**kwargs):
+        seen.append(gc.isenabled())
+        return real(**kwargs)
+
+    monkeypatch.setattr(views.events, "ingest_many", spy)
+    batch = [{"id": "o-1", "type": "purchase", "email": "w@x.test", "amount": "1.00"}]
+    assert gc.isenabled()
+    assert api.post("/api/v1/events/bulk", {"events": batch}).status_code == 200
+    assert seen == [False]
+    assert gc.isenabled()
+
+    def fails(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(views.events, "ingest_many", fails)
+    with pytest.raises(RuntimeError):
+        api.post("/api/v1/events/bulk", {"events": batch})
+    assert gc.isenabled()
