@@ -20,7 +20,8 @@ from decimal import Decimal
 
 from accounts.models import Customer, Organization
 from referrals.models import Conversion, Purchase
-from referrals.services import event_record, events_record_many
+from referrals.selectors import event_ids_recorded
+from referrals.services import StoredConversion, event_record, events_record_many
 from rewards.models import Reward
 
 
@@ -31,7 +32,8 @@ class EventResult:
     stored: bool
     duplicate: bool
     customer: int | None
-    conversion: Conversion | None
+    # A bulk's new conversions come as ``StoredConversion``: the same names, no model.
+    conversion: Conversion | StoredConversion | None
     rewards: list[Reward] = field(default_factory=list)
     rewards_pending: bool = False
 
@@ -165,15 +167,7 @@ def already_recorded(*, organization: Organization, ids: list[str]) -> dict[str,
     if not wanted:
         return {}
     # Which of them are known at all, in one query: a batch of new events stops here.
-    wanted = list(
-        Purchase.objects.filter(organization=organization, external_id__in=wanted)
-        .values_list("external_id", flat=True)
-        .union(
-            Conversion.objects.filter(
-                organization=organization, external_id__in=wanted
-            ).values_list("external_id", flat=True)
-        )
-    )
+    wanted = list(event_ids_recorded(organization=organization, ids=wanted))
     if not wanted:
         return {}
     conversions = {

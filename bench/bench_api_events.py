@@ -7,9 +7,12 @@ bulk requests of 1,000, on gunicorn with the production settings, PostgreSQL and
 
 It creates a scratch PostgreSQL database (advocate_bench_api), an organization with a program,
 a reward rule (credit on the first purchase), 50 sources and 5,000 referred friends, and an
-API key; starts gunicorn on a free port; then clients on keep-alive connections send purchase
-events of those friends (so every event is attributed and stored as a conversion; a friend's
-first purchase converts their referral, later ones are credited to it):
+API key, beside the organization's history (20,000 earlier customers with 5 purchases each,
+2,000 of them referred and their purchases credited; then ``ANALYZE``, as a production
+database has statistics of its tables); starts gunicorn on a free port; then clients on
+keep-alive connections send purchase events of those friends (so every event is attributed and
+stored as a conversion; a friend's first purchase converts their referral, later ones are
+credited to it):
 
 1. single events (POST /api/v1/events) for ``--seconds``, from ``--api-clients`` threads;
 2. bulk requests (POST /api/v1/events/bulk, 1,000 events each) for ``--seconds``;
@@ -57,6 +60,11 @@ from bench.registry import Context, Row, benchmark
 
 DATABASE = "advocate_bench_api"
 FRIENDS = 5000
+# The organization's history before the benchmark (see SETUP): customers, each with
+# purchases, and among them referred friends whose purchases are credited to a referral.
+PRIOR_CUSTOMERS = 20000
+PRIOR_PURCHASES = 5
+PRIOR_REFERRED = 2000
 SETUP = f"""
 from decimal import Decimal
 from accounts.models import Organization, ReferralSource
@@ -77,8 +85,53 @@ Referral.objects.bulk_create(
         for n in range({FRIENDS})
     ]
 )
+# The organization's history before the benchmark, as a production database has one:
+# customers who bought before (most of them never referred) and the referred ones' purchases,
+# each credited to its referral. Analyzed with it, PostgreSQL plans the benchmark's lookups
+# for tables of this size; analyzed empty, it planned them as scans of tables it believed
+# empty, which each batch made slower than the one before.
+from datetime import timedelta
 from django.db import connection
-connection.cursor().execute("ANALYZE")  # as autovacuum would have, long before
+from django.utils import timezone
+from accounts.models import Customer
+long_ago = timezone.now() - timedelta(days=400)
+Customer.objects.bulk_create(
+    [
+        Customer(organization=org, external_id=f"prior-{{n}}", email=f"p{{n}}@prior.test",
+                 first_seen_at=long_ago + timedelta(minutes=n), is_referred=n < {PRIOR_REFERRED})
+        for n in range({PRIOR_CUSTOMERS})
+    ],
+    batch_size=5000,
+)
+friends = list(Customer.objects.filter(organization=org, is_referred=True))
+Referral.objects.bulk_create(
+    [
+        Referral(organization=org, program=program, source=sources[n % 50], channel="api",
+                 friend_email=c.email, friend=c, status="converted",
+                 created_at=c.first_seen_at - timedelta(days=1),
+                 signed_up_at=c.first_seen_at, converted_at=c.first_seen_at)
+        for n, c in enumerate(friends)
+    ]
+)
+with connection.cursor() as cursor:
+    cursor.execute(
+        "INSERT INTO referrals_purchase (organization_id, customer_id, kind, external_id, amount,"
+        " currency, occurred_at, created_at)"
+        " SELECT c.organization_id, c.id, 'purchase', c.external_id || '-' || k, 10 + c.id %% 90,"
+        " 'EUR', c.first_seen_at + k * interval '7 days', now()"
+        " FROM accounts_customer c, generate_series(0, {PRIOR_PURCHASES} - 1) k"
+        " WHERE c.organization_id = %s",
+        [org.pk],
+    )
+    cursor.execute(
+        "INSERT INTO referrals_conversion (organization_id, referral_id, source_id, customer_id,"
+        " purchase_id, kind, external_id, is_first_purchase, occurred_at, created_at)"
+        " SELECT p.organization_id, r.id, r.source_id, p.customer_id, p.id, 'purchase',"
+        " p.external_id, p.external_id LIKE '%%-0', p.occurred_at, now()"
+        " FROM referrals_purchase p JOIN referrals_referral r ON r.friend_id = p.customer_id",
+        [],
+    )
+    cursor.execute("ANALYZE")  # as autovacuum would have, long before
 print(api_key_create(organization=org, name="bench", scopes=["read", "write"], created_by=None)[1])
 """
 

@@ -148,6 +148,18 @@ if DATABASES["analytics"]["ENGINE"] == "django.db.backends.postgresql":
     # PostgreSQL's default 4MB those sorts spill to disk. Per analytics connection only.
     work_mem = os.environ.get("ANALYTICS_WORK_MEM", "32MB")
     DATABASES["analytics"].setdefault("OPTIONS", {})["options"] = f"-c work_mem={work_mem}"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and (
+    os.environ.get("DB_SERVER_SIDE_BINDING", "1") != "0"
+):
+    # Parameters sent apart from the statement, and a statement run a few times on a
+    # connection prepared once: PostgreSQL parses and plans the event path's statements
+    # once per connection instead of at every request (half of its CPU for a single API
+    # event). The analytics alias keeps client-side binding: its reports repeat parameters
+    # in GROUP BY, which PostgreSQL cannot match between separate parameters.
+    DATABASES["default"]["OPTIONS"].update(
+        server_side_binding=True,
+        prepare_threshold=int(os.environ.get("DB_PREPARE_THRESHOLD", "2")),
+    )
 # Analytics reads whole days from its daily rollups (analytics/rollups.py); "0" reads every
 # figure from the raw tables instead (bench/run analytics compares the two).
 ANALYTICS_ROLLUPS = os.environ.get("ANALYTICS_ROLLUPS", "1") != "0"

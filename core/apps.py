@@ -21,7 +21,9 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         # Connects the worker's signal handlers that mark outbox rows done, retried or failed.
-        from . import tasks  # noqa: F401
+        from . import lookups, tasks  # noqa: F401
+
+        lookups.register()  # field__any=[...] (core/lookups.py)
 
         request_started.connect(_forget_time_zone, dispatch_uid="core.forget_time_zone.start")
         request_finished.connect(_forget_time_zone, dispatch_uid="core.forget_time_zone.end")

@@ -36,6 +36,18 @@ class FailSafeRedisCacheClient(RedisCacheClient):
         super().__init__(servers, **options)
         self._retry_after = retry_after
         self._name = ",".join(servers)
+        self._clients: dict = {}  # connection pool -> its redis.Redis
+
+    def get_client(self, key=None, *, write=False):
+        """One ``redis.Redis`` per connection pool, kept. Django's client builds a new one
+        at every cache call (filling in some 170 response callbacks each time), several
+        times per API request; a Redis client over a pool is safe to share between
+        threads."""
+        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
+        client = self._clients.get(pool)
+        if client is None:
+            client = self._clients[pool] = self._client(connection_pool=pool)  # type: ignore[attr-defined]
+        return client
 
     def _call(self, method: str, fallback, *args):
         parent = super()

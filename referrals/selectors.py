@@ -201,3 +201,37 @@ def program_for_sharing(*, organization: Organization, source_kind: str) -> Prog
         if source_kind in (program.allowed_source_kinds or []):
             return program
     return None
+
+
+def event_ids_recorded(*, organization: Organization, ids) -> set[str]:
+    """Which of these event ids the organization has recorded (a purchase or a conversion).
+
+    One probe of each unique index per id (a lateral subquery PostgreSQL cannot turn into a
+    scan), whatever the tables' size or statistics: a bulk of 1,000 new ids costs about 2
+    ms. Written as ``external_id IN (...)`` (or ``EXISTS``), PostgreSQL expected a match for
+    every id and scanned all the organization's purchases and conversions instead: 30 to 170
+    ms at 130,000 of each, growing with the tables."""
+    ids = list(ids)
+    if not ids:
+        return set()
+    if connection.vendor != "postgresql":  # bin/dev's SQLite: no unnest, no LATERAL
+        return set(
+            Purchase.objects.filter(organization=organization, external_id__in=ids)
+            .order_by()
+            .values_list("external_id", flat=True)
+            .union(
+                Conversion.objects.filter(organization=organization, external_id__in=ids)
+                .order_by()
+                .values_list("external_id", flat=True)
+            )
+        )
+    purchase, conversion = Purchase._meta.db_table, Conversion._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT i.id FROM unnest(%s::varchar[]) AS i(id) CROSS JOIN LATERAL ("  # noqa: S608 - table names from the models
+            f"(SELECT 1 FROM {purchase} p WHERE p.organization_id = %s AND p.external_id = i.id "
+            f"LIMIT 1) UNION ALL (SELECT 1 FROM {conversion} c "
+            f"WHERE c.organization_id = %s AND c.external_id = i.id LIMIT 1) LIMIT 1) AS found",
+            [ids, organization.pk, organization.pk],
+        )
+        return {row[0] for row in cursor.fetchall()}

@@ -16,7 +16,7 @@ worker always sees the row and a rolled-back conversion never earns anything.
 """
 
 from .attribution import attribute, conversion_record, event_record
-from .attribution_bulk import REWARDS_TASK, events_record_many
+from .attribution_bulk import REWARDS_TASK, StoredConversion, events_record_many
 from .links import (
     CODE_PATTERN,
     cookie_name,
@@ -42,6 +42,7 @@ __all__ = [
     "INTRODUCTION_TASK",
     "REWARD_TASK",
     "REWARDS_TASK",
+    "StoredConversion",
     "attribute",
     "conversion_record",
     "cookie_name",

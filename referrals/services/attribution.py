@@ -190,6 +190,9 @@ def _once(event: "_Event", write) -> tuple[Conversion | None, bool]:
 # Checking an event before anything is written --------------------------------------------
 
 
+_KINDS = frozenset(Conversion.Kind.values)
+
+
 def _clean_event(
     *,
     organization: Organization,
@@ -207,7 +210,7 @@ def _clean_event(
         errors["external_id"] = "Every event needs its own id (the order number)."
     elif len(external_id) > 200:
         errors["external_id"] = "An event id has at most 200 characters."
-    if kind not in Conversion.Kind.values:
+    if kind not in _KINDS:
         errors["kind"] = "Unknown kind of event."
     try:
         amount = Decimal(amount if amount not in (None, "") else 0)

@@ -35,6 +35,9 @@ three tries it leaves the batch to the one-by-one path.
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -44,10 +47,12 @@ from django.utils import timezone
 
 from accounts import webhooks as account_webhooks
 from accounts.models import Customer, Organization, ReferralSource, WebhookEventType
+from core.money import ZERO, cents
 from core.tasks import enqueue_many_on_commit
 
 from .. import webhooks
 from ..models import Conversion, Program, Purchase, Referral, ReferralEvent
+from ..selectors import event_ids_recorded
 from .attribution import CLOCK_SKEW, _clean_event, _Event, _in_window
 
 ATTEMPTS = 3
@@ -57,6 +62,26 @@ BATCH_LOCK_NAMESPACE = 7411  # pg_advisory_xact_lock(namespace, organization id)
 REWARDS_TASK = "rewards.issue_rewards_for_conversions"
 REWARDS_PER_TASK = 100
 FAST_KINDS = {Conversion.Kind.PURCHASE, Conversion.Kind.ADVOCACY, Conversion.Kind.SIGNUP}
+_KIND_LABELS = dict(Conversion.Kind.choices)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConversion:
+    """A conversion a batch stored, with what its answer reads of ``Conversion`` (same names):
+    a model instance per event cost more than the rules."""
+
+    pk: int
+    referral: Referral
+    customer_id: int
+    kind: str
+    amount: Decimal
+    currency: str
+    occurred_at: datetime
+    is_first_purchase: bool
+
+    @property
+    def referral_id(self) -> int:
+        return self.referral.pk
 
 
 @dataclass
@@ -64,7 +89,7 @@ class Recorded:
     """What ``event_record`` would have answered for one event: its conversion (or None
     when no source is credited), whether it was stored, and its customer."""
 
-    conversion: Conversion | None
+    conversion: StoredConversion | None
     created: bool
     customer_id: int | None
     rewards_queued: bool = False
@@ -168,7 +193,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
     ids: dict[str, list[int]] = defaultdict(list)
     for index, data in enumerate(events):
         ids[(data.get("external_id") or "").strip()].append(index)
-    known = _known_ids(organization, [i for i in ids if i])
+    known = event_ids_recorded(organization=organization, ids=[i for i in ids if i])
 
     # Every customer named in the batch, as the database knows them now.
     emails = {e for e in (_named(d)[0] for d in events) if e}
@@ -178,7 +203,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
     by_external = {
         c.external_id: c
         for c in Customer.objects.select_for_update()
-        .filter(organization=organization, external_id__in=externals)
+        .filter(organization=organization, external_id__any=externals)
         .order_by("pk")
     }
     by_email: dict[str, Customer] = {}
@@ -187,7 +212,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
             Customer.objects.select_for_update()
             .filter(organization=organization)
             .annotate(_email=Upper("email"))  # as email__iexact: the (organization, UPPER) index
-            .filter(_email__in={e.upper() for e in emails})
+            .filter(_email__any={e.upper() for e in emails})
             .order_by("first_seen_at", "pk")
         ):
             by_email.setdefault(c.email.lower(), c)
@@ -246,7 +271,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
             slow_nodes.append(("i", index))
     if refunded_orders:
         for customer_id in Purchase.objects.filter(
-            organization=organization, external_id__in=refunded_orders
+            organization=organization, external_id__any=refunded_orders
         ).values_list("customer_id", flat=True):
             slow_nodes.append(("c", customer_id))
 
@@ -332,20 +357,6 @@ def _one_new_customer(items: list[_Item]) -> bool:
     )
 
 
-def _known_ids(organization: Organization, ids: list[str]) -> set[str]:
-    if not ids:
-        return set()
-    return set(
-        Purchase.objects.filter(organization=organization, external_id__in=ids)
-        .values_list("external_id", flat=True)
-        .union(
-            Conversion.objects.filter(organization=organization, external_id__in=ids).values_list(
-                "external_id", flat=True
-            )
-        )
-    )
-
-
 # Recording -------------------------------------------------------------------------------
 
 
@@ -370,14 +381,14 @@ def _record_groups(
     now = timezone.now()
     # Lock the customers (id order, as every writer does), then read what decides.
     existing_ids = sorted(g.customer_id for g in groups if g.customer_id is not None)
-    won_by_customer: dict[int, Conversion] = {}
+    won_by_customer: dict[int, Any] = {}  # (customer_id, referral_id, occurred_at) rows
     for won_conversion in (
-        Conversion.objects.filter(customer_id__in=existing_ids, is_first_purchase=True)
+        Conversion.objects.filter(customer_id__any=existing_ids, is_first_purchase=True)
         .exclude(referral__status=Referral.Status.REJECTED)
         .order_by("occurred_at", "id")
-        .only("id", "customer_id", "referral_id", "occurred_at")
+        .values_list("customer_id", "referral_id", "occurred_at", named=True)
     ):
-        won_by_customer.setdefault(won_conversion.customer_id, won_conversion)  # type: ignore[arg-type]
+        won_by_customer.setdefault(won_conversion.customer_id, won_conversion)
     emails = {item.email for g in groups for item in g.items if item.email}
     emails |= {
         locked[g.customer_id].email.lower()
@@ -389,9 +400,9 @@ def _record_groups(
         .filter(organization=organization)
         .annotate(_email=Upper("friend_email"))  # read by the (organization, UPPER) index
         .filter(
-            Q(_email__in={e.upper() for e in emails})
-            | Q(friend_id__in=existing_ids)
-            | Q(pk__in=[c.referral_id for c in won_by_customer.values()])
+            Q(_email__any={e.upper() for e in emails})
+            | Q(friend_id__any=existing_ids)
+            | Q(pk__any=[c.referral_id for c in won_by_customer.values()])
         )
         .order_by("pk")
     )
@@ -403,7 +414,7 @@ def _record_groups(
         r.source = sources[r.source_id]
     by_pk = {r.pk: r for r in candidates}
     has_first = set(
-        Conversion.objects.filter(referral_id__in=list(by_pk), is_first_purchase=True).values_list(
+        Conversion.objects.filter(referral_id__any=list(by_pk), is_first_purchase=True).values_list(
             "referral_id", flat=True
         )
     )
@@ -463,14 +474,17 @@ def _record_groups(
                 group.slow = True  # changed since it was found
 
     new_customers: list[Customer] = []
-    purchases: list[Purchase] = []
-    conversions: list[Conversion] = []
+    # The rows to insert, as plain tuples (a model instance per row cost more than the rules):
+    # purchases (customer, event); conversions (referral, customer, index of the purchase in
+    # ``purchases`` or None, kind, event, is_first_purchase).
+    purchases: list[tuple[Customer, _Event]] = []
+    conversions: list[tuple[Referral, Customer, int | None, str, _Event, bool]] = []
     history: list[ReferralEvent] = []
     changed_referrals: dict[int, Referral] = {}
     converted: list[Referral] = []
     friends: list[tuple[Referral, Customer]] = []
     dirty_customers: dict[int, tuple[Customer, set[str]]] = {}
-    answers: dict[int, tuple[Conversion | None, Customer, bool]] = {}
+    answers: dict[int, tuple[int | None, Customer, bool]] = {}
     kinds = {item.index: item.event.kind for g in groups for item in g.items}
 
     for n, group in enumerate(groups):
@@ -533,16 +547,8 @@ def _record_groups(
             referral, kind, is_first = _credit(event, state, touch, known_before, has_first)
             purchase = None
             if event.kind != Conversion.Kind.SIGNUP:
-                purchase = Purchase(
-                    organization=organization,
-                    customer=customer,
-                    kind=Purchase.Kind.PURCHASE,
-                    external_id=event.external_id,
-                    amount=event.amount,
-                    currency=event.currency,
-                    occurred_at=event.occurred_at,
-                )
-                purchases.append(purchase)
+                purchase = len(purchases)
+                purchases.append((customer, event))
             if referral is None:
                 answers[item.index] = (None, customer, False)
                 continue
@@ -550,18 +556,8 @@ def _record_groups(
                 referral._batch_friend = customer
                 friends.append((referral, customer))
                 changed_referrals[referral.pk] = referral
-            conversion = Conversion(
-                organization=organization,
-                referral=referral,
-                source_id=referral.source_id,
-                customer=customer,
-                purchase=purchase,
-                kind=kind,
-                external_id=event.external_id,
-                is_first_purchase=is_first,
-                occurred_at=event.occurred_at,
-            )
-            conversions.append(conversion)
+            conversion = len(conversions)
+            conversions.append((referral, customer, purchase, kind, event, is_first))
             if is_first:
                 has_first.add(referral.pk)
                 if state.won is None:
@@ -591,7 +587,7 @@ def _record_groups(
                             to_status=referral.status,
                             actor=None,
                             actor_label="system",
-                            note=f"{conversion.get_kind_display()} {event.external_id}"[:300],
+                            note=f"{_KIND_LABELS.get(kind, kind)} {event.external_id}"[:300],
                         )
                     )
                 queued = True
@@ -606,8 +602,36 @@ def _record_groups(
         [c for c, _ in dirty_customers.values()],
         sorted({f for _, dirty in dirty_customers.values() for f in dirty}),
     )
-    _insert_rows(purchases)
-    _insert_rows(conversions)
+    purchase_ids = _insert_columns(
+        Purchase,
+        {
+            "organization_id": [organization.pk] * len(purchases),
+            "customer_id": [customer.pk for customer, _ in purchases],
+            "kind": [Purchase.Kind.PURCHASE.value] * len(purchases),
+            "external_id": [event.external_id for _, event in purchases],
+            "amount": [event.amount for _, event in purchases],
+            "currency": [event.currency for _, event in purchases],
+            "occurred_at": [event.occurred_at for _, event in purchases],
+            "created_at": [now] * len(purchases),
+        },
+    )
+    conversion_ids = _insert_columns(
+        Conversion,
+        {
+            "organization_id": [organization.pk] * len(conversions),
+            "referral_id": [row[0].pk for row in conversions],
+            "source_id": [row[0].source_id for row in conversions],
+            "customer_id": [row[1].pk for row in conversions],
+            "purchase_id": [
+                None if row[2] is None else purchase_ids[row[2]] for row in conversions
+            ],
+            "kind": [row[3] for row in conversions],
+            "external_id": [row[4].external_id for row in conversions],
+            "is_first_purchase": [row[5] for row in conversions],
+            "occurred_at": [row[4].occurred_at for row in conversions],
+            "created_at": [now] * len(conversions),
+        },
+    )
     for referral, customer in friends:
         referral.friend = customer
         del referral._batch_friend  # type: ignore[attr-defined]
@@ -615,7 +639,9 @@ def _record_groups(
         list(changed_referrals.values()), ["friend", "status", "signed_up_at", "converted_at"]
     )
     ReferralEvent.objects.bulk_create(history)
-    queued_ids = [c.pk for c, _, queued in answers.values() if c is not None and queued]
+    queued_ids = [
+        conversion_ids[c] for c, _, queued in answers.values() if c is not None and queued
+    ]
     enqueue_many_on_commit(
         REWARDS_TASK,
         [
@@ -628,9 +654,23 @@ def _record_groups(
     ):
         for referral in converted:
             webhooks.referral_changed(referral, Referral.Status.LEAD)
+
+    def stored(n: int) -> StoredConversion:
+        referral, customer, purchase, kind, event, is_first = conversions[n]
+        return StoredConversion(
+            pk=conversion_ids[n],
+            referral=referral,
+            customer_id=customer.pk,
+            kind=kind,
+            amount=event.amount if purchase is not None else cents(ZERO),
+            currency=event.currency if purchase is not None else organization.currency,
+            occurred_at=event.occurred_at,
+            is_first_purchase=is_first,
+        )
+
     return {
         index: Recorded(
-            conversion=conversion,
+            conversion=None if conversion is None else stored(conversion),
             # As event_record answers: an event credited to no source is stored if it left
             # a purchase; a signup nobody referred stores nothing.
             created=conversion is not None or kinds[index] != Conversion.Kind.SIGNUP,
@@ -641,38 +681,28 @@ def _record_groups(
     }
 
 
-def _insert_rows(objects: list) -> None:
-    """``bulk_create`` for the batch's purchases and conversions: the same single ``INSERT
-    ... SELECT FROM unnest(...) RETURNING id``, without preparing each value of each row
-    through its field (a fifth of a bulk's CPU). Their values are ids, text, decimals, aware
-    times and booleans, which psycopg takes as they are; a related object saved after it was
-    assigned (a new customer, a purchase) gives its id, as ``bulk_create`` does."""
-    if not objects:
-        return
-    meta = objects[0]._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    for f in fields:
-        if f.is_relation:
-            for obj in objects:
-                if getattr(obj, f.attname) is None and f.is_cached(obj):
-                    related = f.get_cached_value(obj)
-                    if related is not None:
-                        setattr(obj, f.name, related)  # its id now, and kept cached
+def _insert_columns(model, columns: dict[str, list]) -> list:
+    """Insert rows given column by column (attribute names and their values, each list in
+    the rows' order) in one ``INSERT ... SELECT FROM unnest(...) RETURNING id``, as
+    ``bulk_create`` does on PostgreSQL, but without a model instance per row or preparing
+    each value through its field (a third of a bulk's CPU). The values are ids, text,
+    decimals, aware times and booleans, which psycopg takes as they are; a column left out
+    gets its database default (NULL). The new ids, in the rows' order."""
+    values = list(columns.values())
+    if not values or not values[0]:
+        return []
+    meta = model._meta
+    fields = [meta.get_field(name) for name in columns]
     table = connection.ops.quote_name(meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-    params = [[getattr(obj, f.attname) for obj in objects] for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - names from the model, values as parameters
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - names from the model, values as parameters
             f"RETURNING {connection.ops.quote_name(meta.pk.column)}",
-            params,
+            values,
         )
-        ids = [row[0] for row in cursor.fetchall()]
-    for obj, pk in zip(objects, ids, strict=True):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _update_rows(objects: list, fields: list[str]) -> None:

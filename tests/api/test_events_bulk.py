@@ -433,14 +433,14 @@ def test_a_bulk_that_loses_a_race_for_an_event_runs_again_and_answers_it_a_dupli
         amount=Decimal("5"),
         email="f1@x.test",
     )
-    real = attribution_bulk._known_ids
+    real = attribution_bulk.event_ids_recorded
     passes = []
 
-    def known_ids(organization, ids):
+    def known_ids(*, organization, ids):
         passes.append(ids)
-        return set() if len(passes) == 1 else real(organization, ids)
+        return set() if len(passes) == 1 else real(organization=organization, ids=ids)
 
-    monkeypatch.setattr(attribution_bulk, "_known_ids", known_ids)
+    monkeypatch.setattr(attribution_bulk, "event_ids_recorded", known_ids)
     batch = [
         {
             "kind": "purchase",
@@ -456,3 +456,72 @@ def test_a_bulk_that_loses_a_race_for_an_event_runs_again_and_answers_it_a_dupli
     assert [r.created for r in (results[0], results[2])] == [True, True]
     assert Purchase.objects.filter(external_id="o-1").count() == 1
     assert Conversion.objects.count() == 3
+
+
+def test_a_bulk_answers_each_conversion_as_it_was_stored(api, acme, program, source):
+    """The answer of a new conversion is written from what the batch inserted (no model
+    read back): it must say what the stored row says, signups (no purchase) included."""
+    for n in range(2):
+        referral_create(
+            program=program, source=source, channel="phone", friend_email=f"f{n}@x.test"
+        )
+    batch = [
+        {"id": "s-0", "type": "signup", "email": "f0@x.test"},
+        {"id": "o-0", "type": "purchase", "email": "f0@x.test", "amount": "12.50"},
+        {"id": "o-1", "type": "purchase", "email": "f1@x.test", "amount": "7"},
+        {"id": "o-2", "type": "purchase", "email": "f1@x.test", "amount": "3.10"},
+    ]
+    results = api.post("/api/v1/events/bulk", {"events": batch}).json()["results"]
+    assert [r["status"] for r in results] == [201] * 4
+    for result in (r["result"] for r in results):
+        stored = Conversion.objects.select_related("purchase", "referral").get(
+            external_id=result["id"]
+        )
+        assert result["conversion"] == {
+            "id": stored.pk,
+            "kind": stored.kind,
+            "amount": f"{stored.amount:.2f}",
+            "currency": acme.currency,
+            "occurred_at": stored.occurred_at.isoformat().replace("+00:00", "Z"),
+            "is_first_purchase": stored.is_first_purchase,
+        }
+        assert (result["customer"], result["referral"], result["source"], result["program"]) == (
+            stored.customer_id,
+            stored.referral_id,
+            stored.referral.source_id,
+            stored.referral.program_id,
+        )
+    assert [r["result"]["conversion"]["amount"] for r in results] == [
+        "0.00",
+        "12.50",
+        "7.00",
+        "3.10",
+    ]
+
+
+def test_a_bulk_runs_without_garbage_collection_and_turns_it_back_on(api, monkeypatch):
+    import gc
+
+    import api.views.events as views
+
+    seen = []
+    real = views.events.ingest_many
+
+    def spy(**kwargs):
+        seen.append(gc.isenabled())
+        return real(**kwargs)
+
+    monkeypatch.setattr(views.events, "ingest_many", spy)
+    batch = [{"id": "o-1", "type": "purchase", "email": "w@x.test", "amount": "1.00"}]
+    assert gc.isenabled()
+    assert api.post("/api/v1/events/bulk", {"events": batch}).status_code == 200
+    assert seen == [False]
+    assert gc.isenabled()
+
+    def fails(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(views.events, "ingest_many", fails)
+    with pytest.raises(RuntimeError):
+        api.post("/api/v1/events/bulk", {"events": batch})
+    assert gc.isenabled()
