@@ -6,8 +6,9 @@ itself (Django resolving and preparing each value, psycopg splitting a query of 
 placeholders, PostgreSQL parsing it), and it grows with every value. ``__any`` is one
 placeholder whatever the number of values, and PostgreSQL reads ``= ANY(array)`` through a
 btree index as it reads ``IN``. The values must already be what the column holds (ints,
-strings): they are not prepared through the field. PostgreSQL only; registered on every
-field when ``core`` is ready (``CoreConfig.ready``).
+strings): they are not prepared through the field. Other databases (bin/dev's SQLite) get a
+plain ``IN`` list of the same values. Registered on every field when ``core`` is ready
+(``CoreConfig.ready``).
 """
 
 from django.core.exceptions import EmptyResultSet
@@ -30,6 +31,10 @@ class AnyOf(Lookup):
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
+        if connection.vendor != "postgresql":
+            values = rhs_params[0]
+            placeholders = ", ".join(["%s"] * len(values))
+            return f"{lhs} IN ({placeholders})", [*lhs_params, *values]
         array = f"{self.lhs.output_field.db_type(connection)}[]"
         return f"{lhs} = ANY({rhs}::{array})", [*lhs_params, *rhs_params]
 
