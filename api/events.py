@@ -66,6 +66,14 @@ def _customer_id(organization: Organization, *, external_id: str, email: str) ->
     return None
 
 
+SIGNUP = Conversion.Kind.SIGNUP
+
+
+def _recorded(organization: Organization, ids: list[str]) -> set[str]:
+    """Which of these event ids an earlier event recorded (``event_ids_recorded``)."""
+    return event_ids_recorded(organization=organization, ids=[i.strip() for i in ids])
+
+
 def ingest(
     *,
     organization: Organization,
@@ -101,7 +109,7 @@ def ingest(
             id=id,
             type=type,
             stored=created,
-            duplicate=not created,
+            duplicate=not created and (type != SIGNUP or bool(_recorded(organization, [id]))),
             customer=_customer_id(organization, external_id=customer_external_id, email=email),
             conversion=None,
         )
@@ -142,6 +150,14 @@ def ingest_many(*, organization: Organization, events: list[dict]) -> list[Event
             for e in events
         ],
     )
+    # A signup nobody referred stores nothing, the first time as every time: known only if
+    # its id was recorded by another event.
+    silent = [
+        e["id"]
+        for e, r in zip(events, recorded, strict=True)
+        if r is not None and not r.created and r.conversion is None and e["type"] == SIGNUP
+    ]
+    known = _recorded(organization, silent) if silent else set()
     return [
         None
         if r is None
@@ -149,7 +165,8 @@ def ingest_many(*, organization: Organization, events: list[dict]) -> list[Event
             id=e["id"],
             type=e["type"],
             stored=r.created,
-            duplicate=not r.created,
+            duplicate=not r.created
+            and (e["type"] != SIGNUP or r.conversion is not None or e["id"].strip() in known),
             customer=r.customer_id,
             conversion=r.conversion,
             rewards_pending=r.rewards_queued,

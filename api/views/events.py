@@ -93,7 +93,10 @@ class ConversionOut(serializers.Serializer):
 class EventOut(serializers.Serializer):
     id = serializers.CharField()
     type = serializers.CharField()
-    stored = serializers.BooleanField(help_text="A new conversion was recorded by this request.")
+    stored = serializers.BooleanField(
+        help_text="This request recorded the event (a purchase, refund or advocacy always; a "
+        "signup when a referral covers it)."
+    )
     duplicate = serializers.BooleanField(help_text="This event id was recorded before.")
     customer = serializers.IntegerField(allow_null=True)
     referral = serializers.IntegerField(allow_null=True)

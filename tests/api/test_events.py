@@ -278,3 +278,27 @@ def test_a_refund_without_an_amount_is_a_400(api):
         "/api/v1/events", {"id": "r-1", "type": "refund", "refund_of": "o-1", "email": "f@x.com"}
     )
     assert response.status_code == 400 and error_of(response)["param"] == "amount"
+
+
+def test_a_signup_nobody_referred_stores_nothing_and_is_no_duplicate(api, program, fixed_rule):
+    """A signup no referral covers finds or makes its customer and records nothing: it is
+    not a duplicate, the first time or again (nothing says it was sent before), one by one
+    or in a bulk; its id is a duplicate only once another event recorded it."""
+    signup = {"id": "s-9", "type": "signup", "email": "walkin@example.com"}
+    first = api.post("/api/v1/events", signup)
+    again = api.post("/api/v1/events", signup)
+    customer = Customer.objects.get(email="walkin@example.com").pk
+    for response in (first, again):
+        assert response.status_code == 200
+        body = response.json()
+        assert (body["stored"], body["duplicate"]) == (False, False)
+        assert (body["customer"], body["conversion"], body["source"]) == (customer, None, None)
+    bulk = api.post("/api/v1/events/bulk", {"events": [signup, signup]}).json()["results"]
+    assert [(r["status"], r["result"]["duplicate"]) for r in bulk] == [(200, False)] * 2
+    # The same id recorded by a purchase: now a duplicate, whatever its type.
+    assert api.post("/api/v1/events", purchase(n="s-9")).status_code == 201
+    known = api.post("/api/v1/events", signup).json()
+    assert (known["stored"], known["duplicate"]) == (False, True)
+    bulk = api.post("/api/v1/events/bulk", {"events": [signup]}).json()["results"]
+    assert bulk[0]["result"]["duplicate"] is True
+    assert Customer.objects.filter(email="walkin@example.com").count() == 1
