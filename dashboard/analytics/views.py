@@ -12,6 +12,7 @@ from accounts.tenancy import org_member_required
 from analytics import facts, report, retention, rollups, selectors, tables, value
 from analytics.series import series as read_series
 from core.csv import csv_lines
+from core.memory import no_garbage_collection
 
 from .forms import PeriodForm
 
@@ -183,6 +184,7 @@ def series(request):
 
 
 @org_member_required()
+@no_garbage_collection()  # sorted by a column or exported: every source's figures at once
 def sources(request):
     org = request.organization
     form, period, filters = _form(request)
@@ -283,6 +285,7 @@ def compare(request):
 
 
 @org_member_required()
+@no_garbage_collection()  # every source's figures and ranking live until the response
 def projected(request):
     org = request.organization
     form, _, filters = _form(request)

@@ -427,3 +427,27 @@ def test_the_value_pages_hundred_rows_and_their_queries_do_not_grow_with_the_sou
     )
     with django_assert_max_num_queries(19):
         assert len(analyst.get(PAGES["value"], {"page": 7}).context["by_source"].rows) == 100
+
+
+def test_the_value_and_sources_pages_rank_without_garbage_collection_and_turn_it_back_on(
+    analyst, acme, program, source, monkeypatch
+):
+    """Their rankings build every source's figures at once: no collection while they do."""
+    import gc
+
+    ladder(acme, program, source, timezone.now())
+    seen = []
+    ranked, rows = value.ranked, report.source_rows
+
+    def spy(read):
+        def during(**kwargs):
+            seen.append(gc.isenabled())
+            return read(**kwargs)
+
+        return during
+
+    monkeypatch.setattr(value, "ranked", spy(ranked))
+    monkeypatch.setattr(report, "source_rows", spy(rows))
+    assert analyst.get(PAGES["value"]).status_code == 200
+    assert analyst.get(PAGES["sources"], {"sort": "clicks"}).status_code == 200
+    assert seen == [False, False] and gc.isenabled()
