@@ -35,7 +35,14 @@ from referrals.models import signed_amount
 
 from . import rollups
 from .db import DB
-from .models import FactState, RollupState, SourceRollup, SourceValue
+from .models import (
+    CohortRollup,
+    CustomerFact,
+    FactState,
+    RollupState,
+    SourceRollup,
+    SourceValue,
+)
 from .period import Period
 
 SPANS = (30, 90, 180, 365)  # retention.SPANS
@@ -285,6 +292,9 @@ def refresh(*, organization: Organization, now: datetime | None = None) -> int:
         build_values(organization)
     return len(ids)
 
+
+#: The tables a refresh rewrites rows of, for the task to vacuum after it.
+FACT_MODELS = (CustomerFact, CohortRollup, SourceValue)
 
 RECENT_DAYS = 367  # recent_from: a year and two days before values_through
 

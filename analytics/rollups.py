@@ -686,16 +686,17 @@ def rebuild(
     return chunks
 
 
-def vacuum(*, analyze: bool = False) -> None:
-    """VACUUM the rollup tables (and ANALYZE them: after a rebuild), on PostgreSQL. The
-    rankings read covering indexes alone (``sourcerollup_net_cover``, the won rows'), which
-    they can only do for pages the visibility map marks all-visible: every build rewrites
-    rows, and autovacuum waits for a fifth of a table to change, so the builds clean up
-    after themselves (under a second at a million customers). VACUUM runs outside a
-    transaction only (not in a test's): there, ANALYZE alone."""
+def vacuum(*, analyze: bool = False, also: Sequence = ()) -> None:
+    """VACUUM the rollup tables and the tables of the models ``also`` (and ANALYZE them:
+    after a rebuild), on PostgreSQL. The rankings read covering indexes alone
+    (``sourcerollup_net_cover``, the won rows'), which they can only do for pages the
+    visibility map marks all-visible, and every refresh rewrites rows (the source values
+    all of theirs); autovacuum waits for a fifth of a table to change, and may be off. So
+    the builds clean up after themselves (about a second at a million customers). VACUUM
+    runs outside a transaction only (not in a test's): there, ANALYZE alone."""
     if connection.vendor != "postgresql":
         return
-    tables = ", ".join(m._meta.db_table for m in ROLLUP_MODELS)
+    tables = ", ".join(m._meta.db_table for m in (*ROLLUP_MODELS, *also))
     with connection.cursor() as cursor:
         if not connection.in_atomic_block:
             cursor.execute(f"VACUUM {'(ANALYZE) ' if analyze else ''}{tables}")

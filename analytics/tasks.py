@@ -12,11 +12,11 @@ from . import facts, rollups
 def refresh_rollups() -> int:
     """Rebuild the last few days of every organization's rollups (all of them the first
     time), then its customer facts of the customers changed since the last run, then
-    vacuums the rollup tables. Returns the number of organizations refreshed."""
+    vacuums the rollup and fact tables. Returns the number of organizations refreshed."""
     count = 0
     for organization in Organization.objects.order_by("pk").iterator():
         rollups.refresh(organization=organization)
         facts.refresh(organization=organization)
         count += 1
-    rollups.vacuum()
+    rollups.vacuum(also=facts.FACT_MODELS)
     return count

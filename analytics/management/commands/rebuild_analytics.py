@@ -37,4 +37,6 @@ class Command(BaseCommand):
                 rollups.rebuild(organization=organization, progress=bar.update)
                 facts.rebuild(organization=organization)
                 bar.update(1)
+        # Every fact row was written again: the old ones are dead until vacuumed.
+        rollups.vacuum(analyze=True, also=facts.FACT_MODELS)
         self.stdout.write(f"Rebuilt the analytics rollups of {len(plan)} organization(s).")
