@@ -528,3 +528,19 @@ def test_a_bulk_runs_without_garbage_collection_and_turns_it_back_on(api, monkey
     with pytest.raises(RuntimeError):
         api.post("/api/v1/events/bulk", {"events": batch})
     assert gc.isenabled()
+
+
+def test_off_postgresql_a_bulk_leaves_every_event_to_the_one_by_one_path(acme, monkeypatch):
+    """bin/dev's SQLite has no arrays, advisory locks or planner settings: there every event
+    of a bulk goes the single event's way (the same answers), the batch path writes nothing."""
+    from django.db import connection
+
+    from referrals.services import events_record_many
+
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    events = [
+        {"kind": "purchase", "external_id": f"o-{n}", "amount": "5.00", "email": f"{n}@x.test"}
+        for n in range(3)
+    ]
+    assert events_record_many(organization=acme, events=events) == [None, None, None]
+    assert not Customer.objects.filter(organization=acme, email="0@x.test").exists()
