@@ -18,10 +18,15 @@ def cursor():
     return connections[DB].cursor()
 
 
+def code_point_collation(database) -> str | None:
+    """The collation that orders text in code-point order, as Python sorts strings, on
+    ``database`` (a connection): PostgreSQL's "C"; None where the default does (SQLite). A
+    ranking ordered in the database and one ordered in Python then agree on ties, however
+    the database collates names."""
+    return "C" if database.vendor == "postgresql" else None
+
+
 def in_code_points(field: str):
-    """``field`` (text) to order by in code-point order, as Python sorts strings: PostgreSQL's
-    "C" collation, SQLite's default. A ranking ordered in the database and one ordered in
-    Python then agree on ties, however the database collates names."""
-    if connections[DB].vendor == "postgresql":
-        return Collate(field, "C")
-    return F(field)
+    """``field`` (text) to order by in code-point order (``code_point_collation``)."""
+    collation = code_point_collation(connections[DB])
+    return Collate(field, collation) if collation else F(field)

@@ -46,7 +46,7 @@ from accounts.models import InsiderContribution, Organization, ReferralSource
 from referrals.models import Channel, Click, Purchase, Referral, signed_amount
 from rewards.models import CreditAccount, LedgerEntry, Payout, PayoutBalanceEntry, Reward
 
-from .db import DB
+from .db import DB, code_point_collation
 from .models import (
     BalanceSnapshot,
     DailyRollup,
@@ -267,7 +267,8 @@ def _ranked(database, organization: Organization, column: str, limit: int):
     sources' names (``sourcerollup_net_cover`` for "net"); only the sources tied with the
     ``limit``-th or above it are joined to theirs."""
     rollup, sources = SourceRollup._meta.db_table, ReferralSource._meta.db_table
-    code_points = ' COLLATE "C"' if database.vendor == "postgresql" else ""
+    collation = code_point_collation(database)
+    code_points = f' COLLATE "{collation}"' if collation else ""
     with database.cursor() as cursor:
         cursor.execute(
             f'WITH g AS (SELECT "source_id", SUM("{column}") AS t FROM "{rollup}" '  # noqa: S608 - our names
