@@ -534,12 +534,16 @@ def _won_rows(organization, credited, periods, filters, by, measures, by_purchas
     )
     if heads is None:
         return _read(credited, periods, by, "conversion__source", measures)
-    tails = _read(
-        credited.filter(occurred_at__gte=cut), periods, by, "conversion__source", measures
-    )
+    tails = _won_since(cut, credited, periods, by, measures)
     for head, tail in zip(heads, tails, strict=True):
         _add_rows(head, tail)
     return _without_empty_groups(heads, by)
+
+
+def _won_since(cut, credited, periods, by, measures) -> list[dict[Any, dict[str, Any]]]:
+    """``measures`` of the customers won in each period, from the purchases since the
+    rollups' ``cut`` alone (what ``WonRollup`` does not hold yet)."""
+    return _read(credited.filter(occurred_at__gte=cut), periods, by, "conversion__source", measures)
 
 
 def revenue(
@@ -963,13 +967,7 @@ def _ranked_by_won_value(
         )
         return
     measures = {"value": _won_measures(by_purchase_day=False)["value"]}
-    rows = _read(
-        _credited(organization, filters).filter(occurred_at__gte=cut),
-        [period],
-        "source",
-        "conversion__source",
-        measures,
-    )[0]
+    rows = _won_since(cut, _credited(organization, filters), [period], "source", measures)[0]
     touched = {key: cents(row.get("value")) for key, row in rows.items() if key is not None}
     if touched:
         rolled = rollups.won_sums(
