@@ -39,8 +39,7 @@ BASELINE_MIGRATION = "0004_money_precision"
 QUEUE = "bench-expiry"
 
 SETUP = """
-from accounts.models import Customer, Organization
-from rewards.models import CreditAccount
+{models}
 org = Organization.objects.create(name="Bench Bank", slug="bench", currency="EUR")
 customers = Customer.objects.bulk_create(
     [Customer(organization=org, email=f"c{{i}}@bench.example", name=f"C {{i}}")
@@ -49,6 +48,20 @@ CreditAccount.objects.bulk_create(
     [CreditAccount(organization=org, customer=c, currency="EUR") for c in customers],
     batch_size=5000)
 print(org.pk)
+"""
+TODAY_MODELS = """
+from accounts.models import Customer, Organization
+from rewards.models import CreditAccount
+"""
+# The baseline's database stops at an old migration: its rows are made with the models as
+# that migration left them (today's models would write columns it does not have yet).
+MODELS_AT = """
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+apps = MigrationLoader(connection).project_state(("rewards", "{migration}")).apps
+Organization = apps.get_model("accounts", "Organization")
+Customer = apps.get_model("accounts", "Customer")
+CreditAccount = apps.get_model("rewards", "CreditAccount")
 """
 
 SEED_LOTS = """
@@ -114,7 +127,8 @@ def _seed(
 ) -> None:
     recreate_database(database)
     manage(env, "migrate", *(["rewards", migration] if migration else []), "--no-input", "-v", "0")
-    org = int(manage(env, code=SETUP.format(accounts=accounts)))
+    models = MODELS_AT.format(migration=migration) if migration else TODAY_MODELS
+    org = int(manage(env, code=SETUP.format(accounts=accounts, models=models)))
     with psycopg.connect(f"{PG_SERVER}/{database}", autocommit=True) as conn:
         now = conn.execute("SELECT now()").fetchone()[0]
         total = lots + lots // 10
