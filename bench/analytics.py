@@ -7,7 +7,8 @@ reused); ``manage.py rebuild_analytics`` builds its rollups (timed, a row of the
 Two gunicorns with the production settings serve the pages, one reading the rollups and
 one the raw tables; each page is requested ``--requests`` times on each (fewer on the raw
 one, whose pages can take seconds). The table gives the rollup page's p95 against 300 ms
-and its speed-up over the raw page's median against 20x (issue #12). Run it at several
+and its speed-up over the raw page's median against 20x (issue #12; judged at a million customers
+and more, shown at smaller sizes). Run it at several
 sizes to see the cost grow: ``bench/run analytics --customers 10000``, then 100000, then
 1000000.
 """
@@ -21,6 +22,9 @@ from .registry import Context, Row, benchmark
 
 TARGET_MS = 300.0
 TARGET_SPEEDUP = 20.0
+# The speed-up is issue #12's target at a million customers. Smaller demos (--quick's 20,000)
+# read the raw tables in tens of milliseconds: there the ratio is shown, not judged.
+SPEEDUP_AT = 1_000_000
 RAW_TIMEOUT = 900  # seconds: a raw page at a million customers is slow, and that is the point
 
 PAGES = [
@@ -57,6 +61,7 @@ def analytics(ctx: Context) -> list[Row]:
             p95 = ours.percentile(95)
             speedup = statistics.median(naive.samples) / statistics.median(ours.samples)
             ok = ours.status == naive.status == 200
+            judged = customers >= SPEEDUP_AT
             rows.append(
                 Row(
                     f"GET {ours.path} at {customers:,} customers: p95 from rollups"
@@ -64,8 +69,8 @@ def analytics(ctx: Context) -> list[Row]:
                     f"{p95:.0f} ms (p50 {statistics.median(ours.samples):.0f} ms)",
                     f"raw p50 {statistics.median(naive.samples):.0f} ms",
                     f"{speedup:.1f}x",
-                    f"< {TARGET_MS:.0f} ms, >= {TARGET_SPEEDUP:.0f}x",
-                    passed=ok and p95 < TARGET_MS and speedup >= TARGET_SPEEDUP,
+                    f"< {TARGET_MS:.0f} ms" + (f", >= {TARGET_SPEEDUP:.0f}x" if judged else ""),
+                    passed=ok and p95 < TARGET_MS and (speedup >= TARGET_SPEEDUP or not judged),
                 )
             )
         ctx.notes.append(
