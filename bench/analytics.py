@@ -7,10 +7,9 @@ reused); ``manage.py rebuild_analytics`` builds its rollups (timed, a row of the
 Two gunicorns with the production settings serve the pages, one reading the rollups and
 one the raw tables; each page is requested ``--requests`` times on each (fewer on the raw
 one, whose pages can take seconds). The table gives the rollup page's p95 against 300 ms
-and its speed-up over the raw page's median against 20x (issue #12; judged at a million customers
-and more, shown at smaller sizes). Run it at several
-sizes to see the cost grow: ``bench/run analytics --customers 10000``, then 100000, then
-1000000.
+and its speed-up over the raw page's median against 20x (issue #12; judged at a million
+customers and more, shown at smaller sizes). Run it at several sizes to see the cost grow:
+``bench/run analytics --customers 10000``, then 100000, then 1000000.
 """
 
 import statistics
