@@ -7,7 +7,7 @@ Acme is sent the events one by one, Globex in one bulk; the answers and the stor
 named by what they are rather than by their ids, must be the same.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -544,3 +544,32 @@ def test_off_postgresql_a_bulk_leaves_every_event_to_the_one_by_one_path(acme, m
     ]
     assert events_record_many(organization=acme, events=events) == [None, None, None]
     assert not Customer.objects.filter(organization=acme, email="0@x.test").exists()
+
+
+def test_a_bulk_stores_each_event_at_the_instant_it_gives_to_the_microsecond(
+    api, acme, program, source
+):
+    """The batch writes times as ISO text cast back by PostgreSQL: an offset other than UTC
+    and microseconds must arrive as the same instant, in the purchase and the conversion."""
+    referral_create(program=program, source=source, channel="phone", friend_email="t@x.test")
+    soon = timezone.now().replace(microsecond=0) + timedelta(minutes=1)
+    given = [
+        (soon - timedelta(microseconds=1)).astimezone(timezone.get_fixed_timezone(345)),
+        (soon + timedelta(microseconds=1)).astimezone(timezone.get_fixed_timezone(-570)),
+    ]
+    given = [at.isoformat() for at in given]  # ...59.999999+05:45, ...00.000001-09:30
+    batch = [
+        {"id": f"t-{n}", "type": "purchase", "email": "t@x.test", "amount": "5", "occurred_at": at}
+        for n, at in enumerate(given)
+    ]
+    before = timezone.now()
+    results = api.post("/api/v1/events/bulk", {"events": batch}).json()["results"]
+    assert [r["status"] for r in results] == [201, 201]
+    for n, at in enumerate(given):
+        instant = datetime.fromisoformat(at)
+        purchase = Purchase.objects.get(external_id=f"t-{n}")
+        conversion = Conversion.objects.get(external_id=f"t-{n}")
+        assert purchase.occurred_at == conversion.occurred_at == instant
+        assert purchase.occurred_at.microsecond == instant.astimezone(UTC).microsecond
+        assert before <= purchase.created_at <= timezone.now()
+        assert before <= conversion.created_at <= timezone.now()
