@@ -53,6 +53,7 @@ from ..models import (
     ReferralEvent,
     ReferralLink,
 )
+from ..selectors import event_ids_recorded
 from .links import link_resolve
 from .referrals import _apply_conversion, referral_create
 
@@ -277,17 +278,7 @@ def _already_recorded(
 ) -> tuple[bool, Conversion | None]:
     """Whether the event id was recorded, and its conversion if a source is credited.
     One query for an event not seen before."""
-    seen = (
-        Purchase.objects.filter(organization=organization, external_id=external_id)
-        .values("pk")
-        .union(
-            Conversion.objects.filter(organization=organization, external_id=external_id).values(
-                "pk"
-            ),
-            all=True,
-        )
-    )
-    if not seen.exists():
+    if not event_ids_recorded(organization=organization, ids=[external_id]):
         return False, None
     purchase = (
         Purchase.objects.filter(organization=organization, external_id=external_id)
