@@ -690,8 +690,9 @@ def _insert_columns(model, columns: dict[str, list]) -> list:
     the rows' order) in one ``INSERT ... SELECT FROM unnest(...) RETURNING id``, as
     ``bulk_create`` does on PostgreSQL, but without a model instance per row or preparing
     each value through its field (a third of a bulk's CPU). The values are ids, text,
-    decimals, aware times and booleans, which psycopg takes as they are; a column left out
-    gets its database default (NULL). The new ids, in the rows' order."""
+    decimals, aware times and booleans, which psycopg takes as they are (the times as ISO
+    text, below); a column left out gets its database default (NULL). The new ids, in the
+    rows' order."""
     values = list(columns.values())
     if not values or not values[0]:
         return []
