@@ -131,10 +131,17 @@ class LinkOut(serializers.ModelSerializer):
     code = serializers.CharField(source="public_code")
     url = serializers.SerializerMethodField()
     qr_svg_url = serializers.SerializerMethodField()
+    live = serializers.BooleanField(
+        source="is_live",
+        read_only=True,
+        help_text="Whether the link takes visitors now: its program is active and its source "
+        "too. A paused or ended program's links (and an inactive source's) answer 404, and "
+        "their code is refused in events, until both are active again.",
+    )
 
     class Meta:
         model = ReferralLink
-        fields = ["id", "program", "source", "code", "url", "qr_svg_url", "created_at"]
+        fields = ["id", "program", "source", "code", "url", "qr_svg_url", "live", "created_at"]
 
     def get_url(self, link) -> str:
         return f"{settings.SITE_URL}/r/{link.public_code}"

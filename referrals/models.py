@@ -205,6 +205,12 @@ class ReferralLink(models.Model):
     def public_code(self) -> str:
         return self.vanity_code or self.code
 
+    @property
+    def is_live(self) -> bool:
+        """Whether the link takes visitors now: its program is active and its source too. A
+        paused or ended program's links, and an inactive source's, answer 404 until then."""
+        return self.program.is_live and self.source.active
+
 
 class Click(models.Model):
     """One opening of a referral link. Loaded in bulk from the click journals: keep it small.

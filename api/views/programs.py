@@ -63,7 +63,9 @@ class LinkList(ListView):
     ordering = ["-id"]
 
     def get_queryset(self):
-        return ReferralLink.objects.for_organization(self.organization).select_related("source")
+        return ReferralLink.objects.for_organization(self.organization).select_related(
+            "source", "program"
+        )
 
     @extend_schema(
         operation_id="links_create",
@@ -83,5 +85,7 @@ class LinkDetail(ApiView):
     serializer_class = LinkOut
 
     def get(self, request, pk: int):
-        links = ReferralLink.objects.for_organization(self.organization).select_related("source")
+        links = ReferralLink.objects.for_organization(self.organization).select_related(
+            "source", "program"
+        )
         return self.answer(LinkOut, get_object_or_404(links, pk=pk))

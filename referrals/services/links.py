@@ -101,7 +101,7 @@ def link_resolve(code: str) -> ReferralLink | None:
         .filter(Q(code=code) | Q(vanity_code=code))
         .first()
     )
-    if link is None or not link.program.is_live or not link.source.active:
+    if link is None or not link.is_live:
         return None
     return link
 

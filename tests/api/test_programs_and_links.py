@@ -70,3 +70,31 @@ def test_the_link_list_costs_a_bounded_number_of_queries(
         link_get_or_create(program=program, source=source)
     with django_assert_max_num_queries(4):
         assert len(api.get("/api/v1/links", {"limit": 100}).json()["results"]) == 30
+
+
+def test_a_link_says_whether_it_takes_visitors_now(api, program, source):
+    """A paused program's link (or an inactive source's) answers 404 and its code is refused
+    in events: the API says so on the link instead of handing out a URL that looks live."""
+    body = {"source": source.pk, "program": program.pk}
+    created = api.post("/api/v1/links", body).json()
+    assert created["live"] is True
+    assert api.client.get(f"/r/{created['code']}").status_code in (200, 302)
+
+    program.status = program.Status.PAUSED
+    program.save(update_fields=["status"])
+    assert api.post("/api/v1/links", body).json()["live"] is False
+    assert api.get(f"/api/v1/links/{created['id']}").json()["live"] is False
+    assert api.get("/api/v1/links").json()["results"][0]["live"] is False
+    event = {"id": "o-1", "type": "purchase", "email": "f@x.test", "amount": "5",
+             "code": created["code"]}  # fmt: skip
+    refused = api.post("/api/v1/events", event)
+    assert refused.status_code == 400 and error_of(refused)["param"] == "code"
+
+    program.status = program.Status.ACTIVE
+    program.save(update_fields=["status"])
+    source.active = False
+    source.save(update_fields=["active"])
+    assert api.get(f"/api/v1/links/{created['id']}").json()["live"] is False
+    source.active = True
+    source.save(update_fields=["active"])
+    assert api.get(f"/api/v1/links/{created['id']}").json()["live"] is True
