@@ -229,6 +229,8 @@ def _claim(pks: list[int], now: datetime) -> list:
     and return them; a row another transaction holds (a drain sending it) is skipped."""
     from .models import OutboxMessage
 
+    if connection.vendor != "postgresql":
+        return _claim_portably(pks, now)
     table = connection.ops.quote_name(OutboxMessage._meta.db_table)
     return list(
         OutboxMessage.objects.raw(
@@ -241,6 +243,29 @@ def _claim(pks: list[int], now: datetime) -> list:
             [list(pks), now, now, lease_seconds()],
         )
     )
+
+
+def _claim_portably(pks: list[int], now: datetime) -> list:
+    """``_claim`` on databases without arrays or SKIP LOCKED (bin/dev's SQLite): each row
+    taken by an UPDATE that only finds it unsent, so a drain that got there first keeps it.
+    Without this the relay failed there on every commit and each task waited for the drain
+    (up to 30 s)."""
+    from .models import OutboxMessage
+
+    claimed = []
+    for message in OutboxMessage.objects.filter(
+        pk__in=pks, sent_at__isnull=True, failed_at__isnull=True
+    ).order_by("id"):
+        sends = message.sends + 1
+        next_attempt_at = now + _resend_delay(sends)
+        taken = OutboxMessage.objects.filter(
+            pk=message.pk, sent_at__isnull=True, failed_at__isnull=True
+        ).update(sent_at=now, sends=sends, last_error="", next_attempt_at=next_attempt_at)
+        if taken:
+            message.sent_at, message.sends, message.last_error = now, sends, ""
+            message.next_attempt_at = next_attempt_at
+            claimed.append(message)
+    return claimed
 
 
 def _unclaim(pks: list[int], due: datetime, error: str) -> None:

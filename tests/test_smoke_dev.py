@@ -134,15 +134,22 @@ def test_bin_dev_serves_signs_in_runs_tasks_and_stops(tmp_path):
             "print(Reward.objects.filter(conversion__external_id='smoke-1').count())"
         )
         assert run_in_app(env, reward_count) == "0"
-        run_in_app(
+        # The reward task is handed to the broker at the commit (the outbox's relay), not
+        # left for the drain, which runs every 30 s: on SQLite too.
+        relayed = run_in_app(
             env,
+            "from core.models import OutboxMessage;"
             "from referrals.models import ReferralLink;"
             "from referrals.services import event_record;"
+            "last = OutboxMessage.objects.order_by('-id').values_list('id', flat=True).first();"
             "k = ReferralLink.objects.filter(program__reward_rules__trigger='first_purchase',"
             " program__status='active', source__active=True).first();"
             "event_record(organization=k.organization, kind='purchase', external_id='smoke-1',"
-            " amount=100, email='smoke@example.com', code=k.public_code)",
+            " amount=100, email='smoke@example.com', code=k.public_code);"
+            "new = OutboxMessage.objects.filter(id__gt=last or 0);"
+            "print(sorted({m.sent_at is not None for m in new}) or 'none')",
         )
+        assert relayed == "[True]", relayed
         deadline = time.monotonic() + 60
         while run_in_app(env, reward_count) == "0":
             assert time.monotonic() < deadline, "the embedded worker issued no reward"

@@ -296,3 +296,29 @@ def test_operators_watch_the_backlog_in_the_admin(client, dead_broker):
     assert response.status_code == 302
     failed.refresh_from_db()
     assert failed.failed_at is None and failed.next_attempt_at <= timezone.now()
+
+
+def test_off_postgresql_the_relay_sends_at_the_commit_without_waiting_for_the_drain(
+    own_queue, broker, monkeypatch, settings, caplog
+):
+    """bin/dev's SQLite has no arrays or SKIP LOCKED: the relay claims each row with an UPDATE
+    that finds it unsent (a row a drain took is left to it), and publishes at the commit. It
+    used to fail there on every commit, and every reward and webhook waited for the drain.
+    This runs that portable path on PostgreSQL (its logic); tests/test_smoke_dev.py runs it
+    on bin/dev's real SQLite."""
+    settings.OUTBOX_LEASE_SECONDS = 60
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    with transaction.atomic():
+        enqueue_on_commit("rewards.issue_rewards_for_conversion", 7)
+        enqueue_on_commit("rewards.issue_rewards_for_conversion", 8)
+    rows = list(OutboxMessage.objects.order_by("id"))
+    assert [(r.sends, r.last_error) for r in rows] == [(1, ""), (1, "")]
+    assert all(r.next_attempt_at - r.sent_at == timedelta(seconds=60) for r in rows)
+    sent = sorted(f"outbox-{r.pk}" for r in rows)
+    assert sorted(queued_task_ids(broker, own_queue)) == sent
+    assert "kept for the drain" not in caplog.text
+
+    # A row a drain already sent is not claimed (nor sent) again by a late relay.
+    core.tasks._relay_many([r.pk for r in rows])
+    assert sorted(queued_task_ids(broker, own_queue)) == sent
+    assert [r.sends for r in OutboxMessage.objects.order_by("id")] == [1, 1]
