@@ -140,3 +140,15 @@ def _second_program(acme):
     from referrals.services import program_create
 
     return program_create(organization=acme, name="Partners")
+
+
+def test_it_says_which_links_take_no_visitors_while_their_program_is_paused(
+    login, charlie, program, source, link
+):
+    page = login(charlie).get(f"/app/sources/{source.pk}/").content.decode()
+    assert 'data-testid="link-not-live"' not in page
+    program.status = program.Status.PAUSED
+    program.save(update_fields=["status"])
+    page = login(charlie).get(f"/app/sources/{source.pk}/").content.decode()
+    assert f"/r/{link.code}" in page
+    assert "takes no visitors while the program is paused" in page
