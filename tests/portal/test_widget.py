@@ -228,7 +228,10 @@ def test_the_widget_renders_on_its_demo_page(browser, live_server, transactional
 def test_an_owner_sees_the_secret_and_rotates_it(login, alice, acme):
     client = login(alice)
     old = acme.widget_secret
-    assert old in client.get("/app/settings/widget/").content.decode()
+    page = client.get("/app/settings/widget/").content.decode()
+    assert old in page
+    # What a token's "org" must say, beside the secret that signs it.
+    assert f'<code data-testid="widget-org">{acme.slug}</code>' in page
     response = client.post("/app/settings/widget/")
     assert response.status_code == 302
     acme.refresh_from_db()
