@@ -208,7 +208,8 @@ class ReferralLink(models.Model):
     @property
     def is_live(self) -> bool:
         """Whether the link takes visitors now: its program is active and its source too. A
-        paused or ended program's links, and an inactive source's, answer 404 until then."""
+        paused or ended program's links, and an inactive source's, answer 404 until both are
+        active again."""
         return self.program.is_live and self.source.active
 
 
