@@ -21,9 +21,11 @@ def cents(value) -> Decimal:
 
     Every money total read from the database goes through here: SQLite, the embedded
     default, sums decimal columns as floats (a real 5.01 comes back as 5.00999999999999),
-    while PostgreSQL is exact, so the same code gives the same answer on both.
+    while PostgreSQL is exact, so the same code gives the same answer on both. A total that
+    rounds to nothing is 0.00, never -0.00 (SQLite's -1.8e-14 for entries that cancel out).
     """
-    return Decimal(value or 0).quantize(CENT, rounding=ROUND_HALF_UP)
+    rounded = Decimal(value or 0).quantize(CENT, rounding=ROUND_HALF_UP)
+    return rounded if rounded else abs(rounded)
 
 
 def format_money(amount, currency: str, locale: str = "en") -> str:
@@ -43,14 +45,15 @@ def format_money(amount, currency: str, locale: str = "en") -> str:
 
 @lru_cache(maxsize=8192)
 def _formatted(text: str, currency: str, locale: str) -> str:
-    """``format_money`` of an exact amount (its text, so 0.00 and -0.00 stay apart),
-    remembered: Babel takes about 0.15 ms a number, and a table shows the same few amounts
-    (0.00 most of all) again and again."""
+    """``format_money`` of an exact amount (given as its text), remembered: Babel takes
+    about 0.15 ms a number, and a table shows the same few amounts (0.00 most of all) again
+    and again."""
     value = Decimal(text)
     if not currency:
         return f"{value.quantize(CENT, rounding=ROUND_HALF_UP):,}"
     # Round half up to the currency's minor unit (Babel alone would round half to even).
     value = value.quantize(Decimal(1).scaleb(-get_currency_precision(currency)), ROUND_HALF_UP)
+    value = value if value else abs(value)  # nothing is never "-€0.00"
     pattern = None
     if get_currency_symbol(currency, locale) == currency:
         # No symbol in this locale ("SEK" in English): keep the code apart from the digits.

@@ -84,12 +84,14 @@ def reward_get(*, organization: Organization, pk: int) -> Reward | None:
 
 
 def _sum_of(model, field: str = "amount", **filters) -> Coalesce:
+    """The accounts' sum of ``field``, to the cent: rounded in SQL, since SQLite sums money as
+    floats (entries that cancel out came back as -1.8e-14, shown as "-€0.00 owed")."""
     return Coalesce(
         Subquery(
             model.objects.filter(account=OuterRef("pk"), **filters)
             .order_by()
             .values("account")
-            .annotate(total=Sum(field))
+            .annotate(total=Round(Sum(field), 2))
             .values("total"),
             output_field=MONEY,
         ),

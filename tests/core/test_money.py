@@ -55,6 +55,16 @@ def test_totals_are_exact_to_the_cent(raw, expected):
     assert value == expected and value.as_tuple().exponent == -2
 
 
+@pytest.mark.parametrize(
+    "raw", [Decimal("-1.77635683940025E-14"), Decimal("-0.004"), Decimal("-0.00")]
+)
+def test_a_total_that_rounds_to_nothing_is_zero_never_minus_zero(raw):
+    """SQLite sums entries that cancel out to -1.8e-14: that is 0.00, shown "€0.00"."""
+    assert str(cents(raw)) == "0.00"
+    assert format_money(raw, "EUR") == format_money(Decimal("0"), "EUR") == "€0.00"
+    assert format_money(Decimal("-0.005"), "EUR") == "-€0.01"  # a real cent stays negative
+
+
 def test_the_template_filter_formats_money():
     template = Template("{% load money %}{{ amount|money:currency }}")
     assert template.render(Context({"amount": Decimal("7.5"), "currency": "GBP"})) == "£7.50"

@@ -44,6 +44,24 @@ def test_it_shows_a_debt_as_owed(login, charlie, source, acme):
     assert "-€12.00 owed" in html
 
 
+def test_entries_that_cancel_out_are_a_balance_of_nothing_not_a_debt(login, charlie, source, acme):
+    """Rewards earned and the payout that paid them sum to 0.00: listed and shown "€0.00",
+    never "-€0.00 owed" (what SQLite's float sums gave under bin/dev)."""
+    from rewards.models import PayoutBalanceEntry
+
+    account = fund(source)
+    for n, amount in enumerate(["0.72", "3.19", "3.70", "10.02", "13.63", "1.63", "-32.89"]):
+        PayoutBalanceEntry.objects.create(
+            organization=acme, account=account, amount=Decimal(amount),
+            kind="payout" if amount.startswith("-") else "earned", idempotency_key=f"e-{n}",
+        )  # fmt: skip
+    client = login(charlie)
+    listed = client.get("/app/balances/").content.decode()
+    assert "owed" not in listed and "-€0.00" not in listed
+    page = client.get(f"/app/balances/{account.pk}/").content.decode()
+    assert 'data-stat="owed">€0.00' in page and "a debt" not in page
+
+
 def test_it_never_lists_another_organizations_accounts(login, alice, globex):
     spy = ReferralSourceFactory(organization=globex, name="Globex Spy", kind="partner")
     fund(spy)
