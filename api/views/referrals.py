@@ -1,6 +1,7 @@
 """/api/v1/referrals: introductions made through the API, and every referral to read."""
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -41,9 +42,15 @@ class ReferralList(ListView):
         return selectors.referral_list(organization=self.organization)
 
     @extend_schema(
-        operation_id="referrals_create", request=ReferralIn, responses={201: ReferralOut}
+        operation_id="referrals_create",
+        request=ReferralIn,
+        responses={200: ReferralOut, 201: ReferralOut},
+        description="Record an introduction: 201 with the new referral. The same friend "
+        "introduced again by the same source into the same program within a day is the same "
+        "lead: 200 with the referral made the first time.",
     )
     def post(self, request):
+        started = timezone.now()
         data = dict(self.validated(ReferralIn))
         program, source = program_and_source(self, data)
         referral = referral_services.referral_create(
@@ -55,7 +62,7 @@ class ReferralList(ListView):
             friend_phone=data.get("friend_phone", ""),
             actor_label="api",
         )
-        return self.answer(ReferralOut, referral, 201)
+        return self.answer(ReferralOut, referral, 201 if referral.created_at >= started else 200)
 
 
 class ReferralDetail(ApiView):

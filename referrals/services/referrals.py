@@ -50,7 +50,7 @@ def fraud_checks(
     return reasons
 
 
-RESUBMISSION_WINDOW = timedelta(days=1)  # the same friend on the same link: one lead
+RESUBMISSION_WINDOW = timedelta(days=1)  # the same friend from the same source: one lead
 
 
 @transaction.atomic
@@ -86,15 +86,21 @@ def referral_create(
         raise ValidationError({"source": "This source is deactivated."})
     # Serialize referrals of one source so the velocity guard counts correctly under races.
     ReferralSource.objects.select_for_update().filter(pk=source.pk).first()
-    if channel == Channel.LINK and link is not None and friend_email:
-        # The friend sent the landing form again (back button, double click): the same
-        # lead, not a second referral (and not a "duplicate friend" held for review).
-        again = Referral.objects.filter(
-            link=link,
-            channel=Channel.LINK,
-            friend_email=friend_email,
-            created_at__gte=timezone.now() - RESUBMISSION_WINDOW,
-        ).first()
+    if friend_email:
+        # The same introduction again within a day: the friend sent the landing form twice
+        # (back button, double click), the source sent the portal's form twice, a partner
+        # retried without an Idempotency-Key. The same lead, not a second referral held for
+        # review as a "duplicate friend" (which stays for another source's introduction).
+        again = (
+            Referral.objects.filter(
+                program=program,
+                source=source,
+                friend_email=friend_email,
+                created_at__gte=timezone.now() - RESUBMISSION_WINDOW,
+            )
+            .order_by("created_at", "id")
+            .first()
+        )
         if again is not None:
             return again
     reasons = fraud_checks(

@@ -5,8 +5,10 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import ReferralSource
+from core.models import OutboxMessage
 from referrals.models import Referral
 from referrals.services import referral_create
+from referrals.services.referrals import INTRODUCTION_TASK
 from tests.api.conftest import error_of
 
 
@@ -82,3 +84,30 @@ def test_an_introduction_replays_under_its_idempotency_key(api, program, source)
     first = api.post("/api/v1/referrals", body, headers=headers)
     again = api.post("/api/v1/referrals", body, headers=headers)
     assert first.content == again.content and Referral.objects.count() == 1
+
+
+def test_the_same_introduction_again_is_the_same_lead_not_a_held_duplicate(
+    api, program, source, acme
+):
+    """The same friend from the same source into the same program within a day (a retry
+    without an Idempotency-Key): 200 with the first referral, no second email. Another
+    source's introduction of that friend is still a new referral held as a duplicate."""
+    body = {"source": source.pk, "program": program.pk, "friend_email": "Dirk@Friend.example"}
+    first = api.post("/api/v1/referrals", {**body, "channel": "email"})
+    again = api.post("/api/v1/referrals", {**body, "channel": "email"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json() and first.json()["flagged"] is False
+    assert Referral.objects.count() == 1
+    # One introduction email queued, not two.
+    assert OutboxMessage.objects.filter(task=INTRODUCTION_TASK).count() == 1
+
+    other = ReferralSource.objects.create(organization=acme, name="Olive", kind="customer")
+    theirs = api.post("/api/v1/referrals", {**body, "source": other.pk, "channel": "email"})
+    assert theirs.status_code == 201 and theirs.json()["flagged"] is True
+
+    # A day later the same source's introduction is a new touch (held: the friend is known).
+    Referral.objects.filter(pk=first.json()["id"]).update(
+        created_at=timezone.now() - timedelta(days=1, minutes=1)
+    )
+    later = api.post("/api/v1/referrals", {**body, "channel": "email"})
+    assert later.status_code == 201 and later.json()["id"] != first.json()["id"]

@@ -187,3 +187,15 @@ def test_referrals_are_paged_with_a_bounded_number_of_queries(
     assert "Friend 22" in first and "Friend 12" not in first and "Page 1 of 3" in first
     last = client.get(url(source) + "?referrals=3").content.decode()
     assert "Friend 00" in last and "Friend 03" not in last
+
+
+def test_the_same_introduction_sent_twice_is_one_lead(client, program, source):
+    """The portal's form sent twice (a double click, the back button): one referral, not a
+    second one held for review as a duplicate friend."""
+    for _ in range(2):
+        response = client.post(
+            url(source, "introduce/"), {"program": program.pk, "name": "Gus", "email": "gus@x.io"}
+        )
+        assert response.status_code == 302
+    referral = Referral.objects.get()
+    assert (referral.friend_email, referral.flagged) == ("gus@x.io", False)
