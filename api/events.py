@@ -21,7 +21,12 @@ from decimal import Decimal
 from accounts.models import Customer, Organization
 from referrals.models import Conversion, Purchase
 from referrals.selectors import event_ids_recorded
-from referrals.services import StoredConversion, event_record, events_record_many
+from referrals.services import (
+    StoredConversion,
+    code_from_cookie,
+    event_record,
+    events_record_many,
+)
 from rewards.models import Reward
 
 
@@ -101,7 +106,7 @@ def ingest(
         customer_external_id=customer_external_id,
         name=name,
         code=code,
-        cookie_code=cookie,
+        cookie_code=code_from_cookie(cookie),
         refund_of=refund_of,
     )
     if conversion is None:  # stored (or known before), credited to no source

@@ -41,8 +41,9 @@ class EventIn(serializers.Serializer):
     cookie = Text(
         required=False,
         allow_blank=True,
-        max_length=64,
-        help_text="The value of the adv_ref_<program> cookie the friend's browser carried.",
+        max_length=200,
+        help_text="The value of the adv_ref_<program> cookie the friend's browser carried, as "
+        "it came (Advocate checks its signature and age), or a bare referral code.",
     )
     refund_of = Text(
         required=False,
@@ -273,7 +274,7 @@ _TEXT = {
     "customer_external_id": (120, True),
     "name": (200, True),
     "code": (64, True),
-    "cookie": (64, True),
+    "cookie": (200, True),
     "refund_of": (200, True),
 }
 _KINDS = frozenset(Conversion.Kind.values)

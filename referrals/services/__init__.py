@@ -19,6 +19,7 @@ from .attribution import attribute, conversion_record, event_record
 from .attribution_bulk import REWARDS_TASK, StoredConversion, events_record_many
 from .links import (
     CODE_PATTERN,
+    code_from_cookie,
     cookie_name,
     hash_ip,
     link_get_or_create,
@@ -45,6 +46,7 @@ __all__ = [
     "StoredConversion",
     "attribute",
     "conversion_record",
+    "code_from_cookie",
     "cookie_name",
     "event_record",
     "events_record_many",

@@ -5,9 +5,11 @@ import re
 
 import segno
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.http import HttpRequest
 
 from accounts.models import ReferralSource
 from core.signing import digest
@@ -120,6 +122,33 @@ def qr_image(url: str, fmt: str) -> tuple[bytes, str]:
 def cookie_name(program_id: int) -> str:
     """The first-party cookie that remembers which link brought a visitor to a program."""
     return f"{settings.REFERRAL_COOKIE_PREFIX}{program_id}"
+
+
+def code_from_cookie(value: str) -> str:
+    """The referral code an attribution cookie's value carries.
+
+    /r/<code> sets the cookie with ``set_signed_cookie`` ("code:timestamp:signature", salted
+    with the cookie's name): its signature and age are checked against the link's program
+    and window, as the browser would have dropped it after. A bare code (kept by the shop
+    itself) is taken as it is. Raises a ValidationError on "cookie" for a value Advocate did
+    not sign, or one older than its window."""
+    value = (value or "").strip()
+    if ":" not in value:
+        return value
+    link = link_resolve(value.split(":", 1)[0])
+    if link is None:
+        raise ValidationError({"cookie": "Unknown or inactive referral code."})
+    # Read as Django reads a signed cookie (its salt scheme included), from the value alone.
+    carried = HttpRequest()
+    name = cookie_name(link.program_id)
+    carried.COOKIES[name] = value
+    try:
+        code = carried.get_signed_cookie(name, max_age=link.program.attribution_window_days * 86400)
+    except signing.BadSignature:  # a forged or altered value, or one past its window
+        raise ValidationError(
+            {"cookie": "This is not an attribution cookie Advocate set, or its window has ended."}
+        ) from None
+    return code or ""
 
 
 # The hot path of /r/<code> lives in referrals/linkcache.py (the link, in process memory)

@@ -302,3 +302,72 @@ def test_a_signup_nobody_referred_stores_nothing_and_is_no_duplicate(api, progra
     bulk = api.post("/api/v1/events/bulk", {"events": [signup]}).json()["results"]
     assert bulk[0]["result"]["duplicate"] is True
     assert Customer.objects.filter(email="walkin@example.com").count() == 1
+
+
+def _cookie_from_a_visit(client, link) -> str:
+    """The value /r/<code> sets in the visitor's browser (the shop reads it as it came)."""
+    response = client.get(f"/r/{link.public_code}")
+    return response.cookies[f"adv_ref_{link.program_id}"].value
+
+
+def test_the_attribution_cookie_is_taken_as_the_browser_carried_it(
+    api, client, program, source, link, monkeypatch
+):
+    """The cookie's value is "code:timestamp:signature": its code attributes the event; a
+    value Advocate did not sign, or one past the program's window, is a 400 on "cookie" and
+    stores nothing; a bare code is still taken."""
+    from django.core import signing
+    from django.http import HttpResponse
+
+    from referrals.models import Purchase
+
+    value = _cookie_from_a_visit(client, link)
+    assert value.startswith(f"{link.code}:")
+    response = api.post("/api/v1/events", purchase(n="o-1", email="a@x.test", cookie=value))
+    assert response.status_code == 201, response.json()
+    assert response.json()["source"] == source.pk
+
+    forged = value.rsplit(":", 1)[0] + ":" + "A" * 43
+    refused = api.post("/api/v1/events", purchase(n="o-2", email="b@x.test", cookie=forged))
+    assert refused.status_code == 400 and error_of(refused)["param"] == "cookie"
+
+    # The same cookie as /r/<code> sets, signed a window and a minute ago.
+    too_old = timezone.now() - timedelta(days=program.attribution_window_days, minutes=1)
+    monkeypatch.setattr(signing.time, "time", lambda: too_old.timestamp())
+    stale = HttpResponse()
+    stale.set_signed_cookie(f"adv_ref_{link.program_id}", link.code)
+    monkeypatch.undo()
+    old = stale.cookies[f"adv_ref_{link.program_id}"].value
+    assert old.split(":")[0] == link.code and old != value
+    refused = api.post("/api/v1/events", purchase(n="o-3", email="c@x.test", cookie=old))
+    assert refused.status_code == 400 and error_of(refused)["param"] == "cookie"
+    assert not Purchase.objects.filter(external_id__in=["o-2", "o-3"]).exists()
+
+    bare = api.post("/api/v1/events", purchase(n="o-4", email="d@x.test", cookie=link.code))
+    assert bare.status_code == 201 and bare.json()["source"] == source.pk
+
+
+def test_a_vanity_codes_cookie_is_longer_than_a_code_and_still_taken(
+    api, client, program, source, link
+):
+    from referrals.services import link_set_vanity_code
+
+    link_set_vanity_code(link=link, vanity_code="summer-savings-with-our-favourite-agent")
+    link.refresh_from_db()
+    value = _cookie_from_a_visit(client, link)
+    assert len(value) > 64
+    response = api.post("/api/v1/events", purchase(n="o-1", email="v@x.test", cookie=value))
+    assert response.status_code == 201 and response.json()["source"] == source.pk
+
+
+def test_in_a_bulk_a_bad_cookie_answers_for_its_own_event_only(api, client, source, link):
+    value = _cookie_from_a_visit(client, link)
+    events = [
+        purchase(n="b-1", email="e@x.test", cookie=value),
+        purchase(n="b-2", email="f@x.test", cookie=value[:-1] + ("A" if value[-1] != "A" else "B")),
+        purchase(n="b-3", email="g@x.test"),
+    ]
+    results = api.post("/api/v1/events/bulk", {"events": events}).json()["results"]
+    assert [r["status"] for r in results] == [201, 400, 201]
+    assert results[0]["result"]["source"] == source.pk
+    assert results[1]["error"]["param"] == "cookie"
