@@ -19,6 +19,11 @@ class PeriodIn(serializers.Serializer):
     since = UtcDateTime(required=False)
     until = UtcDateTime(required=False)
 
+    def validate(self, data):
+        if "since" in data and "until" in data and data["until"] <= data["since"]:
+            raise serializers.ValidationError({"until": ["Give an until after since."]})
+        return data
+
 
 class SummaryOut(serializers.Serializer):
     currency = serializers.CharField()

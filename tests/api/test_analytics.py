@@ -49,3 +49,16 @@ def test_per_source_numbers_count_without_fan_out(
         "40.00",
     )
     assert len(rows) == 21
+
+
+def test_a_period_that_ends_before_it_starts_is_a_400(api):
+    from tests.api.conftest import error_of
+
+    backwards = {"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"}
+    for path in ("/api/v1/analytics/summary", "/api/v1/analytics/sources"):
+        response = api.get(path, backwards)
+        assert response.status_code == 400 and error_of(response)["param"] == "until"
+        empty = api.get(path, {**backwards, "until": backwards["since"]})
+        assert empty.status_code == 400
+    one_day = {"since": "2026-11-01T00:00:00Z", "until": "2026-11-02T00:00:00Z"}
+    assert api.get("/api/v1/analytics/summary", one_day).status_code == 200
