@@ -24,7 +24,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--api-workers", type=int, default=4, help="api: gunicorn sync workers")
-    parser.add_argument("--api-clients", type=int, default=8, help="api: single-event clients")
+    parser.add_argument(
+        "--api-clients", type=int, default=8, help="api: wrk connections for single events"
+    )
     parser.add_argument("--lots", type=int, help="due credit lots (default 1,000,000)")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument(
