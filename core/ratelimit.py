@@ -12,6 +12,7 @@ from functools import lru_cache, wraps
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.shortcuts import render
 from django_ratelimit.core import is_ratelimited
 
 from .http import client_ip
@@ -35,13 +36,18 @@ def parse_rate(rate_text: str) -> tuple[int, int]:
     return int(count), PERIODS.get(period[-1:], 60) * int(period[:-1] or 1)
 
 
-def too_many_requests(rate_text: str) -> HttpResponse:
+def too_many_requests(rate_text: str, request=None) -> HttpResponse:
+    """The 429: a page for a browser (which asks for text/html), plain text for anything
+    else (the widget's script, curl)."""
     period = parse_rate(rate_text)[1]
-    response = HttpResponse(
-        "Too many requests from your address: wait a little and try again.\n",
-        status=429,
-        content_type="text/plain; charset=utf-8",
-    )
+    if request is not None and "text/html" in request.headers.get("Accept", ""):
+        response = render(request, "429.html", {"retry_after": period}, status=429)
+    else:
+        response = HttpResponse(
+            "Too many requests from your address: wait a little and try again.\n",
+            status=429,
+            content_type="text/plain; charset=utf-8",
+        )
     response["Retry-After"] = str(period)
     return response
 
@@ -58,7 +64,7 @@ def limit(name: str, *, methods: tuple[str, ...] = ("GET", "POST")):
             if is_ratelimited(
                 request, group=f"advocate.{name}", key=_client_key, rate=rate_text, increment=True
             ):
-                return too_many_requests(rate_text)
+                return too_many_requests(rate_text, request)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -77,7 +83,7 @@ def refused(request, name: str) -> HttpResponse | None:
     if is_ratelimited(
         request, group=f"advocate.{name}", key=_client_key, rate=rate_text, increment=True
     ):
-        return too_many_requests(rate_text)
+        return too_many_requests(rate_text, request)
     return None
 
 
@@ -104,5 +110,5 @@ class LocalLimiter:
         count = self.counts.get(key, 0) + 1
         self.counts[key] = count
         if count > limit_count:
-            return too_many_requests(rate_text)
+            return too_many_requests(rate_text, request)
         return None

@@ -28,13 +28,31 @@ def test_the_portal_answers_429_past_its_rate(client, tight, source):
     assert "Too many requests" in response.content.decode()
 
 
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_a_browser_is_answered_with_a_page_and_a_script_with_text(client, tight, source):
+    for _ in range(3):
+        client.get(f"/me/{source.portal_token}/")
+    page = client.get(f"/me/{source.portal_token}/", HTTP_ACCEPT=BROWSER)
+    assert page.status_code == 429
+    assert page["Content-Type"].startswith("text/html")
+    assert page["Retry-After"] == "3600"
+    assert "<h1>Too many requests</h1>" in page.content.decode()
+    assert "Wait an hour" in page.content.decode()
+    text = client.get(f"/me/{source.portal_token}/", HTTP_ACCEPT="application/json")
+    assert (text.status_code, text["Content-Type"]) == (429, "text/plain; charset=utf-8")
+
+
 def test_a_refused_introduction_stores_no_referral(client, tight, source, program, link):
     for n in range(4):
         response = client.post(
             f"/me/{source.portal_token}/introduce/",
             {"name": f"Friend {n}", "email": f"f{n}@example.com", "program": program.pk},
+            HTTP_ACCEPT=BROWSER,
         )
     assert response.status_code == 429
+    assert "Nothing was sent or saved" in response.content.decode()
     assert Referral.objects.count() == 2
 
 
