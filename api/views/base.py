@@ -9,7 +9,6 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import generics, mixins
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -19,6 +18,7 @@ from .. import idempotency
 from ..auth import ApiKeyAuthentication, HasScope
 from ..errors import PayloadTooLarge
 from ..pagination import Cursor
+from ..parsers import JsonParser
 from ..throttling import ApiKeyThrottle
 
 
@@ -26,7 +26,7 @@ class ApiView(generics.GenericAPIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasScope]
     throttle_classes = [ApiKeyThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
     renderer_classes = [JSONRenderer]
     pagination_class = Cursor
     filter_backends: list = []

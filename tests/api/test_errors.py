@@ -149,3 +149,20 @@ def test_a_bad_referral_changes_nothing(api, program, source):
     assert response.status_code == 400
     assert error_of(response)["param"] == "friend_email"
     assert not Referral.objects.exists()
+
+
+def test_deeply_nested_json_is_a_400(api, source):
+    """Nesting deeper than Python's parser can recurse (a few hundred kB, under the 1 MB cap)
+    is malformed input like any other, not a 500; with an Idempotency-Key too."""
+    for body in [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000]:
+        for headers in [None, {"Idempotency-Key": f"deep-{body[:1].decode()}"}]:
+            response = api.post("/api/v1/customers", raw=body, headers=headers)
+            assert response.status_code == 400, response.content[:200]
+            assert error_of(response)["code"] == "parse_error"
+        response = api.post("/api/v1/events/bulk", raw=body)
+        assert response.status_code == 400
+        response = api.client.patch(
+            f"/api/v1/sources/{source.pk}", body, content_type="application/json", **api.headers()
+        )
+        assert response.status_code == 400
+    assert not Customer.objects.exists()
