@@ -1,5 +1,6 @@
 """/api/v1/customers: the business's customers, created or updated by its own id."""
 
+from django.db.models import F
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
@@ -26,11 +27,14 @@ class CustomerList(ListView):
     serializer_class = CustomerOut
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = CustomerFilter
-    ordering_fields = ["id", "first_seen_at"]
+    ordering_fields = ["id", "created_at", "first_seen_at"]
     ordering = ["-id"]
 
     def get_queryset(self):
-        return selectors.customer_list(organization=self.organization)
+        # ``created_at`` as the API shows it (and as ``ordering`` takes it, as on every list).
+        return selectors.customer_list(organization=self.organization).annotate(
+            created_at=F("first_seen_at")
+        )
 
     @extend_schema(
         operation_id="customers_upsert",

@@ -66,6 +66,27 @@ def test_it_filters_the_list(api, acme):
     assert ids(ordering="id") == ["old", "new"]
 
 
+def test_it_orders_by_created_at_as_documented(api, acme):
+    """docs/api.md: lists take ``ordering`` by ``id`` and ``created_at``. A customer's
+    ``created_at`` is when it was first seen, which need not follow its id (an event or an
+    import dates it); ``?ordering=created_at`` was ignored and answered newest id first."""
+    now = timezone.now()
+    for external_id, days_ago in [("b", 10), ("a", 30), ("c", 20)]:
+        Customer.objects.create(
+            organization=acme, external_id=external_id, first_seen_at=now - timedelta(days_ago)
+        )
+
+    def ids(**params):
+        return [c["external_id"] for c in api.get("/api/v1/customers", params).json()["results"]]
+
+    assert ids(ordering="created_at") == ["a", "c", "b"]
+    assert ids(ordering="-created_at") == ["b", "c", "a"]
+    page = api.get("/api/v1/customers", {"ordering": "created_at", "limit": 2}).json()
+    assert [c["external_id"] for c in page["results"]] == ["a", "c"]
+    rest = api.client.get(page["next"], **api.headers()).json()["results"]
+    assert [c["external_id"] for c in rest] == ["b"]
+
+
 def test_it_pages_with_a_cursor(api, acme):
     for n in range(25):
         Customer.objects.create(organization=acme, external_id=f"c-{n:02}")
