@@ -166,3 +166,39 @@ def test_deeply_nested_json_is_a_400(api, source):
         )
         assert response.status_code == 400
     assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/customers",
+        "/api/v1/sources",
+        "/api/v1/links",
+        "/api/v1/programs",
+        "/api/v1/referrals",
+        "/api/v1/rewards",
+        "/api/v1/payouts",
+        "/api/v1/analytics/sources",
+    ],
+)
+def test_a_tampered_cursor_is_a_400(api, source, path):
+    """A cursor is opaque, but it is only base64 of ``p=<position>``: one edited to hold a
+    position that is not an id (or a time, or a name with NUL) was a 500 on every list."""
+    import base64
+
+    def cursor(text: bytes) -> str:
+        return base64.b64encode(text).decode()
+
+    for params in [
+        {"cursor": "not base64!"},
+        {"cursor": cursor(b"p=abc")},
+        {"cursor": cursor(b"p=1e5")},
+        {"cursor": cursor(b"p=%00")},
+        {"cursor": cursor(b"p=abc"), "ordering": "created_at"},
+        {"cursor": cursor(b"p=%00"), "ordering": "name"},
+    ]:
+        response = api.get(path, params)
+        assert response.status_code == 400, (params, response.content[:200])
+        error = error_of(response)
+        assert (error["code"], error["param"]) == ("invalid_cursor", "cursor")
+    assert api.get(path, {"cursor": cursor(b"p=1")}).status_code == 200
