@@ -156,7 +156,7 @@ def payout_request(
         organization_id=source.organization_id, idempotency_key=key
     ).first()
     if existing is not None:
-        return existing
+        return _the_same_payout(existing, source=source, amount=amount)
     account = credit_account_for(organization_id=source.organization_id, source=source)
     with transaction.atomic():
         account = _lock_account(account.pk)
@@ -164,7 +164,7 @@ def payout_request(
             organization_id=source.organization_id, idempotency_key=key
         ).first()
         if existing is not None:
-            return existing
+            return _the_same_payout(existing, source=source, amount=amount)
         balance = _payout_balance(account)
         if balance <= 0:
             raise ValidationError(
@@ -219,6 +219,31 @@ def payout_request(
             Reward.objects.filter(pk__in=carried).update(payout=payout)
         enqueue_on_commit("rewards.process_payout", payout.pk)
     return payout
+
+
+def _the_same_payout(existing: Payout, *, source: ReferralSource, amount) -> Payout:
+    """The payout a key already made, when it is the one asked for again; a ValidationError
+    when the key made another: a payout to another source, or of another amount than the one
+    asked for. The key stays the payout's own for ever (the provider pays once per key), so
+    a caller who uses it again for another payout (the API forgets its answers after a day)
+    must hear that nothing was paid, not be answered with someone else's payout."""
+    if existing.source_id != source.pk:
+        raise ValidationError(
+            {"idempotency_key": "This key was used for a payout to another source."}
+        )
+    if amount is not None and amount != "":
+        try:
+            asked = cents(Decimal(str(amount).strip().replace(",", ".")))
+        except (InvalidOperation, ValueError):
+            asked = None
+        if asked != existing.amount:
+            raise ValidationError(
+                {
+                    "idempotency_key": "This key was used for a payout of "
+                    f"{format_money(existing.amount, existing.currency)}."
+                }
+            )
+    return existing
 
 
 def sources_to_pay(*, organization: Organization) -> list[int]:

@@ -208,3 +208,50 @@ def test_the_payout_list_costs_a_bounded_number_of_queries(
     with django_assert_max_num_queries(4):
         assert len(api.get("/api/v1/payouts", {"limit": 100}).json()["results"]) == 15
     assert Reward.objects.count() == 15
+
+
+def test_a_payout_key_used_again_after_a_day_never_answers_another_sources_payout(
+    api, acme, source
+):
+    """The Idempotency-Key is the payout's own key for ever, while the API forgets the key's
+    answer after a day (docs/api.md: "after that a key may be used again"). The same key
+    for another source then answered 201 with the first source's payout: the partner took
+    the second source as paid, and nothing was paid to it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import ReferralSource
+    from api.models import IdempotencyRecord
+    from api.tasks import purge_idempotency_records
+
+    other = ReferralSource.objects.create(organization=acme, name="Other", kind="agent")
+    for holder in (source, other):
+        reward_grant_manual(
+            organization=acme,
+            source=holder,
+            amount=Decimal("40"),
+            note="x",
+            actor=None,
+            reward_kind="cash",
+        )
+    headers = {"Idempotency-Key": "weekly-payout"}
+    first = api.post("/api/v1/payouts", {"source": source.pk, "amount": "10"}, headers=headers)
+    assert first.status_code == 201
+
+    def a_day_later():
+        IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+        assert purge_idempotency_records() == 1
+
+    a_day_later()
+    response = api.post("/api/v1/payouts", {"source": other.pk}, headers=headers)
+    assert response.status_code == 400, response.content
+    assert error_of(response)["param"] == "idempotency_key"
+    a_day_later()
+    response = api.post("/api/v1/payouts", {"source": source.pk, "amount": "25"}, headers=headers)
+    assert response.status_code == 400 and error_of(response)["param"] == "idempotency_key"
+    assert list(Payout.objects.values_list("source_id", "amount")) == [(source.pk, Decimal("10"))]
+    # The same payout asked again with its key is still the first payout, as before.
+    a_day_later()
+    again = api.post("/api/v1/payouts", {"source": source.pk, "amount": "10"}, headers=headers)
+    assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
