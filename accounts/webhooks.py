@@ -85,8 +85,24 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
 # Endpoints --------------------------------------------------------------------------------
 
 
+# IPv6 forms that carry an IPv4 address and reach it through a translator or a tunnel
+# (NAT64, IPv4-compatible, IPv4-translated; 6to4 and IPv4-mapped have their own properties),
+# which Python 3.11 calls global: each is public only if the IPv4 address it carries is.
+# A local-use NAT64 prefix and site-local addresses are the network's own: never public.
+_CARRIES_IPV4 = [ipaddress.ip_network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96")]
+_NEVER_PUBLIC = [ipaddress.ip_network(n) for n in ("64:ff9b:1::/48", "fec0::/10")]
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _NEVER_PUBLIC):
+            return False
+        carried = ip.ipv4_mapped or ip.sixtofour
+        if carried is None and any(ip in net for net in _CARRIES_IPV4):
+            carried = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if carried is not None and not _is_public(str(carried)):
+            return False
     return ip.is_global and not ip.is_multicast
 
 

@@ -299,6 +299,36 @@ def test_private_addresses_and_other_schemes_are_refused_in_production(acme, set
     assert "url" in error.value.message_dict
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",  # NAT64 of 169.254.169.254
+        "http://[64:ff9b::a00:1]/hook",  # NAT64 of 10.0.0.1
+        "http://[64:ff9b:1::a00:1]/hook",  # local-use NAT64 (RFC 8215)
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://[::ffff:0:a00:1]/hook",  # IPv4-translated (SIIT)
+        "http://[fec0::1]/hook",  # site-local
+    ],
+)
+def test_ipv6_addresses_that_carry_a_private_ipv4_address_are_refused(acme, settings, url):
+    """Python 3.11's is_global calls these IPv6 forms global, but each reaches the IPv4
+    address inside it (or the site's own network) through a translator or a tunnel: on a
+    network with NAT64 (an IPv6-only cloud subnet) a webhook to 64:ff9b::a9fe:a9fe is a
+    request to the metadata service."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    with pytest.raises(ValidationError) as error:
+        endpoint_create(organization=acme, url=url, events=ALL_EVENTS)
+    assert "url" in error.value.message_dict
+
+
+def test_ipv6_addresses_that_carry_a_public_ipv4_address_are_accepted(acme, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    for url in ["https://[64:ff9b::5db8:d822]/hook", "https://[2606:2800:220:1::1]/hook"]:
+        endpoint, _ = endpoint_create(organization=acme, url=url, events=ALL_EVENTS)
+        assert endpoint.pk
+
+
 def test_a_public_address_is_accepted_in_production(acme, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
     endpoint, _ = endpoint_create(
