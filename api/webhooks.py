@@ -31,9 +31,11 @@ def verify_signature(
     timestamp, signatures = None, []
     for part in (header or "").split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
+        # ASCII only: str.isdigit() takes "²", which int() refuses, and compare_digest
+        # raises on a non-ASCII string; a forged header is a False, never an exception.
+        if name == "t" and value.isascii() and value.isdigit():
             timestamp = int(value)
-        elif name == "v1":
+        elif name == "v1" and value.isascii():
             signatures.append(value)
     if timestamp is None or not signatures:
         return False

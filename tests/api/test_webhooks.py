@@ -225,6 +225,15 @@ def test_verify_signature_refuses_replays_and_garbage():
         assert not verify_signature(body, header, secret, now=now)
 
 
+def test_verify_signature_refuses_a_forged_header_rather_than_raising():
+    """Anyone can POST to a receiver: a header with a superscript digit as its time or a
+    non-ASCII signature made verify_signature raise (ValueError, TypeError), a 500 in the
+    receiver that copied it, where docs/api.md has it answer 400."""
+    body, secret, now = b'{"id":"evt_1"}', "whsec_s", time.time()
+    for header in ["t=\u00b2,v1=00", f"t={int(now)},v1=\u00e9", f"t={int(now)},v1=\u0660"]:
+        assert verify_signature(body, header, secret, now=now) is False
+
+
 def test_a_failed_attempt_is_logged_and_retried_with_backoff(acme, endpoint, receiver, settings):
     settings.WEBHOOK_MAX_ATTEMPTS = 3
     receiver.statuses = [503, 500, 500]
