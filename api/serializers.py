@@ -8,12 +8,27 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from accounts.models import Customer, ReferralSource
+from core.middleware import CONTROL_IN_TEXT
 from referrals.models import Program, Referral, ReferralLink
 from rewards.models import CreditLot, Payout, Reward, RewardRule
 
 
+def refuse_control_characters(value: str) -> None:
+    """C0 control characters other than tab and new lines are refused, as in a form
+    (``core.middleware``); NUL has DRF's own check and code."""
+    if "\x00" not in value and CONTROL_IN_TEXT.search(value):
+        raise serializers.ValidationError(
+            "Control characters are not allowed.", code="control_character"
+        )
+
+
 class Text(serializers.CharField):
-    """A string, and only a string: a number or a list where text belongs is a 400."""
+    """A string, and only a string: a number or a list where text belongs is a 400, and so
+    is a control character other than tab and new lines."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(refuse_control_characters)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

@@ -267,7 +267,8 @@ class EventBulk(ApiView):
 
 _CENT = Decimal("0.01")
 _AMOUNT = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
-_UNSAFE = re.compile("[\x00\ud800-\udfff]")  # NUL and surrogates, as DRF's CharField refuses
+# NUL and surrogates, as DRF's CharField refuses, and other C0 controls, as ``Text`` does
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 # Text fields: (max length, blank allowed)
 _TEXT = {
     "id": (200, False),

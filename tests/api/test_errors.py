@@ -202,3 +202,29 @@ def test_a_tampered_cursor_is_a_400(api, source, path):
         error = error_of(response)
         assert (error["code"], error["param"]) == ("invalid_cursor", "cursor")
     assert api.get(path, {"cursor": cursor(b"p=1")}).status_code == 200
+
+
+def test_control_characters_in_text_are_refused(api, source, program):
+    """A form refuses C0 control characters other than tab and new lines (core.middleware);
+    the API, whose JSON bodies the middleware leaves to the view, refused only NUL and
+    stored the others: a customer named "\\x1b[2J", an event id with \\x01 in it."""
+    from referrals.models import Conversion
+
+    response = api.post("/api/v1/customers", {"external_id": "c\x011", "name": "a\x1b[2J"})
+    assert response.status_code == 400
+    errors = error_of(response)["errors"]
+    assert {(e["param"], e["code"]) for e in errors} == {
+        ("external_id", "control_character"),
+        ("name", "control_character"),
+    }
+    response = api.post("/api/v1/sources", {"name": "Sam\x07"})
+    assert response.status_code == 400 and error_of(response)["param"] == "name"
+    event = {"id": "o\x01", "type": "purchase", "email": "f@example.com", "amount": "5"}
+    response = api.post("/api/v1/events", event)
+    assert response.status_code == 400 and error_of(response)["param"] == "id"
+    [item] = api.post("/api/v1/events/bulk", {"events": [event]}).json()["results"]
+    assert (item["status"], item["error"]["code"]) == (400, "control_character")
+    assert not Customer.objects.exists() and not Conversion.objects.exists()
+    # Tab and new lines, which a person may type in a text box, are still taken.
+    response = api.post("/api/v1/sources", {"name": "Sam", "company": "Line one\nLine\ttwo"})
+    assert response.status_code == 201
