@@ -598,11 +598,13 @@ def _friend_of(referral: Referral, *, customer: Customer | None, occurred_at) ->
 # Attribution ----------------------------------------------------------------------------
 
 
-def _live_link_in(organization: Organization, code: str) -> ReferralLink:
+def _live_link_in(organization: Organization, code: str, *, param: str = "code") -> ReferralLink:
+    """The live link of this code in the organization; a ValidationError on ``param`` (the
+    field the code came in: ``code``, or ``cookie`` for the cookie's) when there is none."""
     link = link_resolve(code)
     if link is None or link.organization_id != organization.id:
         # Another organization's code is as unknown here as a code that never existed.
-        raise ValidationError({"code": "Unknown or inactive referral code."})
+        raise ValidationError({param: "Unknown or inactive referral code."})
     return link
 
 
@@ -644,7 +646,9 @@ def attribute(
     if customer is not None:
         who |= Q(friend=customer)
     if given:
-        link = _live_link_in(organization, given)
+        link = _live_link_in(
+            organization, given, param="code" if (code or "").strip() else "cookie"
+        )
         # One referral per source and friend however many deliveries race: the source's
         # row lock (which referral_create takes too) serializes them, and the lookup
         # after it sees the referral a concurrent delivery committed.

@@ -347,6 +347,22 @@ def test_the_attribution_cookie_is_taken_as_the_browser_carried_it(
     assert bare.status_code == 201 and bare.json()["source"] == source.pk
 
 
+def test_an_unknown_code_in_the_cookie_is_a_400_on_cookie(api, program, source, link):
+    """The partner who sent only ``cookie`` was told its bare code was unknown on ``code``,
+    a field it never sent (a signed value was already a 400 on ``cookie``)."""
+    for cookie in ["nosuchcode", "nosuchcode:1xaeyn:sig"]:
+        for event in [
+            purchase(n="o-1", email="a@x.test", cookie=cookie),
+            {"id": "s-1", "type": "signup", "email": "a@x.test", "cookie": cookie},
+        ]:
+            response = api.post("/api/v1/events", event)
+            assert response.status_code == 400 and error_of(response)["param"] == "cookie"
+            [item] = api.post("/api/v1/events/bulk", {"events": [event]}).json()["results"]
+            assert item["error"]["param"] == "cookie"
+    response = api.post("/api/v1/events", purchase(n="o-2", email="b@x.test", code="nosuchcode"))
+    assert response.status_code == 400 and error_of(response)["param"] == "code"
+
+
 def test_a_vanity_codes_cookie_is_longer_than_a_code_and_still_taken(
     api, client, program, source, link
 ):
