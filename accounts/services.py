@@ -146,13 +146,20 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     return membership
 
 
+@transaction.atomic
 def membership_change_role(*, membership: Membership, role: str, by: Membership) -> Membership:
     if role not in Role.values:
         raise ValidationError({"role": "Unknown role."})
-    if membership.role == Role.OWNER and role != Role.OWNER:
-        owners = Membership.objects.filter(organization=membership.organization, role=Role.OWNER)
-        if owners.count() <= 1:
-            raise ValidationError({"role": "An organization needs at least one owner."})
+    # The owners are locked before they are counted: two owners demoting each other at the
+    # same moment each counted two owners and left the organization with none.
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(organization_id=membership.organization_id, role=Role.OWNER)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if role != Role.OWNER and membership.pk in owners and len(owners) <= 1:
+        raise ValidationError({"role": "An organization needs at least one owner."})
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
