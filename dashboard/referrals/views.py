@@ -349,8 +349,12 @@ def referral_reject(request, pk: int):
 @require_POST
 def referral_approve(request, pk: int):
     referral = _referral_for(request, pk)
-    services.referral_approve(referral=referral, actor=request.user)
-    messages.success(request, "Referral approved: what it brought now counts and is rewarded.")
+    try:
+        services.referral_approve(referral=referral, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Referral approved: what it brought now counts and is rewarded.")
     if request.POST.get("next") == "detail":
         return redirect("referrals:referral_detail", pk=referral.pk)
     return redirect("referrals:review_queue")

@@ -163,6 +163,9 @@ def referral_reject(*, referral: Referral, reason: str, actor: User | None) -> R
 def referral_approve(*, referral: Referral, actor: User | None) -> Referral:
     """Clear a flagged referral. Purchases recorded while it waited now count."""
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    if referral.status == Referral.Status.REJECTED:
+        # Rejected by another reviewer (or from another tab) since the page was shown.
+        raise ValidationError("This referral was rejected: it can no longer be approved.")
     if not referral.flagged:
         return referral
     referral.flagged = False

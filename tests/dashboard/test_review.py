@@ -34,3 +34,24 @@ def test_the_review_queue_gives_reasons_in_words(login, charlie, program, source
     )
     html = login(charlie).get("/app/referrals/review/").content.decode()
     assert "the friend&#x27;s email is the source&#x27;s own" in html
+
+
+def test_approving_a_referral_another_reviewer_rejected_says_so_and_changes_nothing(
+    login, alice, bob, program, source, link, fixed_rule
+):
+    referral = referral_create(
+        program=program, source=source, link=link, channel="link", friend_email=source.email
+    )
+    conversion_record(referral=referral, kind="purchase", external_id="o-1", amount=Decimal("50"))
+    login(alice).post(
+        f"/app/referrals/{referral.pk}/reject/", {"reason": "Self-referral", "from": "queue"}
+    )
+    # Bob still has the review queue open from before, and clicks Approve.
+    response = login(bob).post(f"/app/referrals/{referral.pk}/approve/", follow=True)
+    html = response.content.decode()
+    assert "now counts and is rewarded" not in html
+    assert "was rejected" in html
+    referral.refresh_from_db()
+    assert referral.status == "rejected" and not referral.flagged
+    assert referral.events.count() == 2  # created, rejected: no "approved after review"
+    assert not Reward.objects.exists()
