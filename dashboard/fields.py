@@ -39,7 +39,7 @@ def limit_choices(field: forms.ModelChoiceField, *keys: str, noun: str) -> None:
         if not value:
             return None
         candidates = []
-        if value.isdigit():
+        if value.isdecimal():  # "²" is a digit to isdigit() but no number to int()
             candidates.append(queryset.filter(pk=int(value)))
         candidates += [queryset.filter(**{key: value}) for key in keys]
         for candidate in candidates:

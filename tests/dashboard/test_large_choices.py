@@ -79,3 +79,17 @@ def test_a_source_is_tied_to_a_customer_by_their_own_id(acme, monkeypatch):
     assert form.is_valid(), form.errors
     assert form.cleaned_data["customer"] == customer
     assert 'value="NB-2"' in str(form["customer"])
+
+
+@pytest.mark.parametrize("typed", ["²", "١٢", "99999999999999999999999"])
+def test_a_number_in_other_digits_or_out_of_range_is_a_form_error_not_a_500(
+    login, bob, program, many_sources, typed
+):
+    # "²" and Arabic-Indic digits pass str.isdigit() but int() refuses them.
+    response = login(bob).post(
+        "/app/referrals/new/",
+        {"program": program.pk, "source": typed, "channel": "phone", "friend_name": "Fay"},
+    )
+
+    assert response.status_code == 400
+    assert "No source matches that." in response.content.decode()
