@@ -283,8 +283,17 @@ def source_create(*, organization: Organization, **fields) -> ReferralSource:
 
 
 def source_update(*, source: ReferralSource, **fields) -> ReferralSource:
+    # Read from the database: a ModelForm has already put its values on the instance.
+    was_active = (
+        ReferralSource.objects.filter(pk=source.pk).values_list("active", flat=True).first()
+    )
     for name, value in fields.items():
         setattr(source, name, value)
+    if source.active and was_active is False:
+        # Reactivated here as by ``source_reactivate``: with a new portal link, since the
+        # one it had may have leaked (the edit page's Active box brought the old one back).
+        source.portal_token = _new_portal_token()
+        source.portal_token_expires_at = None
     source.full_clean()
     source.save()
     return source
