@@ -379,7 +379,33 @@ def apply_sources(organization: Organization, rows: list[ImportRow]) -> tuple[in
         if row.action == "create"
     ]
     ReferralSource.objects.bulk_create(new, batch_size=1000)
-    return len(new), _update(ReferralSource, rows)
+    updated = _update(ReferralSource, rows)
+    _new_portal_links(
+        [
+            row.instance.pk
+            for row in rows
+            if row.action == "update" and "active" in row.changes and row.wanted["active"]
+        ]
+    )
+    return len(new), updated
+
+
+def _new_portal_links(source_ids: list[int]) -> None:
+    """Sources the file reactivates get a new portal link, as ``source_reactivate`` gives
+    them: the link a stopped source had may have leaked."""
+    if not source_ids:
+        return
+    token = ReferralSource._meta.get_field("portal_token").default
+    quote = connection.ops.quote_name
+    meta = ReferralSource._meta
+    token_column = quote(meta.get_field("portal_token").column)
+    expires_column = quote(meta.get_field("portal_token_expires_at").column)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {quote(meta.db_table)} SET {token_column} = %s, "  # noqa: S608
+            f"{expires_column} = NULL WHERE {quote(meta.pk.column)} = %s",
+            [[token(), pk] for pk in source_ids],
+        )
 
 
 CHECKS = {CsvImport.Kind.CUSTOMERS: check_customers, CsvImport.Kind.SOURCES: check_sources}

@@ -110,3 +110,28 @@ def test_analyst_cannot_import(login, charlie, upload):
     assert client.get(UPLOAD).status_code == 403
     assert upload(client, UPLOAD, HEADER + "agent,A,a@example.com,,,\n").status_code == 403
     assert not ReferralSource.objects.exists()
+
+
+def test_a_source_reactivated_by_a_file_gets_a_new_portal_link(login, bob, acme, source, upload):
+    """As the Reactivate button: the old portal link of a stopped source may have leaked."""
+    old_token = source.portal_token
+    other = ReferralSourceFactory(organization=acme, name="Ona", email="ona@example.com")
+    other_token = other.portal_token
+    source.active = False
+    source.save(update_fields=["active"])
+    client = login(bob)
+    text = HEADER + (
+        f"{source.kind},{source.name},{source.email},,,yes\n"
+        f"{other.kind},Ona Renamed,ona@example.com,,,yes\n"
+    )
+    url = preview_url(upload(client, UPLOAD, text))
+
+    assert client.post(url + "confirm/").status_code == 302
+
+    source.refresh_from_db()
+    other.refresh_from_db()
+    assert source.active and source.portal_token != old_token
+    assert other.name == "Ona Renamed" and other.portal_token == other_token
+    client.logout()
+    assert client.get(f"/me/{old_token}/").status_code == 404
+    assert client.get(f"/me/{source.portal_token}/").status_code == 200
