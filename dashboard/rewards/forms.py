@@ -162,6 +162,11 @@ class RewardRuleForm(forms.ModelForm):
                 threshold: object = _plain(row["threshold"])
                 key = "min_value"
             else:
+                if row["threshold"] != row["threshold"].to_integral_value():
+                    # int() would quietly make "from 5.5 referrals" pay from 5.
+                    raise forms.ValidationError(
+                        f"A tier counts whole referrals: {_plain(row['threshold'])} is not one."
+                    )
                 threshold, key = int(row["threshold"]), "min_referrals"
             tiers.append({key: threshold, rate_key: _plain(row["rate"])})
         return tiers
