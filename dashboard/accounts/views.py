@@ -8,6 +8,7 @@ from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services, widget
@@ -514,6 +515,7 @@ def organization_settings(request):
     return render_form(request, "dashboard/accounts/organization_settings.html", {"form": form})
 
 
+@never_cache  # shows the secret: the browser must not keep it
 @org_member_required(Role.OWNER)
 def widget_settings(request):
     """The secret the business's backend signs widget tokens with: shown to owners, rotated."""

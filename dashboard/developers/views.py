@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import services, webhooks
@@ -18,6 +19,7 @@ from core.forms import add_form_errors, render_form
 from .forms import ApiKeyForm, WebhookForm
 
 
+@never_cache  # the page that answers a creation shows the secret: never kept
 @org_member_required(Role.OWNER)
 def api_keys(request):
     form = ApiKeyForm(request.POST or None)
@@ -51,6 +53,7 @@ def api_key_revoke(request, pk: int):
     return redirect("developers:api_keys")
 
 
+@never_cache  # the page that answers a creation shows the secret: never kept
 @org_member_required(Role.OWNER)
 def webhook_list(request):
     form = WebhookForm(request.POST or None)
