@@ -1,6 +1,7 @@
 from csp.decorators import csp_replace
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -14,6 +15,7 @@ from core.tasks import waiting
 from dashboard.pagination import COUNT_CAP, paginate
 from referrals import selectors, services
 from referrals.models import Program, Referral, ReferralLink
+from rewards import services as reward_services
 from rewards.notifications import program_email_preview as program_email_preview_render
 
 from .forms import (
@@ -331,11 +333,17 @@ def referral_reject(request, pk: int):
     referral = _referral_for(request, pk)
     form = RejectForm(request.POST)
     if form.is_valid():
+        reason = form.cleaned_data["reason"]
         try:
-            services.referral_reject(
-                referral=referral, reason=form.cleaned_data["reason"], actor=request.user
-            )
-            messages.success(request, "Referral rejected.")
+            with transaction.atomic():
+                referral = services.referral_reject(
+                    referral=referral, reason=reason, actor=request.user
+                )
+                voided = reward_services.rewards_void_for_rejected_referral(
+                    referral=referral, reason=reason, actor=request.user
+                )
+            held = f" {len(voided)} held reward(s) voided." if voided else ""
+            messages.success(request, f"Referral rejected.{held}")
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
     else:

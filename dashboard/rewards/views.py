@@ -117,8 +117,13 @@ def reward_approve(request, pk: int):
     if reward.status != Reward.Status.PENDING:
         messages.warning(request, "Only a pending reward can be approved.")
     else:
-        services.reward_approve(reward=reward, actor=request.user)
-        messages.success(request, "Reward approved.")
+        reward = services.reward_approve(reward=reward, actor=request.user)
+        if reward.status == Reward.Status.VOID:
+            messages.warning(
+                request, f"Nothing to give: the reward is void ({reward.void_reason})."
+            )
+        else:
+            messages.success(request, "Reward approved.")
     return _back(request, "rewards:reward_detail", pk=reward.pk)
 
 

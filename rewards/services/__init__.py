@@ -32,6 +32,7 @@ from .lifecycle import (
     reward_take_back,
     reward_void,
     reward_void_for_refund,
+    rewards_void_for_rejected_referral,
 )
 from .payouts import (
     PayoutRetry,
@@ -79,6 +80,7 @@ __all__ = [
     "reward_take_back",
     "reward_void",
     "reward_void_for_refund",
+    "rewards_void_for_rejected_referral",
     "rule_create",
     "send_expiry_reminders",
     "sources_to_pay",

@@ -184,10 +184,17 @@ def _approve(
     account, reward = _lock_reward(reward_pk)
     if reward.status != Reward.Status.PENDING:
         return reward, False
-    if reward.value <= 0:
-        # Partial refunds took back all of it while it was held: nothing is left to give.
+    rejected = (
+        reward.conversion_id is not None
+        and Conversion.objects.filter(
+            pk=reward.conversion_id, referral__status=Referral.Status.REJECTED
+        ).exists()
+    )
+    if reward.value <= 0 or rejected:
+        # Partial refunds took back all of it while it was held, or staff rejected the
+        # referral that earned it: nothing is given.
         reward.status = Reward.Status.VOID
-        reward.void_reason = "Refunded while held"
+        reward.void_reason = "Referral rejected" if rejected else "Refunded while held"
         reward.voided_at = timezone.now()
         reward.save(update_fields=["status", "void_reason", "voided_at"])
         RewardEvent.record(reward, from_status=Reward.Status.PENDING, actor=actor, label=label)
@@ -294,6 +301,21 @@ def reward_void(*, reward: Reward, reason: str, actor: User | None, label: str =
     RewardEvent.record(reward, from_status=previous, actor=actor, label=label, note=note)
     webhooks.reward_event(reward, "reward.voided")
     return reward
+
+
+def rewards_void_for_rejected_referral(
+    *, referral: Referral, reason: str, actor: User | None
+) -> list[Reward]:
+    """Void what a rejected referral earned and has not given yet (rewards still held), so
+    its hold never releases them. What was given already stays: voiding it is a decision
+    staff take reward by reward."""
+    if referral.status != Referral.Status.REJECTED:
+        return []
+    held = Reward.objects.filter(
+        conversion__referral_id=referral.pk, status=Reward.Status.PENDING
+    ).values_list("pk", flat=True)
+    note = f"Referral rejected: {reason}".strip()[:200]
+    return [reward_void(reward=Reward(pk=pk), reason=note, actor=actor) for pk in held]
 
 
 def reward_void_for_refund(*, conversion: Conversion) -> list[Reward]:
