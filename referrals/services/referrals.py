@@ -144,6 +144,9 @@ def referral_create(
 @transaction.atomic
 def referral_reject(*, referral: Referral, reason: str, actor: User | None) -> Referral:
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    if referral.status == Referral.Status.REJECTED:
+        # Another reviewer (or another tab) got there first: their reason stands.
+        raise ValidationError(f"This referral was already rejected ({referral.rejection_reason}).")
     if referral.status == Referral.Status.CONVERTED:
         raise ValidationError(
             "A converted referral cannot be rejected; refund its purchases instead."

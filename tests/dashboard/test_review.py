@@ -55,3 +55,24 @@ def test_approving_a_referral_another_reviewer_rejected_says_so_and_changes_noth
     assert referral.status == "rejected" and not referral.flagged
     assert referral.events.count() == 2  # created, rejected: no "approved after review"
     assert not Reward.objects.exists()
+
+
+def test_rejecting_a_referral_already_rejected_keeps_the_first_reason(
+    login, alice, bob, program, source, link
+):
+    referral = referral_create(
+        program=program, source=source, link=link, channel="link", friend_email=source.email
+    )
+    login(alice).post(
+        f"/app/referrals/{referral.pk}/reject/", {"reason": "Self-referral", "from": "queue"}
+    )
+    # Bob, with the queue open from before, rejects it too with his own reason.
+    response = login(bob).post(
+        f"/app/referrals/{referral.pk}/reject/",
+        {"reason": "Looks fine?", "from": "queue"},
+        follow=True,
+    )
+    assert "already rejected" in response.content.decode()
+    referral.refresh_from_db()
+    assert referral.rejection_reason == "Self-referral"
+    assert referral.events.count() == 2  # created, rejected once
