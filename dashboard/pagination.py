@@ -15,6 +15,7 @@ from django.utils.functional import cached_property
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000
+MAX_OFFSET = 2**62  # well inside PostgreSQL's bigint OFFSET
 
 
 class CappedPage(Page):
@@ -57,6 +58,9 @@ class CappedPaginator(Paginator):
             raise PageNotAnInteger("That page number is not an integer") from error
         if number < 1:
             raise EmptyPage("That page number is less than 1")
+        if number * self.per_page > MAX_OFFSET:
+            # Not checked against a count: the database's OFFSET would overflow (a 500).
+            raise EmptyPage("That page contains no results")
         return number
 
     def page(self, number) -> Page:

@@ -85,3 +85,18 @@ def test_the_pager_says_when_the_list_is_longer_than_counted(
     assert "page=3" in page and "page=1" in page
     last = client.get("/app/customers/?page=3").content.decode()
     assert "C11" in last and "page=4" not in last
+
+
+@pytest.mark.parametrize("number", ["99999999999999999999999", "9223372036854775807"])
+def test_an_absurd_page_of_a_long_list_is_the_first_page_not_a_500(
+    login, alice, acme, customers, monkeypatch, number
+):
+    """Past the cap a page number is not checked against a count: one beyond what the
+    database's OFFSET can hold must not reach it."""
+    monkeypatch.setattr(pagination, "COUNT_CAP", 6)
+    monkeypatch.setattr(pagination, "PAGE_SIZE", 5)
+
+    response = login(alice).get(f"/app/customers/?page={number}")
+
+    assert response.status_code == 200
+    assert "C00" in response.content.decode()
