@@ -214,12 +214,17 @@ class RewardRule(models.Model):
         if not isinstance(self.tiers, list):
             return "Tiers are a list of {threshold, rate} objects."
         key = TIER_KEY.get(self.tier_basis, "min_referrals")
+        thresholds = set()
         for tier in self.tiers:
             if not isinstance(tier, dict) or key not in tier:
                 return f'Each tier of this basis needs "{key}" and an "amount" or a "percent".'
             threshold = _decimal_or_none(tier[key])
             if threshold is None or threshold < 0:
                 return f'"{key}" must be a number of zero or more.'
+            if threshold in thresholds:
+                # Which of the two would pay is only the order they were typed in.
+                return f"Two tiers start at {threshold.normalize():f}: give each its own threshold."
+            thresholds.add(threshold)
             rate_key = "amount" if self.formula == self.Formula.FIXED else "percent"
             if rate_key not in tier:
                 formula = self.get_formula_display().lower()

@@ -103,6 +103,7 @@ def test_it_adds_a_tiered_percent_rule(login, bob, program):
         (tier_rows(("5", "")), "Give both the threshold and what it pays, or neither."),
         (tier_rows(("five", "30")), "Enter a number."),
         (tier_rows(("5.5", "30")), "A tier counts whole referrals"),
+        (tier_rows(("5", "30"), ("5", "50")), "Two tiers start at 5"),
     ],
 )
 def test_an_invalid_rule_is_a_form_error_and_nothing_is_saved(login, bob, program, change, message):
