@@ -102,16 +102,32 @@ def organization_settings_update(
     return organization
 
 
+#: How long an invitation's link works: it may make its holder an owner, so not forever.
+INVITATION_LIFETIME = timedelta(days=14)
+
+
+def invitation_is_expired(invitation: Invitation) -> bool:
+    return invitation.created_at < timezone.now() - INVITATION_LIFETIME
+
+
 def invitation_create(
     *, organization: Organization, email: str, role: str, invited_by: User, base_url: str = ""
 ) -> Invitation:
-    """Invite someone by email; they join when they accept the link while signed in. The
-    link is on ``base_url`` (``core.site.base_url(request)``) when given, else ``SITE_URL``."""
+    """Invite someone by email; they join when they accept the link while signed in, within
+    ``INVITATION_LIFETIME``. The link is on ``base_url`` (``core.site.base_url(request)``)
+    when given, else ``SITE_URL``."""
     email = email.strip().lower()
     if role not in Role.values:
         raise ValidationError({"role": "Unknown role."})
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise ValidationError({"email": "This person is already a member."})
+    # An expired invitation to the address gives way to the new one.
+    Invitation.objects.filter(
+        organization=organization,
+        email__iexact=email,
+        accepted_at__isnull=True,
+        created_at__lt=timezone.now() - INVITATION_LIFETIME,
+    ).delete()
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(
@@ -133,6 +149,8 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if invitation.accepted_at is not None:
         raise ValidationError("This invitation has already been used.")
+    if invitation_is_expired(invitation):
+        raise ValidationError("This invitation has expired: ask for a new one.")
     if invitation.email.lower() != user.email.lower():
         raise ValidationError(
             f"This invitation was sent to {invitation.email}; sign in with that address to accept."

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -92,7 +93,8 @@ def members(request):
     context = {
         "members": selectors.member_list(organization=request.organization),
         "invitations": Invitation.objects.for_organization(request.organization).filter(
-            accepted_at__isnull=True
+            accepted_at__isnull=True,
+            created_at__gte=timezone.now() - services.INVITATION_LIFETIME,
         ),
         "invite_form": invite_form,
         "is_owner": is_owner,
@@ -125,9 +127,10 @@ def member_role(request, membership_id: int):
 
 def invitation_accept(request, token: str):
     invitation = get_object_or_404(Invitation, token=token)
+    context = {"invitation": invitation, "expired": services.invitation_is_expired(invitation)}
     if not request.user.is_authenticated:
         request.session["invitation_token"] = token
-        return render(request, "dashboard/accounts/invitation.html", {"invitation": invitation})
+        return render(request, "dashboard/accounts/invitation.html", context)
     if request.method == "POST":
         try:
             membership = services.invitation_accept(invitation=invitation, user=request.user)
@@ -137,7 +140,7 @@ def invitation_accept(request, token: str):
         switch_organization(request, membership.organization_id)
         messages.success(request, f"Welcome to {membership.organization.name}.")
         return redirect("analytics:overview")
-    return render(request, "dashboard/accounts/invitation.html", {"invitation": invitation})
+    return render(request, "dashboard/accounts/invitation.html", context)
 
 
 # Sources --------------------------------------------------------------------------------
