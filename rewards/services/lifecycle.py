@@ -445,6 +445,14 @@ def reward_grant_manual(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
+        if contribution is not None:
+            # Grant pressed twice at once: the second waits here and finds the first's
+            # reward (the one-to-one refused its insert with a server error).
+            InsiderContribution.objects.select_for_update().filter(pk=contribution.pk).first()
+            if Reward.objects.filter(contribution=contribution).exists():
+                raise ValidationError(
+                    {"contribution": "This contribution has been rewarded already."}
+                )
         reward = Reward.objects.create(
             organization=organization,
             source=source,
