@@ -106,8 +106,6 @@ def payout_amount_clean(amount, *, payable: Decimal, currency: str) -> Decimal:
         raise ValidationError({"amount": "Give an amount, e.g. 25.00."})
     if value <= 0:
         raise ValidationError({"amount": "A payout is more than zero."})
-    if value != value.quantize(Decimal("0.01")):
-        raise ValidationError({"amount": "Give the amount in whole cents."})
     if payable <= 0:
         raise ValidationError(
             {"amount": f"Nothing to pay: the payable balance is {format_money(payable, currency)}."}
@@ -116,6 +114,10 @@ def payout_amount_clean(amount, *, payable: Decimal, currency: str) -> Decimal:
         raise ValidationError(
             {"amount": f"At most {format_money(payable, currency)} can be paid out now."}
         )
+    # Bounded by the balance first: quantize raises on a value of more digits than a
+    # Decimal holds ("1e27", typed in the portal), which was a 500.
+    if value != value.quantize(Decimal("0.01")):
+        raise ValidationError({"amount": "Give the amount in whole cents."})
     return cents(value)
 
 

@@ -158,6 +158,19 @@ def test_more_than_is_payable_is_refused_kindly(client, source):
     assert not Payout.objects.exists()
 
 
+@pytest.mark.parametrize("amount", ["1e27", "1E+30", "-1e99"])
+def test_an_amount_in_exponent_form_is_refused_kindly(client, source, amount):
+    from rewards.models import Payout
+
+    owe(source, "20.00")
+    save_bank(client, source)
+    response = client.post(url(source, "payout/"), {"amount": amount, "key": "k"}, follow=True)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "At most €20.00 can be paid out now." in html or "more than zero" in html
+    assert not Payout.objects.exists()
+
+
 def test_another_sources_form_key_does_not_return_its_payout(client, acme, source):
     from rewards.models import Payout
 
