@@ -119,7 +119,9 @@ def _render_portal(request, source, *, details_form=None, status=200):
         "referrals": _page(request, selectors.source_referrals(source=source), "referrals"),
         "payouts": _page(request, selectors.source_payouts(source=source), "payouts"),
         "account": account,
-        "balance": selectors.credit_balance(account=account) if account else None,
+        # What can be spent now, as the lots below and the widget say (not lots past their
+        # date the hourly expiry task has yet to close).
+        "balance": selectors.credit_available(account=account) if account else None,
         "lots": list(selectors.open_lots(account=account)) if account else [],
         "details": details,
         "details_form": details_form or _details_form(source, details),

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from referrals.models import Referral
 from referrals.services import referral_create
+from rewards.models import CreditLot
 from rewards.services import credit_account_for, credit_grant
 from tests.factories import ReferralSourceFactory
 
@@ -38,6 +39,24 @@ def test_it_shows_links_qr_referrals_and_credit(client, program, source, link):
     assert "€25.00" in html
     qr = client.get(url(source, f"qr/{link.pk}.svg"))
     assert qr.status_code == 200 and qr["Content-Type"] == "image/svg+xml"
+
+
+def test_credit_past_its_date_is_not_in_the_balance_before_the_expiry_task_runs(client, source):
+    """The expiry task runs hourly: in between, a lot past its date can no longer be spent
+    (credit_redeem takes open lots only) and is not listed, so the balance leaves it out too."""
+    account = credit_account_for(organization_id=source.organization_id, source=source)
+    for key, days in (("kept", 30), ("past", 1)):
+        credit_grant(
+            account=account,
+            amount=Decimal("25") if key == "kept" else Decimal("10"),
+            expires_at=timezone.now() + timedelta(days=days),
+            idempotency_key=key,
+        )
+    CreditLot.objects.filter(amount=Decimal("10")).update(
+        expires_at=timezone.now() - timedelta(minutes=5)
+    )
+    html = client.get(url(source)).content.decode()
+    assert '<strong data-testid="portal-balance">€25.00</strong>' in html
 
 
 def test_it_creates_links_for_programs_open_to_the_source(client, program, source):
