@@ -17,16 +17,29 @@ REWARD_TASK = "rewards.issue_rewards_for_conversion"
 INTRODUCTION_TASK = "referrals.send_introduction_email"
 
 
+def mailbox(email: str) -> str:
+    """The mailbox an address is delivered to: case and spaces aside, and without a
+    "+tag" (sam+friend@example.com reaches sam@example.com), so a source's own address
+    in another spelling is still its own."""
+    local, at, domain = (email or "").strip().lower().rpartition("@")
+    if not at:
+        return domain
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
+def own_mailboxes(source: ReferralSource) -> set[str]:
+    """The mailboxes of a source: its own email's and its customer record's."""
+    emails = [source.email, source.customer.email if source.customer else ""]
+    return {mailbox(e) for e in emails if e}
+
+
 def fraud_checks(
     *, program: Program, source: ReferralSource, email: str, ip_hash: str = "", user_agent: str = ""
 ) -> list[str]:
     """The reasons a new referral should wait for review; empty when it looks clean."""
     reasons = []
     email = (email or "").lower()
-    own_emails = {
-        e.lower() for e in [source.email, source.customer.email if source.customer else ""] if e
-    }
-    if email and email in own_emails:
+    if email and mailbox(email) in own_mailboxes(source):
         reasons.append("self_referral_email")
     if ip_hash:
         since = timezone.now() - timedelta(days=1)

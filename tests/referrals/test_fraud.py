@@ -34,6 +34,18 @@ def test_it_holds_a_source_referring_its_own_email(program, source):
     assert referral.flagged and referral.flag_reasons == ["self_referral_email"]
 
 
+@pytest.mark.parametrize("email", ["sam+friend@example.com", " Sam+2@EXAMPLE.com "])
+def test_it_holds_a_source_referring_a_plus_address_of_its_own_email(program, source, email):
+    # sam+friend@example.com is delivered to sam@example.com's mailbox: the same person.
+    referral = lead(program, source, email)
+    assert referral.flagged and referral.flag_reasons == ["self_referral_email"]
+
+
+def test_a_plus_address_of_someone_else_is_not_a_self_referral(program, source):
+    assert not lead(program, source, "samantha+x@example.com").flagged
+    assert not lead(program, source, "sam+x@example.org").flagged
+
+
 def test_it_holds_a_customer_source_referring_its_customer_email(acme, program):
     me = CustomerFactory(organization=acme, email="me@example.com", external_id="C1")
     source = ReferralSourceFactory(organization=acme, name="Me", kind="customer", customer=me)
