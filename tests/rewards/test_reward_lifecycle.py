@@ -11,6 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from referrals.services import referral_reject
 from rewards.models import LedgerEntry, PayoutBalanceEntry, Reward
 from rewards.selectors import credit_balance, payout_balance
 from rewards.services import (
@@ -48,6 +49,19 @@ def test_it_releases_a_reward_when_its_hold_ends(make_rule, referral, source):
         ("approved", "fulfilled", "system"),
     ]
     assert release_held_rewards(now=timezone.now() + timedelta(days=30)) == 0
+
+
+def test_a_held_reward_of_a_referral_rejected_in_its_hold_is_never_given(
+    make_rule, referral, source, bob
+):
+    make_rule(trigger="signup", hold_days=14)
+    [reward] = convert(referral, "signup-1", kind="signup", amount="0")
+    referral_reject(referral=referral, reason="Made-up friend", actor=bob)
+    assert release_held_rewards(now=timezone.now() + timedelta(days=15)) == 1
+    reward.refresh_from_db()
+    assert reward.status == "void" and reward.void_reason == "Referral rejected"
+    assert not LedgerEntry.objects.exists()
+    assert Reward.objects.filter(organization=source.organization).cost() == Decimal("0.00")
 
 
 def test_staff_approve_a_held_reward_early(make_rule, referral, alice):
