@@ -6,7 +6,9 @@ class LeadForm(forms.Form):
     also tick that they agree to be contacted (the program links its privacy notice)."""
 
     name = forms.CharField(max_length=200, label="Your name")
-    email = forms.EmailField(label="Your email")
+    # A referral keeps 254 characters (an address's limit in SMTP); the field's default of
+    # 320 let a longer one through to the database, a 500.
+    email = forms.EmailField(max_length=254, label="Your email")
 
     def __init__(
         self, *args, consent_required: bool = False, organization_name: str = "", **kwargs

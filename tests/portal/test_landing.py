@@ -193,3 +193,13 @@ def test_the_landing_page_and_the_form_are_a_bounded_number_of_queries(
         landing(client, link)
     with django_assert_max_num_queries(25):
         submit(client, link)
+
+
+def test_an_email_longer_than_a_referral_keeps_is_a_form_error(client, program, link):
+    # 308 characters: a valid address to the form's EmailField (up to 320), but a referral
+    # keeps 254 (what an address can be in SMTP).
+    email = "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".com"
+    response = submit(client, link, email=email)
+    assert response.status_code == 400
+    assert "at most 254 characters" in response.content.decode()
+    assert not Referral.objects.exists()

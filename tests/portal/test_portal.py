@@ -98,6 +98,18 @@ def test_a_bad_introduction_changes_nothing(client, program, source):
     assert not Referral.objects.exists()
 
 
+def test_an_introduction_with_an_overlong_email_is_refused_kindly(client, program, source):
+    email = "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".com"  # 308 characters
+    response = client.post(
+        url(source, "introduce/"),
+        {"program": program.pk, "name": "Gus", "email": email},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "at most 254 characters" in response.content.decode()
+    assert not Referral.objects.exists()
+
+
 def test_a_payout_request_without_balance_is_refused_kindly(client, source):
     response = client.post(url(source, "payout/"), {"key": "abc"}, follow=True)
     assert response.status_code == 200
