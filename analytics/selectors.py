@@ -88,14 +88,15 @@ def overview(
     *, organization: Organization, since: datetime | None = None, until: datetime | None = None
 ) -> Overview:
     clicks = _period(Click.objects.filter(organization=organization), "at", since, until).count()
-    referral_counts = _period(
-        Referral.objects.filter(organization=organization), "created_at", since, until
-    ).aggregate(
+    referrals = Referral.objects.filter(organization=organization)
+    referral_counts = _period(referrals, "created_at", since, until).aggregate(
         total=Count("id"),
-        signups=Count("id", filter=Q(signed_up_at__isnull=False)),
-        converted=Count("id", filter=Q(status=Referral.Status.CONVERTED)),
         review=Count("id", filter=Q(flagged=True) & ~Q(status=Referral.Status.REJECTED)),
     )
+    # Each step counted in the period it happened, as the dashboard's report counts it
+    # (``report.volumes``): a friend referred last month and won this month is won this month.
+    signups = _period(referrals.filter(signed_up_at__isnull=False), "signed_up_at", since, until)
+    won = _period(referrals.won(), "converted_at", since, until)
     money = Purchase.objects.filter(organization=organization).between(since, until).revenue_split()
     reward_cost = _period(
         Reward.objects.filter(organization=organization), "created_at", since, until
@@ -109,8 +110,8 @@ def overview(
     return Overview(
         clicks=clicks,
         referrals=referral_counts["total"],
-        signups=referral_counts["signups"],
-        converted=referral_counts["converted"],
+        signups=signups.count(),
+        converted=won.count(),
         purchases=money["credited_purchases"],
         revenue=money["credited"],
         other_revenue=money["not_credited"],
@@ -283,12 +284,13 @@ def source_stats(
     """Per source: referrals, signups, customers won, purchases and revenue credited (net of
     refunds) in the period, one row per source, each number a subquery of its own. Revenue
     is the one definition (``Purchase.objects.credited()``) every page uses."""
-    referrals = _period(
-        Referral.objects.filter(organization=organization, source=OuterRef("pk")),
-        "created_at",
-        since,
-        until,
+    of_source = Referral.objects.filter(organization=organization, source=OuterRef("pk"))
+    referrals = _period(of_source, "created_at", since, until).order_by()
+    # Signups and customers won in the period they happened, as the dashboard counts them.
+    signups = _period(
+        of_source.filter(signed_up_at__isnull=False), "signed_up_at", since, until
     ).order_by()
+    won = _period(of_source.won(), "converted_at", since, until).order_by()
     credited = (
         Purchase.objects.filter(organization=organization)
         .credited()
@@ -312,8 +314,8 @@ def source_stats(
         ReferralSource.objects.filter(organization=organization)
         .annotate(
             referral_count=count(referrals),
-            signup_count=count(referrals, signed_up_at__isnull=False),
-            converted_count=count(referrals, status=Referral.Status.CONVERTED),
+            signup_count=count(signups),
+            converted_count=count(won),
             purchase_count=count(credited, kind=Purchase.Kind.PURCHASE),
             purchases_total=total(credited, "amount", kind=Purchase.Kind.PURCHASE),
             refunds_total=total(credited, "amount", kind=Purchase.Kind.REFUND),

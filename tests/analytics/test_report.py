@@ -202,3 +202,23 @@ def test_the_series_buckets_add_up_to_the_periods_totals(acme, book):
     months = series(organization=acme, period=quarter)
     assert months["bucket"] == "month" and months["labels"][:3] == ["2026-01", "2026-02", "2026-03"]
     assert months["net_revenue"][:4] == [D("120.00"), D("80.00"), D("1110.00"), D("370.00")]
+
+
+def test_the_apis_figures_of_a_period_count_signups_and_customers_won_as_the_report_does(
+    acme, book
+):
+    # Hal was referred in February, signed up in February and was won on 4 March: a
+    # customer won in March on the dashboard, and so in the API's summary and per source.
+    from analytics import selectors
+
+    v = report.volume(organization=acme, period=MARCH)[None]
+    o = selectors.overview(organization=acme, since=MARCH.since, until=MARCH.until)
+    assert (o.referrals, o.signups, o.converted) == (v.referrals, v.signups, v.customers_won)
+    per_source = report.volume(organization=acme, period=MARCH, by="source")
+    for row in selectors.source_stats(organization=acme, since=MARCH.since, until=MARCH.until):
+        r = per_source.get(row.pk) or report.Volume()
+        assert (row.referral_count, row.signup_count, row.converted_count) == (
+            r.referrals,
+            r.signups,
+            r.customers_won,
+        ), row.name
