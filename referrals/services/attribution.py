@@ -55,7 +55,7 @@ from ..models import (
 )
 from ..selectors import event_ids_recorded
 from .links import link_resolve
-from .referrals import _apply_conversion, referral_create
+from .referrals import _apply_conversion, mailbox, own_mailboxes, referral_create
 
 CLOCK_SKEW = timedelta(minutes=5)  # an event may be stamped a little before its referral
 MAX_AMOUNT = Decimal("999999999999.99")  # 14 digits, 2 places
@@ -497,14 +497,14 @@ def _attribute_to(
     """Credit the event to the referral (and its source), and move the referral along."""
     referral = (
         Referral.objects.select_for_update(of=("self",))
-        .select_related("source")
+        .select_related("source__customer")
         .get(pk=referral.pk)
     )
     unsaved = []
     if referral.friend_id is None:
         referral.friend = customer
         unsaved.append("friend")  # saved with the referral's progress below
-    _hold_self_referral(referral, unsaved)
+    _hold_self_referral(referral, unsaved, customer=customer)
     try:
         with transaction.atomic(savepoint=False):  # as in _store_purchase
             conversion = Conversion.objects.create(
@@ -525,12 +525,25 @@ def _attribute_to(
     return conversion
 
 
-def _hold_self_referral(referral: Referral, unsaved: list[str]) -> None:
+def is_source_itself(referral: Referral, customer: Customer) -> bool:
+    """Whether the referral's friend, this customer, is its source: the source's own
+    customer record, or another record of the source's mailbox (the business knows the
+    same person twice). A referral already held for the source's own email is not asked."""
+    if referral.friend_id is None or referral.friend_id != customer.pk:
+        return bool(referral.friend_id) and referral.friend_id == referral.source.customer_id
+    if customer.pk == referral.source.customer_id:
+        return True
+    return (
+        bool(customer.email)
+        and "self_referral_email" not in referral.flag_reasons
+        and mailbox(customer.email) in own_mailboxes(referral.source)
+    )
+
+
+def _hold_self_referral(referral: Referral, unsaved: list[str], *, customer: Customer) -> None:
     """The friend turned out to be the referring customer: hold the referral for review."""
-    if (
-        referral.friend_id
-        and referral.friend_id == referral.source.customer_id
-        and "self_referral_customer" not in referral.flag_reasons
+    if "self_referral_customer" not in referral.flag_reasons and is_source_itself(
+        referral, customer
     ):
         # A test organization's guards report and never hold.
         test = Organization.objects.filter(pk=referral.organization_id, test_of__isnull=False)

@@ -54,6 +54,7 @@ from .. import webhooks
 from ..models import Conversion, Program, Purchase, Referral, ReferralEvent
 from ..selectors import event_ids_recorded
 from .attribution import CLOCK_SKEW, _clean_event, _Event, _in_window
+from .referrals import mailbox, own_mailboxes
 
 ATTEMPTS = 3
 BATCH_LOCK_NAMESPACE = 7411  # pg_advisory_xact_lock(namespace, organization id)
@@ -412,7 +413,9 @@ def _record_groups(
     )
     # Their few programs and sources once each, rather than joined into every row.
     programs = Program.objects.in_bulk({r.program_id for r in candidates})
-    sources = ReferralSource.objects.in_bulk({r.source_id for r in candidates})
+    sources = ReferralSource.objects.select_related("customer").in_bulk(
+        {r.source_id for r in candidates}
+    )
     for r in candidates:
         r.program = programs[r.program_id]
         r.source = sources[r.source_id]
@@ -463,10 +466,12 @@ def _record_groups(
             group.slow = True
         for r in touches[n]:
             friend = r.friend_id or group.customer_id
-            if (
-                friend is not None
-                and friend == r.source.customer_id
-                and "self_referral_customer" not in r.flag_reasons
+            if "self_referral_customer" in r.flag_reasons:
+                continue
+            if (friend is not None and friend == r.source.customer_id) or (
+                friend == group.customer_id
+                and "self_referral_email" not in r.flag_reasons
+                and own_mailboxes(r.source) & {mailbox(e) for e in group_emails(group)}
             ):
                 group.slow = True  # held for review as a self-referral: event_record does it
         if group.customer_id is not None:

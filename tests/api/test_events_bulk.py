@@ -85,6 +85,25 @@ def world(org, base):
         name="",
         first_seen_at=base - timedelta(days=12),
     )
+    # Sal refers "alias", and the business knows Sal twice: the friend's account is Sal's.
+    sal = ReferralSource.objects.create(
+        organization=org,
+        name="Sal",
+        kind="customer",
+        customer=Customer.objects.create(
+            organization=org,
+            email="sal@x.test",
+            external_id="c-sal",
+            first_seen_at=base - timedelta(days=200),
+        ),
+    )
+    introduce(last, sal, "alias@x.test", 2)
+    Customer.objects.create(
+        organization=org,
+        email="Sal+shop@x.test",
+        external_id="c-sal-2",
+        first_seen_at=base - timedelta(days=1),
+    )
     event_record(
         organization=org,
         kind="purchase",
@@ -226,6 +245,14 @@ def events(base, code):
             "customer_external_id": "c-new",
             "occurred_at": at(17),
         },  # a signup nobody referred: a new customer, no conversion
+        {
+            "id": "s-1",
+            "type": "purchase",
+            "email": "alias@x.test",
+            "customer_external_id": "c-sal-2",
+            "amount": "25.00",
+            "occurred_at": at(18),
+        },  # Sal's own second account: held as a self-referral, one by one
     ]
 
 
@@ -336,7 +363,9 @@ def test_a_bulk_answers_and_stores_exactly_what_the_same_events_one_by_one_do(
     assert stored(globex) == stored(acme)
     # The set-based pass took all but the code, the cookie, the refunds and their customers'
     # events, the id sent twice (the bad event never reached the domain).
-    assert sorted(calls) == ["a-1", "a-2", "a-r", "h-1", "j-1", "k-1", "k-r", "w-1", "w-1"]
+    assert sorted(calls) == [
+        *("a-1", "a-2", "a-r", "h-1", "j-1", "k-1", "k-r", "s-1", "w-1", "w-1")
+    ]
     # Spot checks that the comparison covers the rules, not only agreement.
     answers = {a[1]: a for a in in_bulk if len(a) > 2 and a[0] == 201}
     assert answers["a-1"][7] == ("ann@x.test", "Sam", "Last touch")
@@ -346,6 +375,8 @@ def test_a_bulk_answers_and_stores_exactly_what_the_same_events_one_by_one_do(
     assert answers["d-1"][7] == ("dan@x.test", "Sam", "Last touch")
     assert answers["e-1"][7] is None and answers["w-1"][7] is None
     assert answers["f-1"][7][1] == "Sam"
+    sal = Referral.objects.get(organization=globex, friend_email="alias@x.test")
+    assert sal.flagged and sal.flag_reasons == ["self_referral_customer"]
     ida = Customer.objects.get(organization=globex, external_id="c-ida")
     assert (ida.name, ida.first_seen_at) == ("Ida", base - timedelta(days=14))
 

@@ -65,6 +65,32 @@ def test_it_holds_a_referral_whose_friend_turns_out_to_be_the_referring_customer
     assert referral.status == "lead"
 
 
+def test_it_holds_a_referral_whose_friend_is_a_second_customer_record_of_the_source(acme, program):
+    # The business knows the referring customer twice (two accounts, one mailbox).
+    me = CustomerFactory(organization=acme, email="me@example.com", external_id="C1")
+    again = CustomerFactory(organization=acme, email="Me+shop@example.com", external_id="C2")
+    source = ReferralSourceFactory(organization=acme, name="Me", kind="customer", customer=me)
+    referral = lead(program, source, "alias@example.com")
+    conversion_record(
+        referral=referral, kind="purchase", external_id="o1", amount=Decimal("9"), customer=again
+    )
+    referral.refresh_from_db()
+    assert referral.flagged and "self_referral_customer" in referral.flag_reasons
+    assert referral.status == "lead"
+
+
+def test_another_customer_of_the_same_domain_is_not_the_source(acme, program):
+    me = CustomerFactory(organization=acme, email="me@example.com", external_id="C1")
+    friend = CustomerFactory(organization=acme, email="mel+shop@example.com", external_id="C2")
+    source = ReferralSourceFactory(organization=acme, name="Me", kind="customer", customer=me)
+    referral = lead(program, source, "mel@example.com")
+    conversion_record(
+        referral=referral, kind="purchase", external_id="o1", amount=Decimal("9"), customer=friend
+    )
+    referral.refresh_from_db()
+    assert not referral.flagged and referral.flag_reasons == []
+
+
 def test_it_holds_one_device_inventing_several_friends(program, source):
     device = {"ip_hash": hash_ip("10.0.0.9"), "user_agent": "UA/9"}
     assert not lead(program, source, "one@example.com", **device).flagged
