@@ -212,6 +212,10 @@ def _apply_conversion(
     if not referral.is_credited:
         if unsaved:
             referral.save(update_fields=unsaved)
+        if conversion.kind == Conversion.Kind.REFUND:
+            # A refund only takes back what its order earned, which it may have while the
+            # referral still counted (held later, e.g. as a self-referral): queued all the same.
+            enqueue_on_commit(REWARD_TASK, conversion.pk)
         return
     previous = referral.status
     now = timezone.now()

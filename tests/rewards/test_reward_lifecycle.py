@@ -11,11 +11,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from referrals.services import referral_reject
+from core.models import OutboxMessage
+from referrals.services import conversion_record, referral_reject
 from rewards.models import LedgerEntry, PayoutBalanceEntry, Reward
 from rewards.selectors import credit_balance, payout_balance
 from rewards.services import (
     credit_redeem,
+    issue_rewards_for_conversion,
     release_held_rewards,
     reward_approve,
     reward_grant_manual,
@@ -62,6 +64,38 @@ def test_a_held_reward_of_a_referral_rejected_in_its_hold_is_never_given(
     assert reward.status == "void" and reward.void_reason == "Referral rejected"
     assert not LedgerEntry.objects.exists()
     assert Reward.objects.filter(organization=source.organization).cost() == Decimal("0.00")
+
+
+def test_a_refund_takes_back_what_its_order_earned_even_once_the_referral_is_held(
+    make_rule, referral, source
+):
+    make_rule()
+    [reward] = convert(referral, "order-1")
+    assert reward.status == "fulfilled"
+    # Staff link the source to its customer record, which is the friend: the friend's next
+    # event holds the referral for review as a self-referral.
+    referral.refresh_from_db()
+    source.customer = referral.friend
+    source.save(update_fields=["customer"])
+    conversion_record(
+        referral=referral, kind="purchase", external_id="order-2", amount=Decimal("9")
+    )
+    referral.refresh_from_db()
+    assert referral.flagged
+    OutboxMessage.objects.all().delete()
+    back, _ = conversion_record(
+        referral=referral,
+        kind="refund",
+        external_id="refund-1",
+        amount=Decimal("100.00"),
+        refund_of_external_id="order-1",
+    )
+    queued = OutboxMessage.objects.filter(task="rewards.issue_rewards_for_conversion")
+    assert [m.args for m in queued] == [[back.pk]]
+    issue_rewards_for_conversion(conversion_id=back.pk)  # what the task does
+    reward.refresh_from_db()
+    assert reward.status == "void"
+    assert credit_balance(account=source.credit_account) == Decimal("0.00")
 
 
 def test_staff_approve_a_held_reward_early(make_rule, referral, alice):
