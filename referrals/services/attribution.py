@@ -55,7 +55,14 @@ from ..models import (
 )
 from ..selectors import event_ids_recorded
 from .links import link_resolve
-from .referrals import _apply_conversion, mailbox, own_mailboxes, referral_create
+from .referrals import (
+    EMAIL_TOO_LONG,
+    MAX_EMAIL_LENGTH,
+    _apply_conversion,
+    mailbox,
+    own_mailboxes,
+    referral_create,
+)
 
 CLOCK_SKEW = timedelta(minutes=5)  # an event may be stamped a little before its referral
 MAX_AMOUNT = Decimal("999999999999.99")  # 14 digits, 2 places
@@ -113,6 +120,9 @@ def event_record(
     when no source is credited (the purchase is stored all the same); ``created`` is False
     when the event id was recorded before, and then nothing changed.
     """
+    email = (email or "").strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValidationError({"email": EMAIL_TOO_LONG})
     event = _clean_event(
         organization=organization,
         kind=kind,
@@ -127,7 +137,7 @@ def event_record(
         event,
         lambda: _record(
             event,
-            email=(email or "").strip().lower(),
+            email=email,
             customer_external_id=(customer_external_id or "").strip(),
             name=(name or "").strip(),
             code=code,

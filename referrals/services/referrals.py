@@ -63,6 +63,11 @@ def fraud_checks(
     return reasons
 
 
+#: What a referral or a customer keeps of an email address (SMTP's limit); a form's
+#: EmailField takes up to 320 characters, and a longer address reached the database.
+MAX_EMAIL_LENGTH = 254
+EMAIL_TOO_LONG = f"An email address has at most {MAX_EMAIL_LENGTH} characters."
+
 RESUBMISSION_WINDOW = timedelta(days=1)  # the same friend from the same source: one lead
 
 
@@ -83,6 +88,8 @@ def referral_create(
 ) -> Referral:
     """Record a new lead from any channel, running the fraud guards first."""
     friend_email = (friend_email or "").strip().lower()
+    if len(friend_email) > MAX_EMAIL_LENGTH:
+        raise ValidationError({"friend_email": EMAIL_TOO_LONG})
     if channel not in Channel.values:
         raise ValidationError({"channel": "Unknown channel."})
     if not friend_email and not friend_phone:

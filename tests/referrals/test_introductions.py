@@ -115,3 +115,43 @@ def test_the_same_friend_on_another_sources_link_is_still_a_new_referral(client,
     client.post(f"/r/{other.code}", {"name": "Fay", "email": "fay@example.com"})
     assert Referral.objects.count() == 2
     assert Referral.objects.get(source=other.source).flag_reasons == ["duplicate_friend"]
+
+
+LONG_EMAIL = "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".com"  # 308 characters
+
+
+def test_an_introduction_with_an_email_over_254_characters_is_a_field_error(
+    login, bob, program, source
+):
+    # The staff form's EmailField takes 320 characters; a referral keeps 254.
+    response = login(bob).post(
+        "/app/referrals/new/",
+        {
+            "program": program.pk,
+            "source": source.pk,
+            "channel": "email",
+            "friend_name": "Fay",
+            "friend_email": LONG_EMAIL,
+        },
+    )
+    assert response.status_code == 400
+    assert "254 characters" in response.content.decode()
+    assert not Referral.objects.exists()
+
+
+def test_an_event_with_an_email_over_254_characters_is_a_field_error(acme):
+    from decimal import Decimal
+
+    from django.core.exceptions import ValidationError
+
+    from referrals.services import event_record
+
+    with pytest.raises(ValidationError) as error:
+        event_record(
+            organization=acme,
+            kind="purchase",
+            external_id="o-1",
+            amount=Decimal("10"),
+            email=LONG_EMAIL,
+        )
+    assert "email" in error.value.message_dict
