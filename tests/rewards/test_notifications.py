@@ -12,9 +12,15 @@ from django.core import mail
 from accounts.models import ReferralSource
 from rewards.models import Payout, Reward
 from rewards.notifications import render_email, send_payout_sent, send_reward_earned
-from rewards.services import payout_mark_paid, payout_process, payout_request, reward_grant_manual
+from rewards.services import (
+    payout_mark_paid,
+    payout_process,
+    payout_request,
+    reward_approve,
+    reward_grant_manual,
+)
 from tests.factories import ReferralSourceFactory
-from tests.rewards.conftest import convert
+from tests.rewards.conftest import convert, refund
 
 
 def test_the_reward_earned_email_shows_the_amount_and_the_expiry_in_the_orgs_zone(
@@ -30,6 +36,20 @@ def test_the_reward_earned_email_shows_the_amount_and_the_expiry_in_the_orgs_zon
     assert email.subject == "You have €25.00 of credit at Acme Bank"
     assert "We added €25.00 of credit to your account." in email.body
     assert "Use it before 2 June 2031, 00:15 (Europe/Amsterdam)." in email.body
+
+
+def test_the_reward_earned_email_gives_what_is_left_after_a_refund_in_the_hold(make_rule, referral):
+    make_rule(amount=Decimal("25"), hold_days=14)
+    [reward] = convert(referral, "order-1", amount="100.00")
+    refund(referral, "refund-1", of="order-1", amount="40.00")  # takes back 40%: 10.00
+    reward = reward_approve(reward=reward, actor=None)
+    assert reward.lot.amount == Decimal("15.00")
+    assert send_reward_earned(reward_id=reward.pk)
+    [email] = [m for m in mail.outbox if m.to == ["sam@example.com"]]
+    assert email.subject == "You have €15.00 of credit at Acme Bank"
+    assert "We added €15.00 of credit to your account." in email.body
+    html = email.alternatives[0][0]
+    assert "€15.00" in html and "€25.00" not in html
 
 
 def test_it_is_sent_once(make_rule, referral):
