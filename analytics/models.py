@@ -269,6 +269,13 @@ class RollupState(models.Model):
         help_text="The rows of new business and of the value of the customers won (WonRollup) "
         "cover every day the daily rollups cover.",
     )
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The time zone whose local days the rollups hold: when the organization "
+        "moves to another, they are built again (empty: built before it was recorded).",
+    )
     balances_at = models.DateTimeField(
         null=True,
         blank=True,

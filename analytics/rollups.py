@@ -98,8 +98,16 @@ def state(organization: Organization) -> RollupState | None:
     cached = organization.__dict__.get("_rollup_state", _UNKNOWN)
     if cached is _UNKNOWN:
         cached = RollupState.objects.using(DB).filter(organization=organization).first()
+        if cached is not None and not _same_zone(cached, organization):
+            cached = None  # days of another time zone: read the rows until rebuilt
         organization.__dict__["_rollup_state"] = cached
     return cached  # type: ignore[return-value]
+
+
+def _same_zone(state: RollupState, organization: Organization) -> bool:
+    """Whether the rollups' days are the organization's local days (rollups built before
+    the zone was recorded are taken to be)."""
+    return not state.timezone or state.timezone == organization.timezone
 
 
 def cut(organization: Organization) -> datetime | None:
@@ -666,6 +674,7 @@ def rebuild(
         "built_until": until,
         "built_at": timezone.now(),
         "balances_at": balances_at,
+        "timezone": organization.timezone,
     }
     if start is None:
         defaults["built_from"] = min(begin, end)
@@ -754,6 +763,15 @@ def refresh(*, organization: Organization, now=None) -> None:
     """Keep the rollups current: today up to the cut and the ``REFRESH_DAYS`` days before it
     again, and every day since the last build (the whole history when there are none yet)."""
     state = RollupState.objects.filter(organization=organization).first()
+    if state is not None and not _same_zone(state, organization):
+        # The owner moved the organization to another time zone: every local day moved, so
+        # every rollup is built again (the pages read the rows meanwhile).
+        with transaction.atomic():
+            lock(organization)
+            for model in ROLLUP_MODELS:
+                model.objects.filter(organization=organization).delete()
+            RollupState.objects.filter(organization=organization).delete()
+        state = None
     if state is None:
         rebuild(organization=organization, now=now)
         return

@@ -690,3 +690,32 @@ def test_the_ranking_by_value_merges_the_sources_the_rows_after_the_cut_touch(ac
 
     names = dict(ReferralSource.objects.filter(organization=acme).values_list("pk", "name"))
     assert [names[k] for k in whole if names[k].startswith("R")] == ["R3", "R1", "R2", "R0"]
+
+
+def test_a_new_time_zone_rebuilds_the_days_rolled_up_in_the_old_one(acme, book, settings):
+    """The rollups hold local days: after the owner moves the organization to another time
+    zone, a period's figures are those of its days in the new zone, as the rows give them."""
+    from accounts.services import organization_settings_update
+
+    rollups.rebuild(organization=acme, now=NOW)
+    org = fresh(acme)
+    organization_settings_update(
+        organization=org,
+        name=org.name,
+        timezone_name="Pacific/Kiritimati",  # 13 hours from Amsterdam: most days move
+        gross_margin=org.gross_margin,
+        discount_rate=org.discount_rate,
+        horizon_years=org.horizon_years,
+    )
+    march = Period(start=date(2026, 3, 1), end=date(2026, 3, 31), tz="Pacific/Kiritimati")
+    settings.ANALYTICS_ROLLUPS = False
+    raw = every_figure(fresh(acme), [march], Filters(), "day")
+    settings.ANALYTICS_ROLLUPS = True
+    # Until the rollups are built again, the pages read the rows.
+    assert rollups.state(fresh(acme)) is None
+    assert every_figure(fresh(acme), [march], Filters(), "day") == raw
+
+    rollups.refresh(organization=fresh(acme), now=NOW)  # what the beat task does next
+
+    assert RollupState.objects.get(organization=acme).timezone == "Pacific/Kiritimati"
+    assert every_figure(fresh(acme), [march], Filters(), "day") == raw
