@@ -358,6 +358,12 @@ def source_portal_rotate(
     return source
 
 
+def source_portal_link_is_live(source: ReferralSource) -> bool:
+    """Whether the source's portal link works now (it may have been made to expire)."""
+    expires_at = source.portal_token_expires_at
+    return expires_at is None or expires_at > timezone.now()
+
+
 def source_portal_link_send(*, source: ReferralSource, base_url: str = "") -> None:
     """Email the source its portal link (after the transaction commits), on ``base_url``
     (``core.site.base_url(request)``) when given, else on ``SITE_URL``."""
@@ -365,6 +371,8 @@ def source_portal_link_send(*, source: ReferralSource, base_url: str = "") -> No
         raise ValidationError("An inactive source has no portal link to send.")
     if not source.email:
         raise ValidationError({"email": "The source has no email address to send it to."})
+    if not source_portal_link_is_live(source):
+        raise ValidationError("The portal link has expired: make a new one, then send that.")
     # The base travels with the task only when it is not the default (development on
     # another host or port), so production's tasks carry no address a client chose.
     extra = [base_url] if base_url and base_url.rstrip("/") != settings.SITE_URL else []

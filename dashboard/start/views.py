@@ -188,7 +188,7 @@ def links_create(request, pk: int):
         for source in sources[:1000]:
             referral_services.link_get_or_create(program=program, source=source)
             made += 1
-            if source.email:
+            if source.email and account_services.source_portal_link_is_live(source):
                 account_services.source_portal_link_send(source=source, base_url=base_url(request))
                 invited += 1
     messages.success(

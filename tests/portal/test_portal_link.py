@@ -148,3 +148,31 @@ def test_a_new_source_is_sent_its_portal_link_when_asked(login, bob, acme):
     ivy = ReferralSource.objects.get(name="Ivy")
     sent = OutboxMessage.objects.filter(task="accounts.send_portal_link")
     assert [message.args for message in sent] == [[ivy.pk, ivy.portal_token]]
+
+
+def test_an_expired_link_is_not_emailed(login, bob, source, client):
+    """Sending a link that has expired would email the source a page that answers 404."""
+    from core.models import OutboxMessage
+
+    source.portal_token_expires_at = timezone.now() - timedelta(days=1)
+    source.save(update_fields=["portal_token_expires_at"])
+    assert portal(client, source.portal_token).status_code == 404
+
+    response = login(bob).post(f"/app/sources/{source.pk}/portal/send/", follow=True)
+
+    html = response.content.decode()
+    assert "Portal link sent" not in html and "expired" in html
+    assert not OutboxMessage.objects.filter(task="accounts.send_portal_link").exists()
+
+
+def test_making_links_for_a_program_skips_an_expired_portal_link(login, bob, source, program):
+    from core.models import OutboxMessage
+
+    source.portal_token_expires_at = timezone.now() - timedelta(days=1)
+    source.save(update_fields=["portal_token_expires_at"])
+
+    response = login(bob).post(f"/app/start/{program.pk}/links/create/", follow=True)
+
+    assert response.status_code == 200
+    assert program.links.filter(source=source).exists()
+    assert not OutboxMessage.objects.filter(task="accounts.send_portal_link").exists()
