@@ -44,16 +44,31 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
+SLUG_ATTEMPTS = 5
+
+
 @transaction.atomic
 def organization_create(
     *, owner: User, name: str, currency: str, timezone_name: str
 ) -> Organization:
-    """Create an organization and make ``owner`` its owner."""
+    """Create an organization and make ``owner`` its owner.
+
+    Two businesses of the same name signing up at once both find the same slug free: the
+    one whose insert loses takes the next free slug instead of failing."""
     organization = Organization(
         name=name.strip(), slug=_unique_slug(name), currency=currency, timezone=timezone_name
     )
-    organization.full_clean()
-    organization.save()
+    organization.full_clean(exclude=["slug"])
+    for attempt in range(SLUG_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                organization.save()
+            break
+        except IntegrityError:
+            taken = Organization.objects.filter(slug=organization.slug).exists()
+            if not taken or attempt == SLUG_ATTEMPTS - 1:
+                raise
+            organization.slug = _unique_slug(name)
     Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
     return organization
 
