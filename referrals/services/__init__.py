@@ -35,6 +35,7 @@ from .referrals import (
     fraud_checks,
     referral_approve,
     referral_create,
+    referral_introduce,
     referral_reject,
 )
 
@@ -61,5 +62,6 @@ __all__ = [
     "qr_image",
     "referral_approve",
     "referral_create",
+    "referral_introduce",
     "referral_reject",
 ]

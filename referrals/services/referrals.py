@@ -71,8 +71,13 @@ EMAIL_TOO_LONG = f"An email address has at most {MAX_EMAIL_LENGTH} characters."
 RESUBMISSION_WINDOW = timedelta(days=1)  # the same friend from the same source: one lead
 
 
+def referral_create(**fields) -> Referral:
+    """Record a new lead from any channel (``referral_introduce``'s referral)."""
+    return referral_introduce(**fields)[0]
+
+
 @transaction.atomic
-def referral_create(
+def referral_introduce(
     *,
     program: Program,
     source: ReferralSource,
@@ -85,8 +90,10 @@ def referral_create(
     user_agent: str = "",
     actor: User | None = None,
     actor_label: str = "",
-) -> Referral:
-    """Record a new lead from any channel, running the fraud guards first."""
+) -> tuple[Referral, bool]:
+    """Record a new lead from any channel, running the fraud guards first. Returns (the
+    referral, whether this call made it): False for the same introduction again within a
+    day, which a caller racing the first one finds too once it has the source's lock."""
     friend_email = (friend_email or "").strip().lower()
     if len(friend_email) > MAX_EMAIL_LENGTH:
         raise ValidationError({"friend_email": EMAIL_TOO_LONG})
@@ -122,7 +129,7 @@ def referral_create(
             .first()
         )
         if again is not None:
-            return again
+            return again, False
     reasons = fraud_checks(
         program=program, source=source, email=friend_email, ip_hash=ip_hash, user_agent=user_agent
     )
@@ -158,7 +165,7 @@ def referral_create(
         # A referral held for review emails nobody until staff approve it.
         enqueue_on_commit(INTRODUCTION_TASK, referral.pk)
     webhooks.referral_created(referral)
-    return referral
+    return referral, True
 
 
 @transaction.atomic

@@ -111,3 +111,20 @@ def test_the_same_introduction_again_is_the_same_lead_not_a_held_duplicate(
     )
     later = api.post("/api/v1/referrals", {**body, "channel": "email"})
     assert later.status_code == 201 and later.json()["id"] != first.json()["id"]
+
+
+def test_the_same_introduction_committed_by_a_racing_request_is_answered_200(api, program, source):
+    """A partner's retry that waits on the first request (same source, same friend) gets
+    the first referral. It was answered 201 whenever that referral was made after the retry
+    started, which is what a race is: the partner counted two new leads for one."""
+    first = referral_create(
+        program=program, source=source, channel="api", friend_email="race@example.com"
+    )
+    # Made by the request the retry waited for: after the retry started.
+    Referral.objects.filter(pk=first.pk).update(created_at=timezone.now() + timedelta(seconds=2))
+    response = api.post(
+        "/api/v1/referrals",
+        {"source": source.pk, "program": program.pk, "friend_email": "race@example.com"},
+    )
+    assert response.status_code == 200 and response.json()["id"] == first.pk
+    assert Referral.objects.count() == 1
