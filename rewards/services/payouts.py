@@ -169,10 +169,13 @@ def payout_request(
             return _the_same_payout(existing, source=source, amount=amount)
         balance = _payout_balance(account)
         if balance <= 0:
-            raise ValidationError(
+            message = (
                 f"Nothing to pay: {source} has a payout balance of "
                 f"{format_money(balance, account.currency)}."
             )
+            # An amount asked for is what is refused (on its field, as for too much).
+            asked = amount is not None and amount != ""
+            raise ValidationError({"amount": message} if asked else message)
         if method == Payout.Method.BANK_TRANSFER and require_bank_account and bank is None:
             raise ValidationError(
                 {"method": "Add the bank account to pay (account holder and IBAN) first."}

@@ -180,6 +180,15 @@ def test_a_payout_of_part_of_the_balance(api, acme, source):
     assert response.status_code == 201 and response.json()["amount"] == "15.50"
 
 
+def test_an_amount_when_nothing_is_payable_is_a_400_on_amount(api, source):
+    """docs/api.md: an amount more than the balance is a 400 on ``amount``. With a balance
+    of zero it was a 400 with no param at all, so a partner's form could not point at it."""
+    for amount in ["10.00", "-5"]:
+        response = api.post("/api/v1/payouts", {"source": source.pk, "amount": amount})
+        assert response.status_code == 400 and error_of(response)["param"] == "amount"
+    assert not Payout.objects.exists()
+
+
 def test_nothing_to_pay_is_a_400(api, source):
     response = api.post("/api/v1/payouts", {"source": source.pk})
     assert response.status_code == 400 and "Nothing to pay" in error_of(response)["message"]
