@@ -1,5 +1,6 @@
 """/api/v1/rewards, /api/v1/payouts and the credit of customers and sources."""
 
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
@@ -105,10 +106,12 @@ def _credit(holder: dict, organization) -> dict:
 
 def _redeem(view, holder: dict) -> Response:
     data = view.validated(RedeemIn)
-    account = reward_services.credit_account_for(organization_id=view.organization.pk, **holder)
-    redeemed = reward_services.credit_redeem(
-        account=account, amount=data["amount"], order_id=data["order_id"]
-    )
+    # One transaction: a refused redemption does not leave behind the account it opened.
+    with transaction.atomic():
+        account = reward_services.credit_account_for(organization_id=view.organization.pk, **holder)
+        redeemed = reward_services.credit_redeem(
+            account=account, amount=data["amount"], order_id=data["order_id"]
+        )
     body = {
         "order_id": data["order_id"].strip(),
         "redeemed": redeemed,

@@ -99,6 +99,23 @@ def test_a_holder_without_an_account_has_nothing_and_gets_none(api, source):
     assert not CreditAccount.objects.exists()
 
 
+def test_a_refused_redemption_opens_no_account(api, acme, source):
+    """docs/api.md: a request refused with a 4xx changed nothing. Redeeming for a holder
+    without credit (a checkout that tries every order) was a 400 that still opened a credit
+    account for the holder, listed empty on the dashboard's credit accounts page."""
+    from accounts.models import Customer
+    from rewards.models import CreditAccount
+
+    customer = Customer.objects.create(organization=acme, external_id="c-9")
+    for path in [
+        f"/api/v1/sources/{source.pk}/credit/redeem",
+        f"/api/v1/customers/{customer.pk}/credit/redeem",
+    ]:
+        response = api.post(path, {"amount": "5.00", "order_id": "o-1"})
+        assert response.status_code == 400 and error_of(response)["param"] == "amount"
+    assert not CreditAccount.objects.exists()
+
+
 def test_it_redeems_once_per_order_first_to_expire_first(api, customer_with_credit):
     path = f"/api/v1/customers/{customer_with_credit.pk}/credit/redeem"
     response = api.post(path, {"amount": "12.00", "order_id": "order-9"})
