@@ -76,9 +76,8 @@ class LinkList(ListView):
     )
     def post(self, request):
         program, source = program_and_source(self, self.validated(LinkIn))
-        existed = ReferralLink.objects.filter(program=program, source=source).exists()
-        link = referral_services.link_get_or_create(program=program, source=source)
-        return self.answer(LinkOut, link, 200 if existed else 201)
+        link, created = referral_services.link_find_or_make(program=program, source=source)
+        return self.answer(LinkOut, link, 201 if created else 200)
 
 
 class LinkDetail(ApiView):

@@ -27,6 +27,12 @@ def hash_ip(ip: str) -> str:
 
 def link_get_or_create(*, program: Program, source: ReferralSource) -> ReferralLink:
     """The source's personal link into the program, created on first use."""
+    return link_find_or_make(program=program, source=source)[0]
+
+
+def link_find_or_make(*, program: Program, source: ReferralSource) -> tuple[ReferralLink, bool]:
+    """(The source's link into the program, whether this call made it): False when it was
+    there, or when a concurrent call made it first."""
     if program.organization_id != source.organization_id:
         raise ValidationError("The source and the program belong to different organizations.")
     if source.kind not in (program.allowed_source_kinds or []):
@@ -35,20 +41,21 @@ def link_get_or_create(*, program: Program, source: ReferralSource) -> ReferralL
         )
     existing = ReferralLink.objects.filter(program=program, source=source).first()
     if existing is not None:
-        return existing
+        return existing, False
     for _ in range(5):
         try:
             with transaction.atomic():
-                return ReferralLink.objects.create(
+                link = ReferralLink.objects.create(
                     organization_id=program.organization_id,
                     program=program,
                     source=source,
                     code=generate_code(),
                 )
+                return link, True
         except IntegrityError:
             existing = ReferralLink.objects.filter(program=program, source=source).first()
             if existing is not None:
-                return existing
+                return existing, False
     raise RuntimeError("Could not find a free referral code after 5 tries.")
 
 

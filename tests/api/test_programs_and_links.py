@@ -1,5 +1,7 @@
 """/api/v1/programs (with their rules) and /api/v1/links (a source's link into a program)."""
 
+import pytest
+
 from accounts.models import ReferralSource
 from referrals.models import ReferralLink
 from referrals.services import program_create
@@ -98,3 +100,54 @@ def test_a_link_says_whether_it_takes_visitors_now(api, program, source):
     source.active = True
     source.save(update_fields=["active"])
     assert api.get(f"/api/v1/links/{created['id']}").json()["live"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_racing_for_a_new_link_answer_one_201(acme, monkeypatch):
+    """Two first requests for a source's link at once (a retry after a timeout): both
+    found no link before they started, so both answered 201, though only one made it
+    (docs/api.md: created on first use, 201; the same link after that, 200)."""
+    import threading
+
+    from django.db import connections
+
+    from referrals.services import links
+    from tests.api.conftest import Api, key_for
+    from tests.factories import ProgramFactory, ReferralSourceFactory
+
+    program = ProgramFactory(organization=acme)
+    program.save()
+    source = ReferralSourceFactory(organization=acme)
+    key = key_for(acme)
+    original = links.generate_code
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_code():
+        if not inside.is_set():
+            inside.set()
+            release.wait(5)  # the first request holds here, before its insert
+        return original()
+
+    monkeypatch.setattr(links, "generate_code", slow_code)
+    answers = []
+
+    def send():
+        try:
+            body = {"source": source.pk, "program": program.pk}
+            answers.append(Api(key).post("/api/v1/links", body))
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=send)
+    first.start()
+    try:
+        assert inside.wait(5)
+        second = threading.Thread(target=send)
+        second.start()
+        second.join(10)  # the second makes the link while the first waits
+    finally:
+        release.set()
+        first.join(10)
+    assert sorted(a.status_code for a in answers) == [200, 201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert ReferralLink.objects.filter(source=source).count() == 1
