@@ -3,6 +3,7 @@
 """
 
 import logging
+import zoneinfo
 from datetime import timedelta
 from decimal import Decimal
 
@@ -216,7 +217,11 @@ def _approve(
             idempotency_key=f"reward:{reward.pk}",
             reward=reward,
         )
-        _fulfil(reward, note=f"Credit granted until {lot.expires_at:%Y-%m-%d %H:%M} UTC")
+        # The note is kept as text: the expiry in the organization's own time, as every
+        # page shows times, and its zone named.
+        zone = reward.organization.timezone
+        until = timezone.localtime(lot.expires_at, zoneinfo.ZoneInfo(zone))
+        _fulfil(reward, note=f"Credit granted until {until:%Y-%m-%d %H:%M} ({zone})")
     elif reward.reward_kind == RewardRule.Kind.COUPON:
         reward.coupon_code = coupon_code_for(reward)
         reward.save(update_fields=["coupon_code"])

@@ -4,6 +4,7 @@ A refund inside the hold voids the pending reward; after fulfilment the credit i
 back, and what was already spent becomes a debt. Every change is kept as a RewardEvent.
 """
 
+import zoneinfo
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from core.models import OutboxMessage
 from referrals.services import conversion_record, referral_reject
-from rewards.models import LedgerEntry, PayoutBalanceEntry, Reward
+from rewards.models import CreditLot, LedgerEntry, PayoutBalanceEntry, Reward
 from rewards.selectors import credit_balance, payout_balance
 from rewards.services import (
     credit_redeem,
@@ -104,6 +105,19 @@ def test_staff_approve_a_held_reward_early(make_rule, referral, alice):
     reward = reward_approve(reward=reward, actor=alice)
     assert reward.status == "fulfilled"
     assert ("pending", "approved", "alice@example.com") in history(reward)
+
+
+def test_the_credit_note_gives_the_expiry_in_the_organizations_time(make_rule, referral, alice):
+    """Acme works in Europe/Amsterdam: the note the reward's history keeps says when its
+    credit expires there, not in UTC (the lot itself keeps the instant, in UTC)."""
+    make_rule(hold_days=14)
+    [reward] = convert(referral, "order-1")
+    reward = reward_approve(reward=reward, actor=alice)
+    expires = CreditLot.objects.get(reward=reward).expires_at
+    local = timezone.localtime(expires, zoneinfo.ZoneInfo("Europe/Amsterdam"))
+    note = reward.events.order_by("id").last().note
+    assert note == f"Credit granted until {local:%Y-%m-%d %H:%M} (Europe/Amsterdam)"
+    assert local.utcoffset() != timedelta(0)  # the test would not tell UTC apart otherwise
 
 
 def test_approving_twice_grants_once(make_rule, referral, alice, source):
