@@ -248,10 +248,14 @@ def _fulfil(reward: Reward, *, note: str, actor: User | None = None, label: str 
 
 
 def release_held_rewards(*, now=None) -> int:
-    """Approve every pending reward whose hold (refund window) has ended. Returns how many."""
+    """Approve every pending reward whose hold (refund window) has ended. Returns how many.
+
+    A reward whose referral is waiting in review (held by a fraud guard after the reward
+    was issued) waits with it: it is released at the first run after staff approve it."""
     now = now or timezone.now()
     ids = list(
         Reward.objects.filter(status=Reward.Status.PENDING, hold_until__lte=now)
+        .exclude(conversion__referral__flagged=True)
         .order_by("hold_until")
         .values_list("pk", flat=True)
     )

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.models import OutboxMessage
-from referrals.services import conversion_record, referral_reject
+from referrals.services import conversion_record, referral_approve, referral_reject
 from rewards.models import CreditLot, LedgerEntry, PayoutBalanceEntry, Reward
 from rewards.selectors import credit_balance, payout_balance
 from rewards.services import (
@@ -97,6 +97,31 @@ def test_a_refund_takes_back_what_its_order_earned_even_once_the_referral_is_hel
     reward.refresh_from_db()
     assert reward.status == "void"
     assert credit_balance(account=source.credit_account) == Decimal("0.00")
+
+
+def test_a_held_reward_waits_while_its_referral_is_held_for_review(
+    make_rule, referral, source, bob
+):
+    make_rule(hold_days=14)
+    [reward] = convert(referral, "order-1")
+    # Staff link the source to its customer record, which is the friend: the friend's next
+    # event holds the referral for review as a self-referral.
+    referral.refresh_from_db()
+    source.customer = referral.friend
+    source.save(update_fields=["customer"])
+    conversion_record(
+        referral=referral, kind="purchase", external_id="order-2", amount=Decimal("9")
+    )
+    referral.refresh_from_db()
+    assert referral.flagged
+    later = timezone.now() + timedelta(days=15)
+    assert release_held_rewards(now=later) == 0
+    reward.refresh_from_db()
+    assert reward.status == "pending" and not LedgerEntry.objects.exists()
+    referral_approve(referral=referral, actor=bob)
+    assert release_held_rewards(now=later) == 1
+    reward.refresh_from_db()
+    assert reward.status == "fulfilled"
 
 
 def test_staff_approve_a_held_reward_early(make_rule, referral, alice):
