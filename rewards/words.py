@@ -64,8 +64,9 @@ def _currency(rule: RewardRule, currency: str = "") -> str:
     return currency
 
 
-def _tier_rows(rule: RewardRule, currency: str):
-    """Each well-formed tier in rising order, as (threshold, the rate it pays in words)."""
+def _tier_rows(rule: RewardRule, currency: str, *, cap: Decimal | None = None):
+    """Each well-formed tier in rising order, as (threshold, the rate it pays in words);
+    with ``cap``, a fixed amount above it is said as the cap it pays."""
     if not isinstance(rule.tiers, list) or not rule.tiers:
         return
     key = "min_value" if rule.tier_basis == TierBasis.VALUE else "min_referrals"
@@ -77,6 +78,8 @@ def _tier_rows(rule: RewardRule, currency: str):
         rate = _decimal_or_none(tier.get(rate_key))
         if threshold is None or rate is None:
             continue
+        if cap is not None and rate_key == "amount":
+            rate = min(rate, cap)
         yield threshold, _percent(rate) if rate_key == "percent" else format_money(rate, currency)
 
 
@@ -157,7 +160,9 @@ def rule_in_words_for_source(rule: RewardRule, *, currency: str = "") -> str:
         if rule.cap is not None:
             rate += f" (at most {format_money(rule.cap, currency)} each time)"
     else:
-        rate = format_money(rule.amount or 0, currency)
+        # What reward_amount pays: the fixed amount, but never more than the cap.
+        amount = rule.amount or 0
+        rate = format_money(min(amount, rule.cap) if rule.cap is not None else amount, currency)
     kind = SOURCE_AS.get(rule.reward_kind, "")
     if rule.beneficiary == RewardRule.Beneficiary.FRIEND:
         text = f"Your friend gets {rate} {kind} {SOURCE_WHEN_FRIEND.get(rule.trigger, '')}"
@@ -172,7 +177,7 @@ def rule_in_words_for_source(rule: RewardRule, *, currency: str = "") -> str:
     if rule.reward_kind == RewardRule.Kind.CREDIT and rule.credit_lifetime_days:
         text += f" Credit lasts {rule.credit_lifetime_days} days."
     parts = []
-    for threshold, shown in _tier_rows(rule, currency):
+    for threshold, shown in _tier_rows(rule, currency, cap=rule.cap):
         if rule.tier_basis == TierBasis.VALUE:
             parts.append(
                 f"{shown} once your friends have bought {format_money(threshold, currency)}"

@@ -74,3 +74,15 @@ def test_tier_thresholds_read_as_ordinals():
     text = rule_in_words(rule(tiers=tiers))
     for word in ("1st", "2nd", "3rd", "11th", "22nd"):
         assert f"your {word} customer" in text
+
+
+def test_a_fixed_reward_above_its_cap_is_said_as_what_it_pays():
+    # reward_amount pays min(amount, cap): the source is told what it will be given.
+    capped = rule(
+        cap=Decimal("20"),
+        tiers=[{"min_referrals": 5, "amount": "15"}, {"min_referrals": 10, "amount": "40"}],
+    )
+    assert rule_in_words(capped) == (
+        "You earn €20.00 in cash for your friend's first purchase. Rising with what you bring: "
+        "€15.00 from your 5th customer; €20.00 from your 10th customer."
+    )
