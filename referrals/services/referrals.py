@@ -34,14 +34,24 @@ def own_mailboxes(source: ReferralSource) -> set[str]:
 
 
 def fraud_checks(
-    *, program: Program, source: ReferralSource, email: str, ip_hash: str = "", user_agent: str = ""
+    *,
+    program: Program,
+    source: ReferralSource,
+    email: str,
+    ip_hash: str = "",
+    user_agent: str = "",
+    channel: str = Channel.LINK,
 ) -> list[str]:
-    """The reasons a new referral should wait for review; empty when it looks clean."""
+    """The reasons a new referral should wait for review; empty when it looks clean.
+
+    The device guard is for leads left on the landing page (``channel`` link), where the
+    device is the friend's; a source introducing friends from its own portal sends them
+    all from its own device by nature."""
     reasons = []
     email = (email or "").lower()
     if email and mailbox(email) in own_mailboxes(source):
         reasons.append("self_referral_email")
-    if ip_hash:
+    if ip_hash and channel == Channel.LINK:
         since = timezone.now() - timedelta(days=1)
         own_clicks = Referral.objects.filter(
             source=source, ip_hash=ip_hash, user_agent=user_agent, created_at__gte=since
@@ -131,7 +141,12 @@ def referral_introduce(
         if again is not None:
             return again, False
     reasons = fraud_checks(
-        program=program, source=source, email=friend_email, ip_hash=ip_hash, user_agent=user_agent
+        program=program,
+        source=source,
+        email=friend_email,
+        ip_hash=ip_hash,
+        user_agent=user_agent,
+        channel=channel,
     )
     # In a test organization the guards only say what they would have done: the owner's
     # own test runs (same device, own email, again and again) are never held.

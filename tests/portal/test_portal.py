@@ -243,3 +243,20 @@ def test_the_same_introduction_sent_twice_is_one_lead(client, program, source):
         assert response.status_code == 302
     referral = Referral.objects.get()
     assert (referral.friend_email, referral.flagged) == ("gus@x.io", False)
+
+
+def test_a_source_introducing_several_friends_from_its_portal_is_not_held(client, program, source):
+    """The portal is the source's own browser: each friend it introduces comes from the
+    same device by nature, which is no sign of a source inventing friends."""
+    for name in ("gus", "hal", "ivy"):
+        response = client.post(
+            url(source, "introduce/"),
+            {"program": program.pk, "name": name.title(), "email": f"{name}@x.io"},
+            HTTP_USER_AGENT="Browser/1",
+        )
+        assert response.status_code == 302
+    assert list(Referral.objects.order_by("pk").values_list("flagged", "flag_reasons")) == [
+        (False, []),
+        (False, []),
+        (False, []),
+    ]
