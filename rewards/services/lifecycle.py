@@ -37,7 +37,8 @@ def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
 
     A refund takes back instead what its order earned (see ``reward_void_for_refund``). A
     purchase already (partly) refunded when its rewards are issued (the refund's task ran
-    first, or the referral waited in review) has them taken back at once, in proportion.
+    first, or the referral waited in review) has them taken back at once, in proportion,
+    also when they were issued by an earlier delivery of the task.
     """
     conversion = (
         Conversion.objects.select_related(
@@ -80,7 +81,9 @@ def issue_rewards_for_conversion(*, conversion_id: int) -> list[Reward]:
     if failed:
         raise failed[0]
     purchase = conversion.purchase
-    if issued and purchase is not None:
+    if purchase is not None:
+        # Whether issued now or by an earlier delivery whose worker died before this step:
+        # taking back is idempotent, so a redelivered task finishes what the first began.
         last_refund = purchase.refunds.order_by("-occurred_at", "-id").first()
         if last_refund is not None:
             _take_back_for_refunds(purchase, reason=f"Refund {last_refund.external_id}")

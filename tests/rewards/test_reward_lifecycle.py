@@ -124,6 +124,37 @@ def test_a_held_reward_waits_while_its_referral_is_held_for_review(
     assert reward.status == "fulfilled"
 
 
+def test_a_reward_task_killed_before_taking_back_an_earlier_refund_takes_it_back_when_redelivered(
+    make_rule, referral, source
+):
+    """The refund's task ran first and found nothing to take back; the purchase's task
+    issued the reward and its worker died before taking back the refund's share. The
+    redelivered task issues nothing new, and must still take it back."""
+    from rewards.models import RewardRule
+    from rewards.services.lifecycle import _issue_one
+
+    make_rule(amount=Decimal("25"))
+    bought, _ = conversion_record(
+        referral=referral, kind="purchase", external_id="order-1", amount=Decimal("100")
+    )
+    conversion_record(
+        referral=referral,
+        kind="refund",
+        external_id="refund-1",
+        amount=Decimal("40"),
+        refund_of_external_id="order-1",
+    )
+    _issue_one(rule=RewardRule.objects.get(), conversion=bought)  # then the worker died
+    issue_rewards_for_conversion(conversion_id=bought.pk)  # the task, delivered again
+    reward = Reward.objects.get()
+    assert (reward.amount, reward.taken_back, reward.value) == (
+        Decimal("25.00"),
+        Decimal("10.00"),
+        Decimal("15.00"),
+    )
+    assert credit_balance(account=source.credit_account) == Decimal("15.00")
+
+
 def test_staff_approve_a_held_reward_early(make_rule, referral, alice):
     make_rule(hold_days=14)
     [reward] = convert(referral, "order-1")
