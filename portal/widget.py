@@ -65,8 +65,11 @@ def widget_data(request):
 def widget_state(request, customer: Customer) -> dict:
     organization = customer.organization
     source = account_services.source_for_customer(customer=customer)
-    program = referral_selectors.program_for_sharing(
-        organization=organization, source_kind=source.kind
+    # A source staff deactivated has no link that works (/r/ answers 404): nothing to share.
+    program = (
+        referral_selectors.program_for_sharing(organization=organization, source_kind=source.kind)
+        if source.active
+        else None
     )
     link = referral_services.link_get_or_create(program=program, source=source) if program else None
     # Credit the customer earned as a friend and as a referrer, both spendable.

@@ -138,6 +138,17 @@ def test_with_no_program_open_to_customers_the_widget_shows_credit_only(client, 
     assert data["url"] is None and data["credit"]["amount"] == "0.00"
 
 
+def test_a_customer_whose_source_was_deactivated_is_shown_no_link(client, acme, program):
+    """Staff deactivated the customer as a referrer: its link answers 404, so the widget
+    does not offer it to share (its credit is still the customer's)."""
+    customer = CustomerFactory(organization=acme, external_id="C-1", email="cat@example.com")
+    client.get("/widget/data", {"token": token_for(acme, "C-1")})
+    ReferralSource.objects.filter(customer=customer).update(active=False)
+    data = client.get("/widget/data", {"token": token_for(acme, "C-1")}).json()
+    assert (data["url"], data["code"]) == (None, None)
+    assert data["credit"]["amount"] == "0.00"
+
+
 def test_a_refused_token_gets_an_empty_403_and_the_reason_is_logged(client, acme, caplog):
     with caplog.at_level(logging.WARNING, logger="accounts.widget"):
         response = client.get("/widget/data", {"token": token_for(acme, lifetime=-5)})
