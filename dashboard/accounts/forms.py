@@ -52,7 +52,7 @@ class OrganizationSettingsForm(forms.Form):
 
 
 class InvitationForm(forms.Form):
-    email = forms.EmailField()
+    email = forms.EmailField(max_length=254)
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MANAGER)
 
 

@@ -31,7 +31,7 @@ class SourceRowForm(forms.Form):
     """One source typed in the wizard: a name, an email for the portal invitation, a kind."""
 
     name = forms.CharField(max_length=200, required=False)
-    email = forms.EmailField(required=False)
+    email = forms.EmailField(required=False, max_length=254)
     kind = forms.ChoiceField(choices=SourceKind.choices, initial=SourceKind.CUSTOMER)
 
     def clean(self):

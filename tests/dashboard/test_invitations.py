@@ -68,3 +68,11 @@ def test_an_expired_invitation_says_so_and_is_no_longer_listed_as_open(login, al
     client.force_login(make_user("dora@example.com"))
     html = client.get(f"/invite/{invitation.token}/").content.decode()
     assert "expired" in html and "Accept invitation" not in html
+
+
+def test_an_email_longer_than_an_address_can_be_is_a_form_error(login, alice, acme):
+    long_email = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + ".example"
+    response = login(alice).post("/app/settings/members/", {"email": long_email, "role": "owner"})
+    assert response.status_code in (200, 400)
+    assert "at most 254 characters" in response.content.decode()
+    assert not Invitation.objects.exists()

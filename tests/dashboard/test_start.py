@@ -131,6 +131,17 @@ def test_the_sources_step_needs_at_least_one_source(login, alice, program):
     assert not ReferralSource.objects.exists()
 
 
+def test_an_email_longer_than_an_address_can_be_is_a_form_error(login, alice, program):
+    long_email = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + ".example"
+    assert len(long_email) > 254
+    response = login(alice).post(
+        f"/app/start/{program.pk}/sources/", source_rows(("Anna Baker", long_email, "customer"))
+    )
+    assert response.status_code == 400
+    assert "at most 254 characters" in response.content.decode()
+    assert not ReferralSource.objects.exists()
+
+
 def test_the_last_step_shows_the_links_and_makes_missing_ones(login, alice, program, source):
     client = login(alice)
     page = client.get(f"/app/start/{program.pk}/links/").content.decode()
