@@ -4,6 +4,8 @@ from datetime import UTC
 
 import django_filters as df
 from django import forms
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter
 
 from accounts.models import Customer, ReferralSource, SourceKind
 from referrals.models import Referral, ReferralLink
@@ -21,6 +23,28 @@ class IdFilter(df.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+class StrictOrdering(OrderingFilter):
+    """``?ordering=`` takes the fields the list documents (``-`` for descending); any other
+    value is a 400 on ``ordering``. DRF's filter drops what it does not know, and the client
+    silently gets an order it did not ask for."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = super().remove_invalid_fields(queryset, fields, view, request)
+        if len(valid) != len(fields):
+            names = [
+                name for name, _ in self.get_valid_fields(queryset, view, {"request": request})
+            ]
+            raise ValidationError(
+                {
+                    "ordering": [
+                        f"Order by {', '.join(names)}, with - before a field for descending."
+                    ]
+                },
+                code="invalid",
+            )
+        return valid
 
 
 class StrictBooleanFilter(df.TypedChoiceFilter):

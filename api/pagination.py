@@ -18,6 +18,23 @@ class Cursor(CursorPagination):
     max_page_size = 100
     ordering = "-id"
 
+    def get_page_size(self, request):
+        """``limit``: a whole number from 1 (more than ``max_page_size`` gives that many); any
+        other value is a 400 on ``limit``, where DRF fell back to the default silently."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw.strip())
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise ValidationError(
+                {"limit": [f"Give a whole number from 1 to {self.max_page_size}."]},
+                code="invalid",
+            )
+        return min(size, self.max_page_size)
+
     def decode_cursor(self, request):
         """A cursor that does not decode is bad input (a 400 on ``cursor``), not DRF's 404."""
         try:

@@ -5,12 +5,11 @@ from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.filters import OrderingFilter
 
 from accounts import selectors, services
 from accounts.models import Customer
 
-from ..filters import CustomerFilter
+from ..filters import CustomerFilter, StrictOrdering
 from ..serializers import CustomerOut, Email, Text
 from .base import ApiView, ListView
 
@@ -25,7 +24,7 @@ class CustomerIn(serializers.Serializer):
 class CustomerList(ListView):
     queryset = Customer.objects.none()  # the model, for the schema; get_queryset scopes
     serializer_class = CustomerOut
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrdering]
     filterset_class = CustomerFilter
     ordering_fields = ["id", "created_at", "first_seen_at"]
     ordering = ["-id"]

@@ -4,7 +4,6 @@ from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.filters import OrderingFilter
 
 from accounts.models import ReferralSource
 from referrals import services as referral_services
@@ -12,7 +11,7 @@ from referrals.models import Program, ReferralLink
 from rewards.selectors import programs_with_rules
 
 from ..errors import MissingReference
-from ..filters import LinkFilter
+from ..filters import LinkFilter, StrictOrdering
 from ..serializers import LinkOut, ProgramOut
 from .base import ApiView, ListView
 
@@ -21,7 +20,7 @@ MAX_ID = 2**63 - 1
 
 class ProgramList(ListView):
     serializer_class = ProgramOut
-    filter_backends = [OrderingFilter]
+    filter_backends = [StrictOrdering]
     ordering_fields = ["id", "created_at"]
     ordering = ["-id"]
 
@@ -57,7 +56,7 @@ def program_and_source(view, data: dict) -> tuple[Program, ReferralSource]:
 class LinkList(ListView):
     queryset = ReferralLink.objects.none()  # the model, for the schema
     serializer_class = LinkOut
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrdering]
     filterset_class = LinkFilter
     ordering_fields = ["id", "created_at"]
     ordering = ["-id"]

@@ -4,13 +4,12 @@ from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.filters import OrderingFilter
 
 from referrals import selectors
 from referrals import services as referral_services
 from referrals.models import Channel, Referral
 
-from ..filters import ReferralFilter
+from ..filters import ReferralFilter, StrictOrdering
 from ..serializers import Email, ReferralOut, Text
 from .base import ApiView, ListView
 from .programs import MAX_ID, program_and_source
@@ -32,7 +31,7 @@ class ReferralIn(serializers.Serializer):
 class ReferralList(ListView):
     queryset = Referral.objects.none()  # the model, for the schema
     serializer_class = ReferralOut
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrdering]
     filterset_class = ReferralFilter
     ordering_fields = ["id", "created_at"]
     ordering = ["-id"]

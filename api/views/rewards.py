@@ -5,7 +5,6 @@ from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from accounts.models import Customer, ReferralSource
@@ -14,7 +13,7 @@ from rewards import services as reward_services
 from rewards.models import Payout, Reward
 
 from ..errors import MissingReference
-from ..filters import PayoutFilter, RewardFilter
+from ..filters import PayoutFilter, RewardFilter, StrictOrdering
 from ..serializers import LotOut, Money, PayoutOut, RewardOut, Text
 from .base import ApiView, ListView
 from .programs import MAX_ID
@@ -24,7 +23,7 @@ from .sources import source_of
 class RewardList(ListView):
     queryset = Reward.objects.none()  # the model, for the schema
     serializer_class = RewardOut
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrdering]
     filterset_class = RewardFilter
     ordering_fields = ["id", "created_at"]
     ordering = ["-id"]
@@ -177,7 +176,7 @@ class PayoutIn(serializers.Serializer):
 class PayoutList(ListView):
     queryset = Payout.objects.none()  # the model, for the schema
     serializer_class = PayoutOut
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrdering]
     filterset_class = PayoutFilter
     ordering_fields = ["id", "created_at"]
     ordering = ["-id"]

@@ -4,13 +4,12 @@ from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.filters import OrderingFilter
 
 from accounts import selectors, services
 from accounts.models import Customer, ReferralSource, SourceKind
 
 from ..errors import MissingReference
-from ..filters import SourceFilter
+from ..filters import SourceFilter, StrictOrdering
 from ..serializers import Email, PortalOut, SourceOut, Text
 from .base import ApiView, ListView
 
@@ -51,7 +50,7 @@ def source_of(view, pk: int) -> ReferralSource:
 class SourceList(ListView):
     queryset = ReferralSource.objects.none()  # the model, for the schema
     serializer_class = SourceOut
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrdering]
     filterset_class = SourceFilter
     ordering_fields = ["id", "created_at", "name"]
     ordering = ["-id"]

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -123,3 +124,34 @@ def test_times_are_in_utc_whatever_zone_the_thread_had(api, acme):
     finally:
         timezone.deactivate()
     assert body["results"][0]["created_at"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"ordering": "amount"}, "ordering"),
+        ({"ordering": "id,"}, "ordering"),
+        ({"ordering": "-email"}, "ordering"),
+        ({"limit": "abc"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "-1"}, "limit"),
+        ({"limit": "2.5"}, "limit"),
+    ],
+)
+def test_an_ordering_or_limit_it_does_not_take_is_a_400(api, acme, params, param):
+    """DRF dropped an unknown ordering and a bad limit silently: the partner got the newest
+    twenty, not what it asked for, and could not tell."""
+    Customer.objects.create(organization=acme, external_id="a")
+    response = api.get("/api/v1/customers", params)
+    assert response.status_code == 400
+    assert error_of(response)["param"] == param
+
+
+def test_a_limit_above_the_most_gives_the_most(api, acme):
+    Customer.objects.bulk_create(
+        [Customer(organization=acme, external_id=f"c{n}") for n in range(101)]
+    )
+    assert len(api.get("/api/v1/customers", {"limit": "500"}).json()["results"]) == 100
+    assert len(api.get("/api/v1/customers", {"limit": " 3"}).json()["results"]) == 3
+    ordered = api.get("/api/v1/customers", {"ordering": "-created_at,id", "limit": 2})
+    assert ordered.status_code == 200

@@ -197,6 +197,9 @@ def test_a_tampered_cursor_is_a_400(api, source, path):
         {"cursor": cursor(b"p=abc"), "ordering": "created_at"},
         {"cursor": cursor(b"p=%00"), "ordering": "name"},
     ]:
+        ordering = params.get("ordering")
+        if ordering and api.get(path, {"ordering": ordering}).status_code == 400:
+            continue  # a list that does not take this ordering refuses it first
         response = api.get(path, params)
         assert response.status_code == 400, (params, response.content[:200])
         error = error_of(response)
