@@ -17,6 +17,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.models import ReferralSource
@@ -131,6 +132,7 @@ def _render_portal(request, source, *, details_form=None, status=200):
     return render(request, "portal/portal.html", context, status=status)
 
 
+@never_cache  # the page holds the source's IBAN and its secret link: never kept
 @limit("portal")
 def portal(request, token: str):
     return _render_portal(request, _source(token))
@@ -167,6 +169,7 @@ def introduce(request, token: str):
     return redirect("portal:home", token=token)
 
 
+@never_cache  # its 400 is the portal again, IBAN and all
 @require_POST
 @limit("portal_write")
 def payout_details(request, token: str):

@@ -260,3 +260,19 @@ def test_a_source_introducing_several_friends_from_its_portal_is_not_held(client
         (False, []),
         (False, []),
     ]
+
+
+def test_the_portal_is_never_kept_by_a_browser_or_a_shared_cache(client, source):
+    """The page holds the source's full IBAN (in its form) and its secret link: a shared
+    proxy or the browser's disk cache must not keep it, as the dashboard's secret pages."""
+    from rewards.services import payout_details_update
+
+    payout_details_update(
+        source=source, method="bank_transfer", account_holder="Sam", iban="DE89370400440532013000"
+    )
+    response = client.get(url(source))
+    assert "DE89370400440532013000" in response.content.decode()
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    bad = client.post(url(source, "payout-details/"), {"method": "bank_transfer", "iban": "x"})
+    assert bad.status_code == 400
+    assert "no-store" in bad["Cache-Control"]
