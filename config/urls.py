@@ -1,7 +1,13 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
 from .health import healthz
+
+# Operators sign in to the admin through allauth's page and its rate limits: Django's own
+# admin login form limits nothing, so operators' passwords (who see every tenant) could be
+# tried there without end.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
