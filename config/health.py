@@ -13,8 +13,10 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, JsonResponse
+from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -31,7 +33,9 @@ def check_database() -> None:
 
 def check_cache() -> None:
     config = settings.CACHES["default"]
-    if config["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # Production's core.cache.FailSafeRedisCache included: read through, it would report a
+    # Redis back up after a blip as down for seconds (it serves misses meanwhile).
+    if issubclass(import_string(config["BACKEND"]), RedisCache):
         # Its own client with short timeouts: the cache's pool would wait for an unreachable
         # Redis as long as the operating system lets it.
         import redis

@@ -86,3 +86,28 @@ def test_it_answers_only_reads(client, db):
 def test_a_plain_http_probe_is_answered_not_redirected(client, db):
     assert client.get("/").status_code == 301
     assert client.get("/healthz").status_code == 200
+
+
+def test_it_asks_redis_itself_not_the_fail_safe_cache_that_hides_it(client, db):
+    """Production's cache is core.cache.FailSafeRedisCache, which serves misses for a few
+    seconds after any error: the check must ping Redis, not read through that cache, or a
+    Redis back up after a blip is reported down (and the instance taken out) meanwhile."""
+    from django.conf import settings
+
+    from core import cache as fail_safe
+
+    assert settings.CACHES["default"]["BACKEND"] == "core.cache.FailSafeRedisCache"
+    name = settings.CACHES["default"]["LOCATION"]
+    fail_safe._down_until[name] = 10**12  # the cache still "remembers" a blip
+    try:
+        response = client.get("/healthz")
+    finally:
+        fail_safe._down_until.pop(name, None)
+    assert json.loads(response.content) == ALL_OK
+
+
+def test_a_fail_safe_cache_on_a_dead_redis_is_reported_down(client, db):
+    dead = {"default": {**DEAD_CACHE["default"], "BACKEND": "core.cache.FailSafeRedisCache"}}
+    with override_settings(CACHES=dead):
+        response = client.get("/healthz")
+    assert response.status_code == 503 and json.loads(response.content)["cache"] == "down"
