@@ -21,7 +21,7 @@ from accounts.models import Customer
 from accounts.tenancy import org_member_required
 from accounts.widget import customer_for_token, make_token
 from core.money import ZERO, format_money
-from core.ratelimit import limit
+from core.ratelimit import refused
 from referrals import selectors as referral_selectors
 from referrals import services as referral_services
 from rewards import selectors as reward_selectors
@@ -49,10 +49,14 @@ def widget_js(request):
 
 
 @require_GET
-@limit("widget")
 def widget_data(request):
-    customer = customer_for_token(request.GET.get("token", ""))
-    if customer is None:
+    # Counted here rather than by @limit, so the 429 carries the CORS headers below: the
+    # widget's script on the business's site could not read it otherwise.
+    too_many = refused(request, "widget")
+    customer = None if too_many else customer_for_token(request.GET.get("token", ""))
+    if too_many is not None:
+        response = too_many
+    elif customer is None:
         response = JsonResponse({}, status=403)
     else:
         response = JsonResponse(widget_state(request, customer))

@@ -289,3 +289,16 @@ def test_the_node_example_in_the_docs_makes_a_token_advocate_accepts(acme):
     assert node, "Node.js is part of the setup (it fetches the front-end libraries)"
     token = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True).stdout
     assert read_token(token).customer_external_id == "C-7"
+
+
+def test_past_the_rate_the_widget_is_told_429_with_cors(client, acme, settings):
+    """The widget runs on the business's site: an answer without CORS headers is a network
+    error to its script, which could not tell "slow down" (Retry-After) from a broken site."""
+    settings.RATELIMITS = {**settings.RATELIMITS, "widget": "2/m"}
+    token = token_for(acme)
+    for _ in range(2):
+        assert client.get("/widget/data", {"token": token}).status_code == 200
+    response = client.get("/widget/data", {"token": token})
+    assert response.status_code == 429 and response["Retry-After"] == "60"
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["Cache-Control"] == "private, no-store"
