@@ -399,6 +399,10 @@ LOGGING = {
 # Rate limits on public endpoints, per client address (core.ratelimit). CLIENT_IP_HEADER
 # names the header a trusted proxy sets (e.g. HTTP_X_FORWARDED_FOR); empty: REMOTE_ADDR.
 CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "")
+# How many trusted proxies append to that header (a CDN in front of the balancer: 2); the
+# client's address is that many entries from the right, as what is left of it the client
+# may have written itself.
+CLIENT_IP_PROXY_COUNT = int(os.environ.get("CLIENT_IP_PROXY_COUNT", "1"))
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_USE_CACHE = "default"
 RATELIMITS = {

@@ -65,11 +65,26 @@ def test_each_address_has_its_own_count(client, tight, source):
 
 def test_behind_a_proxy_the_configured_header_names_the_client(client, tight, source):
     tight.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    tight.CLIENT_IP_PROXY_COUNT = 2  # a proxy at 10.0.0.1, then the balancer
     for _ in range(3):
         client.get(f"/me/{source.portal_token}/", HTTP_X_FORWARDED_FOR="203.0.113.9, 10.0.0.1")
     refused = client.get(f"/me/{source.portal_token}/", HTTP_X_FORWARDED_FOR="203.0.113.9")
     other = client.get(f"/me/{source.portal_token}/", HTTP_X_FORWARDED_FOR="198.51.100.7")
     assert (refused.status_code, other.status_code) == (429, 200)
+
+
+def test_an_address_the_client_puts_in_x_forwarded_for_is_not_believed(client, tight, source):
+    """A proxy appends the address it saw to X-Forwarded-For; what comes before is whatever
+    the client sent. Reading the first entry let anyone pass every limit (and the fraud
+    guard's address) by sending a new made-up address with each request."""
+    tight.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    answers = [
+        client.get(
+            f"/me/{source.portal_token}/", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.9"
+        ).status_code
+        for n in range(4)
+    ]
+    assert answers == [200, 200, 200, 429]
 
 
 def test_the_widget_data_is_limited_too(client, tight, acme):
