@@ -62,13 +62,15 @@ def referral_link(request, code: str):
         return refused(request, "link_not_found") or render(
             request, "portal/link_not_found.html", status=404
         )
-    clicks.record(
-        organization_id=live.organization_id,
-        link_id=live.link_id,
-        ip=client_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", ""),
-        referer=request.META.get("HTTP_REFERER", ""),
-    )
+    user_agent = request.META.get("HTTP_USER_AGENT", "")
+    if clicks.is_click(request.method, user_agent):
+        clicks.record(
+            organization_id=live.organization_id,
+            link_id=live.link_id,
+            ip=client_ip(request),
+            user_agent=user_agent,
+            referer=request.META.get("HTTP_REFERER", ""),
+        )
     if live.landing_mode == Program.LandingMode.REDIRECT:
         location = live.extras.get("location")
         if location is None:

@@ -197,6 +197,22 @@ def _settings_changed(setting, **kwargs):
 setting_changed.connect(_settings_changed, dispatch_uid="referrals.clicks")
 
 
+# Crawlers and the apps that fetch a shared link for its preview card (chat apps, social
+# networks): they name themselves "...bot/", "...bot-", "...Bot (", or by these names.
+_NOT_A_PERSON = re.compile(
+    r"(bot|crawler|spider)(/|-|\s\()|facebookexternalhit|facebookcatalog|whatsapp/"
+    r"|skypeuripreview|embedly|pinterest/|iframely|outbrain|vkshare|w3c_validator",
+    re.IGNORECASE,
+)
+
+
+def is_click(method: str, user_agent: str) -> bool:
+    """Whether a request for a link is a person's click: not a HEAD (a link checker), not a
+    crawler or a link preview, which fetch a link once per share and per chat before any
+    friend clicked (counted, they inflated clicks and deflated every conversion rate)."""
+    return method != "HEAD" and _NOT_A_PERSON.search(user_agent) is None
+
+
 def hash_ip(ip: str) -> str:
     """``services.hash_ip``'s value, computed faster (the key is derived once)."""
     return fast_digest("ip", ip, secret=settings.IP_HASH_SALT) if ip else ""

@@ -120,3 +120,36 @@ def test_staff_set_a_vanity_code_from_the_program_page(login, bob, link):
     client.post(f"/app/links/{link.pk}/vanity/", {"vanity_code": "sam"})
     link.refresh_from_db()
     assert link.vanity_code == "sam"
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "Mozilla/5.0 (compatible; Twitterbot/1.0)",
+        "WhatsApp/2.23.20.0 A",
+        "TelegramBot (like TwitterBot)",
+        "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+    ],
+)
+def test_a_link_preview_or_crawler_sees_the_page_but_is_no_click(client, link, user_agent):
+    """Sharing a link in a chat makes the app fetch it for its preview (the page's Open
+    Graph card): one 'click' per share and per chat, before any friend clicked, inflating
+    the clicks and deflating every conversion rate the source and staff are shown."""
+    response = client.get(f"/r/{link.code}", HTTP_USER_AGENT=user_agent)
+    assert response.status_code == 200
+    assert not Click.objects.filter(link=link).exists()
+
+
+def test_a_head_request_is_no_click(client, link):
+    assert client.head(f"/r/{link.code}", HTTP_USER_AGENT="UA/1").status_code == 200
+    assert not Click.objects.filter(link=link).exists()
+
+
+def test_a_phone_whose_name_ends_in_bot_still_clicks(client, link):
+    ua = "Mozilla/5.0 (Linux; Android 10; CUBOT X30 Build/QP1A) Chrome/120.0 Mobile Safari/537.36"
+    client.get(f"/r/{link.code}", HTTP_USER_AGENT=ua)
+    assert Click.objects.filter(link=link).count() == 1
