@@ -133,6 +133,36 @@ def test_a_customer_the_business_has_not_sent_yet_is_made_on_first_sight(client,
     assert (customer.email, customer.name) == ("new@example.com", "Nia")
 
 
+def test_a_token_for_another_customer_id_with_a_victims_email_is_not_the_victim(
+    client, acme, program
+):
+    """The token's customer id is who the visitor is; its email is what the business was
+    told (often unverified). Found by email, a token for id "ATT-1" with someone else's
+    address was shown that other customer's credit and share link."""
+    victim = CustomerFactory(organization=acme, external_id="C-42", email="vic@example.com")
+    credit_grant(
+        account=credit_account_for(organization_id=acme.pk, customer=victim),
+        amount=Decimal("40"),
+        expires_at=timezone.now() + timedelta(days=30),
+        idempotency_key="vic",
+    )
+    victims = client.get("/widget/data", {"token": token_for(acme, "C-42")}).json()
+    token = token_for(acme, "ATT-1", email="vic@example.com")
+    data = client.get("/widget/data", {"token": token}).json()
+    assert data["credit"]["amount"] == "0.00" and data["url"] != victims["url"]
+    assert Customer.objects.get(organization=acme, external_id="ATT-1") != victim
+    victim.refresh_from_db()
+    assert victim.external_id == "C-42"
+
+
+def test_a_customer_known_only_by_email_is_given_the_tokens_id(client, acme, program):
+    known = CustomerFactory(organization=acme, external_id="", email="kim@example.com")
+    client.get("/widget/data", {"token": token_for(acme, "K-1", email="kim@example.com")})
+    known.refresh_from_db()
+    assert known.external_id == "K-1"
+    assert Customer.objects.filter(organization=acme).count() == 1
+
+
 def test_with_no_program_open_to_customers_the_widget_shows_credit_only(client, acme):
     data = client.get("/widget/data", {"token": token_for(acme)}).json()
     assert data["url"] is None and data["credit"]["amount"] == "0.00"
