@@ -238,6 +238,9 @@ def _leave_lead(request, code: str):
             if referral.created_at >= started:
                 enqueue_on_commit(FRIEND_EMAIL_TASK, referral.pk, base)
             context["referral"] = referral
+            # The name typed now: the same email again is the earlier lead, and its stored
+            # name is not for whoever typed that address this time.
+            context["friend_name"] = form.cleaned_data["name"]
             response = render(request, "portal/landing_thanks.html", context)
             _allow_logo(response, _origin(link.program.logo_url))
             return response

@@ -203,3 +203,16 @@ def test_an_email_longer_than_a_referral_keeps_is_a_form_error(client, program, 
     assert response.status_code == 400
     assert "at most 254 characters" in response.content.decode()
     assert not Referral.objects.exists()
+
+
+def test_the_thank_you_page_never_shows_the_name_an_earlier_visitor_gave_for_an_email(
+    client, program, link
+):
+    """The same email on the same link within a day is the same lead: the page answered with
+    the name stored for it, so anyone with a (public) link could type an address and read
+    the name of whoever left it there, and learn that they had."""
+    submit(client, link, name="Victoria Secret-Name")
+    html = client.post(f"/r/{link.code}", {"name": "Probe", "email": "fay@example.com"})
+    page = html.content.decode()
+    assert "Victoria Secret-Name" not in page
+    assert "Thank you, Probe" in page
