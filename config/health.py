@@ -93,3 +93,21 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if down:
         body["down"] = down
     return JsonResponse(body, status=503 if down else 200)
+
+
+class HealthCheckMiddleware:
+    """Answer /healthz before CommonMiddleware checks the Host header against ALLOWED_HOSTS.
+
+    Balancers and orchestrators probe an instance at its own address (Host: 10.0.0.5:8000),
+    which ALLOWED_HOSTS never lists: the probe was answered 400 and every instance reported
+    unhealthy. The answer uses no host (no link, no redirect), so nothing is trusted from
+    it; the security headers above this middleware still go on it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if request.path_info == "/healthz":
+            return healthz(request)
+        return self.get_response(request)

@@ -111,3 +111,14 @@ def test_a_fail_safe_cache_on_a_dead_redis_is_reported_down(client, db):
     with override_settings(CACHES=dead):
         response = client.get("/healthz")
     assert response.status_code == 503 and json.loads(response.content)["cache"] == "down"
+
+
+@override_settings(ALLOWED_HOSTS=["advocate.example"])
+def test_a_probe_by_the_instances_own_address_is_answered(client, db):
+    """Balancers and orchestrators probe an instance at its address (Host: 10.0.0.5:8000),
+    which ALLOWED_HOSTS never lists: CommonMiddleware answered them 400, and every instance
+    was reported unhealthy. Other pages still refuse such a host."""
+    response = client.get("/healthz", HTTP_HOST="10.0.0.5:8000")
+    assert response.status_code == 200 and json.loads(response.content) == ALL_OK
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/", HTTP_HOST="10.0.0.5:8000").status_code == 400
