@@ -57,8 +57,16 @@ def state(organization: Organization) -> FactState | None:
     cached = organization.__dict__.get("_fact_state", _UNKNOWN)
     if cached is _UNKNOWN:
         cached = FactState.objects.using(DB).filter(organization=organization).first()
+        if cached is not None and not _same_zone(cached, organization):
+            cached = None  # start days of another time zone: read the rows until rebuilt
         organization.__dict__["_fact_state"] = cached
     return cached  # type: ignore[return-value]
+
+
+def _same_zone(state: FactState, organization: Organization) -> bool:
+    """Whether the facts' start days are the organization's local days (facts built before
+    the zone was recorded are taken to be)."""
+    return not state.timezone or state.timezone == organization.timezone
 
 
 # Building -----------------------------------------------------------------------------------
@@ -162,6 +170,7 @@ def _save_state(organization: Organization, recorded_through: datetime, last: in
             "recorded_through": recorded_through,
             "last_customer_id": last,
             "built_at": timezone.now(),
+            "timezone": organization.timezone,
         },
     )
     organization.__dict__.pop("_fact_state", None)
@@ -264,7 +273,9 @@ def refresh(*, organization: Organization, now: datetime | None = None) -> int:
     if connection.vendor != "postgresql":
         return 0
     current = FactState.objects.filter(organization=organization).first()
-    if current is None:
+    if current is None or not _same_zone(current, organization):
+        # None yet, or the owner moved the organization to another time zone: every start
+        # day moved, so every fact is built again (the pages read the rows meanwhile).
         return rebuild(organization=organization, now=now)
     recorded_through = now or timezone.now()
     params: dict[str, Any] = {"org": organization.pk, "tz": organization.timezone}

@@ -400,6 +400,14 @@ class FactState(models.Model):
     values_through = models.DateField(null=True)
     values_until = models.DateTimeField(null=True, blank=True)
     recent_from = models.DateField(null=True)
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The time zone whose local days the facts' start days are: when the "
+        "organization moves to another, they are built again (empty: built before it was "
+        "recorded).",
+    )
 
     def __str__(self):
         return f"{self.organization_id} facts as of {self.recorded_through}"

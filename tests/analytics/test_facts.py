@@ -363,3 +363,46 @@ def test_the_rows_after_the_source_values_count_in_historic_and_r_as_the_raw_row
         return [{(r.key, r.historic, r.last_12_months) for r in rows} for rows in tables]
 
     assert sums(rolled) == sums(raw)
+
+
+def test_a_new_time_zone_reads_the_rows_until_the_facts_are_built_in_it(acme, data, settings):
+    """The facts hold each customer's local start day: after the owner moves the organization
+    to another time zone, the cohorts and spans are those of the new zone's days, as the rows
+    give them, and the next refresh builds the facts again in it."""
+    from accounts.services import organization_settings_update
+
+    rollups.rebuild(organization=acme, now=NOW)
+    facts.rebuild(organization=acme, now=NOW)
+    # A customer nobody referred starting at 20:00 UTC on 31 May 2025: May in Amsterdam,
+    # June in Kiritimati (UTC+14).
+    may = Customer.objects.create(organization=acme, email="may@example.com")
+    _sale(acme, may, "12.00", datetime(2025, 5, 31, 20, tzinfo=UTC))
+    facts.refresh(organization=fresh(acme), now=NOW)
+    org = fresh(acme)
+    organization_settings_update(
+        organization=org,
+        name=org.name,
+        timezone_name="Pacific/Kiritimati",
+        gross_margin=org.gross_margin,
+        discount_rate=org.discount_rate,
+        horizon_years=org.horizon_years,
+    )
+    june = Period(start=date(2025, 6, 1), end=date(2025, 6, 30), tz="Pacific/Kiritimati")
+
+    def figures():
+        return (
+            retention.cohorts(organization=fresh(acme), now=NOW),
+            retention.cohorts(organization=fresh(acme), period=june, now=NOW),
+            retention.referred_vs_other(organization=fresh(acme), period=june, now=NOW),
+        )
+
+    settings.ANALYTICS_ROLLUPS = False
+    raw = figures()
+    settings.ANALYTICS_ROLLUPS = True
+    assert {c.month: c.customers["other"] for c in raw[0]}["2025-06"] == 1  # May
+    assert figures() == raw  # until the facts are built again, the pages read the rows
+
+    facts.refresh(organization=fresh(acme), now=NOW)  # what the beat task does next
+
+    assert facts.state(fresh(acme)) is not None
+    assert figures() == raw
