@@ -2,6 +2,7 @@ from django import forms
 
 from accounts.models import ReferralSource, SourceKind
 from analytics.period import DEFAULT_PRESET, PRESETS, Filters, Period, period_for
+from analytics.selectors import ALL_TIME_END, ALL_TIME_START
 from dashboard.fields import limit_choices
 from referrals.models import Program
 
@@ -40,6 +41,12 @@ class PeriodForm(forms.Form):
             start, end = data.get("start"), data.get("end")
             if not start or not end:
                 raise forms.ValidationError("A custom period needs a first and a last day.")
+            if start < ALL_TIME_START or end > ALL_TIME_END:
+                # The days of the all-time period: beyond them a period has no day after it
+                # to end on, or no period before it to stand beside.
+                raise forms.ValidationError(
+                    f"Choose days from {ALL_TIME_START:%d %b %Y} to {ALL_TIME_END:%d %b %Y}."
+                )
             if end < start:
                 self.add_error("end", "The last day cannot come before the first.")
             elif (end - start).days >= MAX_DAYS:

@@ -271,6 +271,16 @@ def test_a_period_that_ends_before_it_starts_is_a_form_error(analyst, book):
     assert response.status_code == 200 and response.context["form"].errors
 
 
+def test_a_period_beyond_the_calendar_is_a_form_error(analyst, book):
+    # The last day of 9999 has no day after it to end on, and the period before one in
+    # year 1 would start before year 1: each page answered 500 to these.
+    for start, end in (("9999-12-01", "9999-12-31"), ("0001-01-01", "0001-01-31")):
+        for path in (*PAGES.values(), "/app/"):
+            response = analyst.get(path, {"period": "custom", "start": start, "end": end})
+            assert response.status_code == 200, (path, start)
+            assert response.context["form"].errors, (path, start)
+
+
 def test_the_overview_links_each_figure_to_the_page_that_explains_it(analyst, book):
     page = analyst.get("/app/", MARCH)
     html = page.content.decode()
