@@ -806,12 +806,19 @@ def _debts_from_snapshot(organization, snapshot_at, at, filters: Filters, by: st
 # ROI and the whole report -------------------------------------------------------------------
 
 
-def roi(*, revenue: Decimal, cost: Decimal, gross_margin: Decimal) -> Decimal | None:
-    """(net revenue x gross margin - reward cost) / reward cost, as a percentage to one
-    decimal; None (shown "n/a") when nothing was spent on rewards."""
+def roi_multiple(*, revenue: Decimal, cost: Decimal, gross_margin: Decimal) -> Decimal | None:
+    """(net revenue x gross margin - reward cost) / reward cost, unrounded; None when
+    nothing was spent on rewards."""
     if not cost:
         return None
-    return ((revenue * gross_margin - cost) * 100 / cost).quantize(Decimal("0.1"))
+    return (revenue * gross_margin - cost) / cost
+
+
+def roi(*, revenue: Decimal, cost: Decimal, gross_margin: Decimal) -> Decimal | None:
+    """``roi_multiple`` as a percentage to one decimal; None (shown "n/a") when nothing was
+    spent on rewards."""
+    multiple = roi_multiple(revenue=revenue, cost=cost, gross_margin=gross_margin)
+    return None if multiple is None else (multiple * 100).quantize(Decimal("0.1"))
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from rewards.models import LedgerEntry, Reward
 from . import facts, report, rollups
 from .db import DB
 from .period import Filters, Period
-from .report import roi
+from .report import roi_multiple
 
 ZERO = Decimal("0.00")
 #: The all-time period: every day a row can fall on.
@@ -70,10 +70,12 @@ class Overview:
 
     @property
     def roi(self) -> Decimal | None:
-        """(revenue x gross margin - reward cost) / reward cost, as a multiple (the report's
-        percentage / 100); None before any reward was paid."""
-        percent = roi(revenue=self.revenue, cost=self.reward_cost, gross_margin=self.gross_margin)
-        return None if percent is None else (percent / 100).quantize(Decimal("0.01"))
+        """(revenue x gross margin - reward cost) / reward cost, as a multiple to the
+        hundredth (the report's figure, rounded once); None before any reward was paid."""
+        multiple = roi_multiple(
+            revenue=self.revenue, cost=self.reward_cost, gross_margin=self.gross_margin
+        )
+        return None if multiple is None else multiple.quantize(Decimal("0.01"))
 
 
 def _period(qs, field: str, since: datetime | None, until: datetime | None):

@@ -152,6 +152,20 @@ def test_roi_uses_the_gross_margin_and_is_n_a_without_cost(acme, book):
     assert report.figures(organization=acme, period=empty).roi is None
 
 
+def test_the_apis_roi_is_the_reports_roi_rounded_once():
+    # (100 - 81) / 81 = 0.2346: 23.5% on the dashboard, and 0.23 as the API's multiple
+    # (rounding the dashboard's 23.5% again made it 0.24).
+    from analytics.selectors import Overview
+
+    o = Overview(
+        clicks=0, referrals=0, signups=0, converted=0, purchases=1, revenue=D("100.00"),
+        other_revenue=D("0.00"), reward_cost=D("81.00"), credits_issued=D("0.00"),
+        pending_review=0, gross_margin=D("1"),
+    )  # fmt: skip
+    assert report.roi(revenue=o.revenue, cost=o.reward_cost, gross_margin=D("1")) == D("23.5")
+    assert o.roi == D("0.23")
+
+
 def test_filters_narrow_every_figure_to_a_program_source_or_kind(acme, book):
     sam = Filters(source_id=book["sam"].pk)
     f = report.figures(organization=acme, period=MARCH, filters=sam)
