@@ -17,7 +17,8 @@ day.
 
 What changes what happened before the cut (a reward voided weeks or minutes later, an event
 recorded late for an earlier instant) reaches the rollups when that day is built again: the
-beat task rebuilds today and the ``REFRESH_DAYS`` days before it every ``REFRESH_SECONDS``,
+beat task rebuilds today and the ``REFRESH_DAYS`` days before it every ``REFRESH_SECONDS``
+(and the days of the rewards voided or refunded since its last build, whenever issued),
 and ``manage.py rebuild_analytics`` rebuilds everything. The pages say how fresh that is.
 
 Figures that tie two dates together have rows of their own. New business and the value of the
@@ -795,4 +796,36 @@ def refresh(*, organization: Organization, now=None) -> None:
         RollupState.objects.filter(organization=organization).update(won_built=True)
     today = _day_of(organization, build_until(organization, now))
     start = min(state.built_through, today - timedelta(days=REFRESH_DAYS))
+    from .facts import _runs
+
+    for first, last in _runs([d for d in _changed_reward_days(organization, state) if d < start]):
+        build(organization=organization, start=first, end=last)
     rebuild(organization=organization, now=now, start=start)
+
+
+def _changed_reward_days(organization: Organization, state: RollupState) -> list[date]:
+    """The local days, already rolled up, of the rewards whose cost changed since the last
+    build: voided, or their purchase refunded (a share taken back). A reward's cost counts on
+    the day it was issued, often before the days the refresh builds again."""
+    since = (
+        state.built_until
+        or Period(
+            start=state.built_through, end=state.built_through, tz=organization.timezone
+        ).until
+    ) - SETTLE
+    days = (
+        Reward.objects.filter(organization=organization, created_at__lt=since)
+        .filter(Q(voided_at__gte=since) | Q(conversion__purchase__refunds__created_at__gte=since))
+        .annotate(
+            day=Trunc(
+                "created_at",
+                "day",
+                output_field=DateField(),
+                tzinfo=ZoneInfo(organization.timezone),
+            )
+        )
+        .order_by("day")
+        .values_list("day", flat=True)
+        .distinct()
+    )
+    return [day for day in days if day <= state.built_through]

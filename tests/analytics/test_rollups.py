@@ -719,3 +719,46 @@ def test_a_new_time_zone_rebuilds_the_days_rolled_up_in_the_old_one(acme, book, 
 
     assert RollupState.objects.get(organization=acme).timezone == "Pacific/Kiritimati"
     assert every_figure(fresh(acme), [march], Filters(), "day") == raw
+
+
+def test_a_reward_voided_or_refunded_weeks_after_its_day_reaches_the_rollups_at_the_refresh(
+    acme, book, settings
+):
+    """A reward's cost counts on the day it was issued: voided, or its purchase refunded,
+    weeks later, the beat task's refresh builds that day again, so the overview's tiles (from
+    the rollups) say what the API (from the rows) says."""
+    from unittest import mock
+
+    from analytics import selectors
+    from analytics.tasks import refresh_rollups
+    from rewards.models import Reward
+
+    rollups.rebuild(organization=acme, now=NOW)
+    later = NOW + timedelta(hours=1)
+    # Sam's 25.00 of 7 March voided, and Sam's 20.00 of 5 March 8.00 more taken back for a
+    # refund of Fay's order recorded now.
+    voided = Reward.objects.get(organization=acme, amount=Decimal("25.00"))
+    Reward.objects.filter(pk=voided.pk).update(status="void", voided_at=later)
+    taken = Reward.objects.get(organization=acme, amount=Decimal("20.00"))
+    order = taken.conversion.purchase
+    refund = Purchase.objects.create(
+        organization=acme,
+        customer=order.customer,
+        kind="refund",
+        refund_of=order,
+        external_id="late-refund",
+        amount=Decimal("10.00"),
+        currency="EUR",
+        occurred_at=later,
+        created_at=later,
+    )
+    Reward.objects.filter(pk=taken.pk).update(taken_back=Decimal("13.00"))
+    assert refund.pk
+    with mock.patch("django.utils.timezone.now", return_value=later + timedelta(minutes=5)):
+        refresh_rollups()
+        settings.ANALYTICS_ROLLUPS = False
+        raw = selectors.overview(organization=fresh(acme))
+        settings.ANALYTICS_ROLLUPS = True
+        rolled = selectors.overview_all_time(organization=fresh(acme))
+    assert raw.reward_cost == Decimal("30.00")  # 63.00 - 25.00 - 8.00
+    assert rolled.reward_cost == raw.reward_cost
