@@ -18,7 +18,8 @@ day.
 What changes what happened before the cut (a reward voided weeks or minutes later, an event
 recorded late for an earlier instant) reaches the rollups when that day is built again: the
 beat task rebuilds today and the ``REFRESH_DAYS`` days before it every ``REFRESH_SECONDS``
-(and the days of the rewards voided or refunded since its last build, whenever issued),
+(and the days of the rewards voided or refunded and of the referrals reviewed since its
+last build, however old),
 and ``manage.py rebuild_analytics`` rebuilds everything. The pages say how fresh that is.
 
 Figures that tie two dates together have rows of their own. New business and the value of the
@@ -798,34 +799,61 @@ def refresh(*, organization: Organization, now=None) -> None:
     start = min(state.built_through, today - timedelta(days=REFRESH_DAYS))
     from .facts import _runs
 
-    for first, last in _runs([d for d in _changed_reward_days(organization, state) if d < start]):
+    changed = {
+        *_changed_reward_days(organization, state),
+        *_changed_referral_days(organization, state),
+    }
+    for first, last in _runs(sorted(d for d in changed if d < start)):
         build(organization=organization, start=first, end=last)
     rebuild(organization=organization, now=now, start=start)
+
+
+def _last_build(organization: Organization, state: RollupState) -> datetime:
+    """The instant from which a change may have missed the last build."""
+    return (
+        state.built_until
+        or Period(
+            start=state.built_through, end=state.built_through, tz=organization.timezone
+        ).until
+    ) - SETTLE
+
+
+def _local_days(organization: Organization, qs, field: str) -> set[date]:
+    zone = ZoneInfo(organization.timezone)
+    return set(
+        qs.filter(**{f"{field}__isnull": False})
+        .annotate(day=Trunc(field, "day", output_field=DateField(), tzinfo=zone))
+        .order_by()
+        .values_list("day", flat=True)
+        .distinct()
+    )
+
+
+def _changed_referral_days(organization: Organization, state: RollupState) -> list[date]:
+    """The local days, already rolled up, of what a referral reviewed since the last build
+    (held, approved or rejected) counts on: its conversions' purchases, now credited to its
+    source or no longer, and its signup and win, replayed on their own days at approval."""
+    since = _last_build(organization, state)
+    referrals = Referral.objects.filter(
+        organization=organization, created_at__lt=since, events__at__gte=since
+    )
+    days = _local_days(
+        organization,
+        Purchase.objects.filter(organization=organization, conversion__referral__in=referrals),
+        "occurred_at",
+    )
+    for field in ("signed_up_at", "converted_at"):
+        days |= _local_days(organization, Referral.objects.filter(pk__in=referrals), field)
+    return [day for day in days if day <= state.built_through]
 
 
 def _changed_reward_days(organization: Organization, state: RollupState) -> list[date]:
     """The local days, already rolled up, of the rewards whose cost changed since the last
     build: voided, or their purchase refunded (a share taken back). A reward's cost counts on
     the day it was issued, often before the days the refresh builds again."""
-    since = (
-        state.built_until
-        or Period(
-            start=state.built_through, end=state.built_through, tz=organization.timezone
-        ).until
-    ) - SETTLE
-    days = (
-        Reward.objects.filter(organization=organization, created_at__lt=since)
-        .filter(Q(voided_at__gte=since) | Q(conversion__purchase__refunds__created_at__gte=since))
-        .annotate(
-            day=Trunc(
-                "created_at",
-                "day",
-                output_field=DateField(),
-                tzinfo=ZoneInfo(organization.timezone),
-            )
-        )
-        .order_by("day")
-        .values_list("day", flat=True)
-        .distinct()
+    since = _last_build(organization, state)
+    rewards = Reward.objects.filter(organization=organization, created_at__lt=since).filter(
+        Q(voided_at__gte=since) | Q(conversion__purchase__refunds__created_at__gte=since)
     )
+    days = _local_days(organization, rewards, "created_at")
     return [day for day in days if day <= state.built_through]

@@ -762,3 +762,65 @@ def test_a_reward_voided_or_refunded_weeks_after_its_day_reaches_the_rollups_at_
         rolled = selectors.overview_all_time(organization=fresh(acme))
     assert raw.reward_cost == Decimal("30.00")  # 63.00 - 25.00 - 8.00
     assert rolled.reward_cost == raw.reward_cost
+
+
+def test_a_referral_approved_weeks_after_its_purchase_reaches_the_rollups_at_the_refresh(
+    acme, book, settings
+):
+    """A referral held for review and approved weeks later credits its source with what its
+    friend bought while it waited, and wins the customer on the day of that purchase: the
+    refresh builds that day again, so the overview (from the rollups) says what the API
+    (from the rows) says."""
+    from unittest import mock
+
+    from accounts.models import Customer
+    from analytics import selectors
+    from analytics.tasks import refresh_rollups
+    from referrals.models import Conversion, Referral
+    from referrals.services import referral_approve
+
+    friend = Customer.objects.create(organization=acme, email="una@example.com", name="Una")
+    held = Referral.objects.create(
+        organization=acme,
+        program=book["program"],
+        source=book["sam"],
+        friend=friend,
+        friend_email=friend.email,
+        created_at=at(3, 24),
+        flagged=True,
+    )
+    bought = Purchase.objects.create(
+        organization=acme,
+        customer=friend,
+        external_id="una-1",
+        amount=Decimal("100.00"),
+        currency="EUR",
+        occurred_at=at(3, 25),
+    )
+    Conversion.objects.create(
+        organization=acme,
+        referral=held,
+        source=held.source,
+        customer=friend,
+        purchase=bought,
+        kind="purchase",
+        external_id="una-1",
+        is_first_purchase=True,
+        occurred_at=at(3, 25),
+    )
+    rollups.rebuild(organization=acme, now=NOW)
+    later = NOW + timedelta(hours=1)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        referral_approve(referral=held, actor=None)
+    with mock.patch("django.utils.timezone.now", return_value=later + timedelta(minutes=5)):
+        refresh_rollups()
+        settings.ANALYTICS_ROLLUPS = False
+        raw = selectors.overview(organization=fresh(acme))
+        settings.ANALYTICS_ROLLUPS = True
+        rolled = selectors.overview_all_time(organization=fresh(acme))
+    assert (raw.revenue, raw.converted) == (Decimal("1780.00"), 4)  # Una's 100.00, Una won
+    assert (rolled.revenue, rolled.other_revenue, rolled.converted) == (
+        raw.revenue,
+        raw.other_revenue,
+        raw.converted,
+    )
