@@ -213,7 +213,8 @@ def rebuild(*, organization: Organization, now: datetime | None = None) -> int:
 
 def changed_customers(organization: Organization, current: FactState) -> list[int]:
     """The customers whose facts may have changed since ``current``: a purchase recorded, a
-    referral converted, or created since (``OVERLAP`` earlier, for transactions still open
+    referral converted or reviewed (approved weeks after the purchase that won its friend),
+    or created since (``OVERLAP`` earlier, for transactions still open
     then)."""
     since = current.recorded_through - OVERLAP
     with connection.cursor() as cursor:
@@ -225,6 +226,11 @@ def changed_customers(organization: Organization, current: FactState) -> list[in
             SELECT friend_id FROM referrals_referral
             WHERE organization_id = %(org)s AND converted_at >= %(since)s
               AND friend_id IS NOT NULL
+            UNION
+            SELECT r.friend_id FROM referrals_referral r
+            JOIN referrals_referralevent e ON e.referral_id = r.id
+            WHERE e.organization_id = %(org)s AND e.at >= %(since)s
+              AND r.friend_id IS NOT NULL
             UNION
             SELECT id FROM accounts_customer
             WHERE organization_id = %(org)s AND id > %(last)s

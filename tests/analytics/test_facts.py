@@ -406,3 +406,36 @@ def test_a_new_time_zone_reads_the_rows_until_the_facts_are_built_in_it(acme, da
 
     assert facts.state(fresh(acme)) is not None
     assert figures() == raw
+
+
+def test_a_referral_approved_weeks_after_its_friend_bought_makes_a_referred_customer_at_the_refresh(
+    acme, data, settings
+):
+    """Approving a referral held for review wins its friend on the day of the purchase, weeks
+    ago: the refresh takes the customer as referred, as the rows do."""
+    from unittest import mock
+
+    from referrals.services import referral_approve
+
+    friend = Customer.objects.create(organization=acme, email="una@example.com")
+    held = Referral.objects.create(
+        organization=acme,
+        program=data["program"],
+        source=data["sam"],
+        friend=friend,
+        created_at=datetime(2026, 3, 24, 12, tzinfo=UTC),
+        flagged=True,
+    )
+    on = datetime(2026, 3, 25, 12, tzinfo=UTC)
+    _sale(acme, friend, "100.00", on, referral=held, created=on)
+    Conversion.objects.filter(referral=held).update(is_first_purchase=True)
+    facts.rebuild(organization=acme, now=NOW)
+    later = NOW + timedelta(hours=1)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        referral_approve(referral=held, actor=None)
+    facts.refresh(organization=fresh(acme), now=later + timedelta(minutes=5))
+    settings.ANALYTICS_ROLLUPS = False
+    raw = selectors.customers_compared(organization=fresh(acme))
+    settings.ANALYTICS_ROLLUPS = True
+    assert facts.state(fresh(acme)) is not None
+    assert selectors.customers_compared(organization=fresh(acme)) == raw
