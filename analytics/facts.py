@@ -43,7 +43,7 @@ from .models import (
     SourceRollup,
     SourceValue,
 )
-from .period import Period
+from .period import Period, day_runs
 
 SPANS = (30, 90, 180, 365)  # retention.SPANS
 OVERLAP = timedelta(minutes=2)  # transactions still open at a refresh: redone at the next
@@ -262,17 +262,6 @@ def late_days(organization: Organization, current: FactState) -> list[date]:
         return [row[0] for row in cursor.fetchall() if row[0] <= covered.built_through]
 
 
-def _runs(days: list[date]) -> list[tuple[date, date]]:
-    """Sorted days as runs of consecutive days (one rollup build each)."""
-    runs: list[tuple[date, date]] = []
-    for day in days:
-        if runs and day == runs[-1][1] + timedelta(days=1):
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
-
-
 def refresh(*, organization: Organization, now: datetime | None = None) -> int:
     """Bring the facts up to date: the changed customers again, and the cohort days they
     leave or join (everything the first time). Returns the number of customers redone."""
@@ -285,7 +274,7 @@ def refresh(*, organization: Organization, now: datetime | None = None) -> int:
         return rebuild(organization=organization, now=now)
     recorded_through = now or timezone.now()
     params: dict[str, Any] = {"org": organization.pk, "tz": organization.timezone}
-    for first, last in _runs(late_days(organization, current)):
+    for first, last in day_runs(late_days(organization, current)):
         rollups.build(organization=organization, start=first, end=last)
     with transaction.atomic():
         rollups.lock(organization, "facts")

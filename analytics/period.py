@@ -196,3 +196,14 @@ class Filters:
     def of_sources(self) -> bool:
         """Narrowed to one source or a few: the rows per kind of source cannot tell."""
         return bool(self.source_id or self.source_ids)
+
+
+def day_runs(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days (one rollup or facts build each)."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs

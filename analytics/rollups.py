@@ -58,7 +58,7 @@ from .models import (
     WonKindRollup,
     WonRollup,
 )
-from .period import Filters, Period
+from .period import Filters, Period, day_runs
 
 COLUMNS = [
     "clicks",
@@ -797,13 +797,11 @@ def refresh(*, organization: Organization, now=None) -> None:
         RollupState.objects.filter(organization=organization).update(won_built=True)
     today = _day_of(organization, build_until(organization, now))
     start = min(state.built_through, today - timedelta(days=REFRESH_DAYS))
-    from .facts import _runs
-
     changed = {
         *_changed_reward_days(organization, state),
         *_changed_referral_days(organization, state),
     }
-    for first, last in _runs(sorted(d for d in changed if d < start)):
+    for first, last in day_runs(sorted(d for d in changed if d < start)):
         build(organization=organization, start=first, end=last)
     rebuild(organization=organization, now=now, start=start)
 
