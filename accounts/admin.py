@@ -68,7 +68,7 @@ class ReferralSourceAdmin(TenantAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(TenantAdmin):
-    list_display = ["email", "organization", "role", "created_at", "accepted_at"]
+    list_display = ["email", "organization", "role", "created_at", "accepted_at", "revoked_at"]
 
 
 @admin.register(InsiderContribution)

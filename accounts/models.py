@@ -249,6 +249,12 @@ class Invitation(models.Model):
     accepted_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    revoked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an owner withdrew it: its link no longer works."
+    )
+    revoked_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     objects = TenantQuerySet.as_manager()
 
@@ -258,7 +264,7 @@ class Invitation(models.Model):
             models.UniqueConstraint(
                 Lower("email"),
                 "organization",
-                condition=models.Q(accepted_at__isnull=True),
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
                 name="uniq_open_invitation",
             )
         ]

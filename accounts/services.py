@@ -2,6 +2,7 @@
 
 import datetime
 import hashlib
+import logging
 import secrets
 import zoneinfo
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -33,6 +34,8 @@ from .models import (
     User,
 )
 from .selectors import customer_find
+
+log = logging.getLogger(__name__)
 
 
 def _unique_slug(name: str) -> str:
@@ -121,6 +124,9 @@ def organization_settings_update(
 INVITATION_LIFETIME = timedelta(days=14)
 
 
+INVITATION_REVOKED = "This invitation is no longer valid: ask the organization for a new one."
+
+
 def invitation_is_expired(invitation: Invitation) -> bool:
     return invitation.created_at < timezone.now() - INVITATION_LIFETIME
 
@@ -162,6 +168,8 @@ def invitation_create(
 @transaction.atomic
 def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.revoked_at is not None:
+        raise ValidationError(INVITATION_REVOKED)
     if invitation.accepted_at is not None:
         raise ValidationError("This invitation has already been used.")
     if invitation_is_expired(invitation):
@@ -180,22 +188,88 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
 
 
 @transaction.atomic
-def membership_change_role(*, membership: Membership, role: str, by: Membership) -> Membership:
-    if role not in Role.values:
-        raise ValidationError({"role": "Unknown role."})
-    # The owners are locked before they are counted: two owners demoting each other at the
-    # same moment each counted two owners and left the organization with none.
-    owners = list(
+def invitation_revoke(*, invitation: Invitation, by: User) -> Invitation:
+    """Withdraw an open invitation: its link no longer lets anyone join, and the address can
+    be invited again. Revoking a revoked one changes nothing; an accepted one is refused
+    (remove the member instead)."""
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.revoked_at is not None:
+        return invitation
+    if invitation.accepted_at is not None:
+        raise ValidationError(
+            "This invitation has already been accepted: remove the member instead."
+        )
+    invitation.revoked_at = timezone.now()
+    invitation.revoked_by = by
+    invitation.save(update_fields=["revoked_at", "revoked_by"])
+    log.info(
+        "invitation %s to organization %s revoked by %s",
+        invitation.pk,
+        invitation.organization_id,
+        by.pk,
+    )
+    return invitation
+
+
+def _owners_locked(organization_id: int) -> list[int]:
+    """The ids of the organization's owners, locked until the transaction ends.
+
+    The owners are locked before they are counted: two owners demoting (or removing) each
+    other at the same moment each counted two owners and left the organization with none.
+    A membership deleted by a transaction this one waited for is no longer in the list.
+    """
+    return list(
         Membership.objects.select_for_update()
-        .filter(organization_id=membership.organization_id, role=Role.OWNER)
+        .filter(organization_id=organization_id, role=Role.OWNER)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+LAST_OWNER = "An organization needs at least one owner."
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: str, by: Membership) -> Membership:
+    if role not in Role.values:
+        raise ValidationError({"role": "Unknown role."})
+    owners = _owners_locked(membership.organization_id)
     if role != Role.OWNER and membership.pk in owners and len(owners) <= 1:
-        raise ValidationError({"role": "An organization needs at least one owner."})
+        raise ValidationError({"role": LAST_OWNER})
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, by: Membership) -> None:
+    """Take a member out of the organization (and out of its test twin, if any).
+
+    Only an owner may, and never the last owner (an owner may leave while another owner
+    remains). The person loses access at their next request (``accounts.tenancy`` reads
+    their memberships on every request); what they made (API keys, sources, rewards
+    granted) stays with the organization. Removing someone already removed changes nothing.
+    """
+    if by.organization_id != membership.organization_id:
+        raise ValidationError("Unknown member.")
+    owners = _owners_locked(membership.organization_id)
+    # Checked under the lock: an owner removed or demoted a moment ago removes no one.
+    if by.pk not in owners:
+        raise PermissionDenied("Only an owner can remove members.")
+    if membership.pk in owners and len(owners) <= 1:
+        raise ValidationError(f"{LAST_OWNER} Make someone else an owner first.")
+    removed, _ = Membership.objects.filter(pk=membership.pk).delete()
+    if not removed:
+        return
+    Membership.objects.filter(
+        user_id=membership.user_id, organization__test_of_id=membership.organization_id
+    ).delete()
+    log.info(
+        "member %s removed from organization %s by %s",
+        membership.user_id,
+        membership.organization_id,
+        by.user_id,
+    )
 
 
 class _NotLookedUp:

@@ -14,6 +14,16 @@ urlpatterns = [
     path("app/switch/<int:organization_id>/", views.switch, name="switch"),
     path("app/settings/members/", views.members, name="members"),
     path("app/settings/members/<int:membership_id>/role/", views.member_role, name="member_role"),
+    path(
+        "app/settings/members/<int:membership_id>/remove/",
+        views.member_remove,
+        name="member_remove",
+    ),
+    path(
+        "app/settings/invitations/<int:invitation_id>/revoke/",
+        views.invitation_revoke,
+        name="invitation_revoke",
+    ),
     path("app/settings/organization/", views.organization_settings, name="organization_settings"),
     path("app/settings/widget/", views.widget_settings, name="widget_settings"),
     path("invite/<str:token>/", views.invitation_accept, name="invitation_accept"),

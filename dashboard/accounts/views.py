@@ -94,6 +94,7 @@ def members(request):
         "members": selectors.member_list(organization=request.organization),
         "invitations": Invitation.objects.for_organization(request.organization).filter(
             accepted_at__isnull=True,
+            revoked_at__isnull=True,
             created_at__gte=timezone.now() - services.INVITATION_LIFETIME,
         ),
         "invite_form": invite_form,
@@ -125,9 +126,49 @@ def member_role(request, membership_id: int):
     return redirect("accounts:members")
 
 
+@org_member_required(Role.OWNER)
+@require_POST
+def member_remove(request, membership_id: int):
+    membership = get_object_or_404(
+        Membership.objects.for_organization(request.organization).select_related("user"),
+        pk=membership_id,
+    )
+    try:
+        services.membership_remove(membership=membership, by=request.membership)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("accounts:members")
+    if membership.pk == request.membership.pk:
+        messages.success(request, f"You left {request.organization.name}.")
+        return redirect("accounts:home")
+    messages.success(
+        request, f"{membership.user.email} no longer has access to {request.organization.name}."
+    )
+    return redirect("accounts:members")
+
+
+@org_member_required(Role.OWNER)
+@require_POST
+def invitation_revoke(request, invitation_id: int):
+    invitation = get_object_or_404(
+        Invitation.objects.for_organization(request.organization), pk=invitation_id
+    )
+    try:
+        services.invitation_revoke(invitation=invitation, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"The invitation to {invitation.email} is revoked.")
+    return redirect("accounts:members")
+
+
 def invitation_accept(request, token: str):
     invitation = get_object_or_404(Invitation, token=token)
-    context = {"invitation": invitation, "expired": services.invitation_is_expired(invitation)}
+    context = {
+        "invitation": invitation,
+        "expired": services.invitation_is_expired(invitation),
+        "revoked_message": services.INVITATION_REVOKED,
+    }
     if not request.user.is_authenticated:
         request.session["invitation_token"] = token
         return render(request, "dashboard/accounts/invitation.html", context)

@@ -1,4 +1,5 @@
-// Forms with data-confirm ask before they submit: money actions (void, payout batches).
+// Forms with data-confirm ask before they submit: money actions (void, payout batches),
+// removing a member, revoking an invitation.
 document.addEventListener("submit", function (event) {
   var form = event.target;
   var question = form.getAttribute && form.getAttribute("data-confirm");

@@ -18,7 +18,7 @@ from accounts import webhooks
 from accounts.services import api_key_create
 from referrals.services import conversion_record, referral_create
 from rewards.services import payout_request, reward_grant_manual
-from tests.factories import CsvImportFactory
+from tests.factories import CsvImportFactory, InvitationFactory
 
 # Pages that come before an organization exists or choose one (tested in
 # test_tenancy_everywhere.py): they never take another tenant's id.
@@ -71,6 +71,8 @@ NO_ARGS = {
 # URL name -> the keyword arguments that point at one of Acme's objects.
 OBJECT_ARGS = {
     "accounts:member_role": lambda w: {"membership_id": w["membership"].pk},
+    "accounts:member_remove": lambda w: {"membership_id": w["membership"].pk},
+    "accounts:invitation_revoke": lambda w: {"invitation_id": w["invitation"].pk},
     "accounts:source_import_preview": lambda w: {"pk": w["source_import"].pk},
     "accounts:source_import_confirm": lambda w: {"pk": w["source_import"].pk},
     "accounts:customer_import_preview": lambda w: {"pk": w["customer_import"].pk},
@@ -177,6 +179,7 @@ def world(acme, alice, bob, charlie, program, source, link, fixed_rule):
         "endpoint": endpoint,
         "delivery": delivery,
         "membership": Membership.objects.get(user=charlie),
+        "invitation": InvitationFactory(organization=acme, invited_by=alice),
         "source_import": CsvImportFactory(organization=acme, kind="sources", created_by=bob),
         "customer_import": CsvImportFactory(organization=acme, kind="customers", created_by=bob),
         "source": source,
