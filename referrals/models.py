@@ -60,6 +60,12 @@ class ProgramQuerySet(TenantQuerySet):
         return self.filter(status=Program.Status.ACTIVE)
 
 
+VELOCITY_AT_LEAST_ONE = (
+    "At least 1: referrals from one source beyond this many in an hour are held for review. "
+    "For no practical limit, enter a large number such as 10000."
+)
+
+
 class Program(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -146,7 +152,11 @@ class Program(models.Model):
     allowed_source_kinds = models.JSONField(default=all_source_kinds)
     velocity_limit_per_hour = models.PositiveIntegerField(
         default=20,
-        help_text="Referrals from one source in one hour beyond this are held for review.",
+        # 0 held every referral for review, while an owner may read it as "no limit": it
+        # is refused, and the message says how to get either.
+        validators=[MinValueValidator(1, message=VELOCITY_AT_LEAST_ONE)],
+        help_text="Referrals from one source in one hour beyond this are held for review "
+        "(at least 1).",
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from accounts.models import ReferralSource, SourceKind
 from core.validators import validate_sane_datetime
 from dashboard.fields import limit_choices
-from referrals.models import Channel, Conversion, Program
+from referrals.models import VELOCITY_AT_LEAST_ONE, Channel, Conversion, Program
 
 
 class ProgramForm(forms.ModelForm):
@@ -17,6 +17,14 @@ class ProgramForm(forms.ModelForm):
         label="Who may refer",
     )
     destination_url = forms.URLField(required=False, assume_scheme="https")
+    velocity_limit_per_hour = forms.IntegerField(
+        min_value=1,
+        max_value=2_147_483_647,
+        initial=Program._meta.get_field("velocity_limit_per_hour").default,
+        error_messages={"min_value": VELOCITY_AT_LEAST_ONE},
+        label="Velocity limit per hour",
+        help_text=Program._meta.get_field("velocity_limit_per_hour").help_text,
+    )
     logo_url = forms.URLField(
         required=False,
         assume_scheme="https",
