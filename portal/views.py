@@ -21,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.models import ReferralSource
+from core.money import format_money
 from core.ratelimit import limit
 from referrals import services as referral_services
 from referrals.models import Channel, Program, ReferralLink
@@ -86,7 +87,11 @@ def _details_form(source: ReferralSource, details, data=None) -> PayoutDetailsFo
 
 
 def _payout_form(earnings) -> PayoutForm:
-    form = PayoutForm(initial={"amount": earnings.payable, "key": uuid.uuid4().hex})
+    """The payout form, with all that is payable filled in (nothing when nothing is)."""
+    initial = {"key": uuid.uuid4().hex}
+    if earnings.payable > 0:
+        initial["amount"] = earnings.payable
+    form = PayoutForm(initial=initial)
     form.fields["amount"].label = f"Amount ({earnings.currency})"
     return form
 
@@ -205,10 +210,25 @@ def payout(request, token: str):
             require_bank_account=True,
         )
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        account = selectors.credit_account_of(source=source)
+        earnings = selectors.source_earnings(source=source, account=account)
+        # Nothing payable (or a debt) is said to the source in its own words.
+        messages.error(
+            request,
+            _nothing_payable(earnings) if earnings.payable <= 0 else " ".join(error.messages),
+        )
     else:
         messages.success(request, "Your payout is on its way.")
     return redirect("portal:home", token=token)
+
+
+def _nothing_payable(earnings) -> str:
+    if earnings.debt > 0:
+        return (
+            f"Nothing to pay out now: you owe {format_money(earnings.debt, earnings.currency)} "
+            "from a reward taken back after it was paid, which your next rewards settle first."
+        )
+    return "Nothing to pay out now. Approved cash and gift-card rewards can be paid out."
 
 
 def _add_errors(form: forms.Form, error: ValidationError) -> None:

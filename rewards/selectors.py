@@ -283,13 +283,16 @@ def totals_of(queryset) -> Totals:
 class SourceEarnings:
     """What a source has earned, by where it stands: ``pending`` (held for the refund
     window or review), ``approved`` (earned, not yet paid or granted), ``paid`` (paid out
-    or granted as credit), and ``payable`` (its payout balance: what it may ask for now)."""
+    or granted as credit), ``payable`` (its payout balance: what it may ask for now, never
+    below zero) and ``debt`` (what it owes when its payout balance is below zero: a reward
+    taken back after it was paid; its next rewards settle it first)."""
 
     pending: Decimal
     approved: Decimal
     paid: Decimal
     payable: Decimal
     currency: str
+    debt: Decimal = ZERO
 
 
 def source_earnings(*, source: ReferralSource, account: CreditAccount | None) -> SourceEarnings:
@@ -299,12 +302,14 @@ def source_earnings(*, source: ReferralSource, account: CreditAccount | None) ->
         approved=Sum(value, filter=Q(status=Reward.Status.APPROVED)),
         paid=Sum(value, filter=Q(status=Reward.Status.FULFILLED)),
     )
+    balance = payout_balance(account=account) if account is not None else ZERO
     return SourceEarnings(
         pending=cents(totals["pending"]),
         approved=cents(totals["approved"]),
         paid=cents(totals["paid"]),
-        payable=payout_balance(account=account) if account is not None else ZERO,
+        payable=max(balance, ZERO),
         currency=account.currency if account is not None else source.organization.currency,
+        debt=max(-balance, ZERO),
     )
 
 

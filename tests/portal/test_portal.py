@@ -276,3 +276,49 @@ def test_the_portal_is_never_kept_by_a_browser_or_a_shared_cache(client, source)
     bad = client.post(url(source, "payout-details/"), {"method": "bank_transfer", "iban": "x"})
     assert bad.status_code == 400
     assert "no-store" in bad["Cache-Control"]
+
+
+def _in_debt(source, amount: str):
+    """A source whose payout balance is below zero: a reward taken back after it was paid."""
+    from rewards.models import PayoutBalanceEntry
+
+    account = credit_account_for(organization_id=source.organization_id, source=source)
+    PayoutBalanceEntry.objects.create(
+        organization_id=source.organization_id,
+        account=account,
+        kind=PayoutBalanceEntry.Kind.DEBT,
+        amount=Decimal(amount),
+        idempotency_key="test-debt",
+    )
+    return account
+
+
+def test_a_source_in_debt_is_offered_nothing_and_told_why(client, source):
+    from portal.views import _payout_form
+    from rewards.selectors import source_earnings
+
+    account = _in_debt(source, "-10.00")
+    earnings = source_earnings(source=source, account=account)
+    assert (earnings.payable, earnings.debt) == (Decimal("0.00"), Decimal("10.00"))
+    assert _payout_form(earnings)["amount"].value() in (None, "")
+
+    html = client.get(url(source)).content.decode()
+    assert '<span class="value" data-testid="portal-payout-balance">€0.00</span>' in html
+    assert "-€10.00" not in html and "−€10.00" not in html
+    assert "You owe €10.00" in html
+    assert "Request payout" not in html
+
+
+def test_a_payout_asked_for_in_debt_is_refused_kindly_and_changes_nothing(client, source):
+    from rewards.models import Payout, PayoutBalanceEntry
+
+    _in_debt(source, "-10.00")
+    save_bank(client, source)
+
+    for data in ({"key": "k"}, {"amount": "5.00", "key": "k2"}):
+        response = client.post(url(source, "payout/"), data, follow=True)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "Nothing to pay out now" in html and "-€10.00" not in html
+    assert not Payout.objects.exists()
+    assert PayoutBalanceEntry.objects.count() == 1
