@@ -33,6 +33,7 @@ from .models import (
     Reward,
     RewardEvent,
     RewardRule,
+    reward_cost_sum,
 )
 
 ZERO = Decimal("0.00")
@@ -274,9 +275,30 @@ class Totals:
 
 
 def totals_of(queryset) -> Totals:
-    """How many rows a filtered list holds and what their amounts add up to."""
+    """How many rows a filtered list holds and what their amounts add up to (payouts;
+    rewards have ``reward_totals``)."""
     result = queryset.order_by().aggregate(count=Count("pk"), amount=Sum("amount"))
     return Totals(result["count"], cents(result["amount"]))
+
+
+@dataclass(frozen=True)
+class RewardTotals:
+    """How many rewards a filtered list holds, what they are worth (``amount``: the reward
+    cost, as the analytics count it) and what was issued before voids and refunds."""
+
+    count: int
+    amount: Decimal
+    issued: Decimal
+
+
+def reward_totals(queryset: QuerySet[Reward]) -> RewardTotals:
+    """The totals of a filtered list of rewards. ``amount`` is ``reward_cost_sum()``, the
+    aggregate behind ``Reward.objects.cost()`` and the analytics' reward cost: voided rewards
+    count for nothing, and what partial refunds took back is off."""
+    result = queryset.order_by().aggregate(
+        rewards=Count("pk"), cost=reward_cost_sum(), issued_total=Sum("amount")
+    )
+    return RewardTotals(result["rewards"], cents(result["cost"]), cents(result["issued_total"]))
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def reward_list(request):
             "page": page,
             "status": status,
             "statuses": Reward.Status.choices,
-            "totals": selectors.totals_of(qs),
+            "totals": selectors.reward_totals(qs),
         },
     )
 

@@ -110,15 +110,25 @@ def test_void_is_a_confirmed_form_on_the_reward_not_a_button_on_every_row(login,
 
 
 def test_lists_show_the_totals_of_the_filter_in_view(login, bob, owed, alice, acme):
+    """The "in all" total is what the listed rewards are worth: the reward cost of the analytics
+    (Reward.objects.cost()): voided rewards count for nothing, taken-back amounts are off."""
     from rewards.services import reward_void
 
     reward_void(reward=Reward.objects.get(source=owed["sam"]), reason="duplicate", actor=alice)
+    Reward.objects.filter(source=owed["olga"]).update(taken_back=Decimal("5.50"))
     client = login(bob)
     everything = client.get("/app/rewards/")
-    assert (everything.context["totals"].count, everything.context["totals"].amount) == (
+    totals = everything.context["totals"]
+    assert (totals.count, totals.amount, totals.issued) == (
         2,
+        Decimal("30.00"),
         Decimal("55.50"),
     )
+    assert totals.amount == Reward.objects.for_organization(acme).cost()
+    html = everything.content.decode()
+    assert "2 rewards, €30.00 in all" in html and "€55.50 issued" in html
     void = client.get("/app/rewards/", {"status": "void"})
-    assert (void.context["totals"].count, void.context["totals"].amount) == (1, Decimal("20.00"))
-    assert "1 reward void, €20.00 in all." in void.content.decode()
+    assert (void.context["totals"].count, void.context["totals"].amount) == (1, Decimal("0.00"))
+    assert "1 reward void, €20.00 issued, none of it given." in void.content.decode()
+    approved = client.get("/app/rewards/", {"status": "approved"}).content.decode()
+    assert "1 reward approved, €30.00 in all" in approved
