@@ -185,6 +185,12 @@ LOGIN_REDIRECT_URL = "/app/"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+# "optional" lets the demo login and a new business's first hour work without a mailbox,
+# but then sign-up says "already registered" for a taken address: allauth's enumeration
+# prevention (ACCOUNT_PREVENT_ENUMERATION, on by default) can only hide that when
+# verification is "mandatory" (it answers "check your email" either way and mails the
+# owner). Its "strict" mode would create a second account with the same email instead,
+# which accounts.User's unique email refuses. Production should set "mandatory" (README).
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "optional")
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SIGNUP_REDIRECT_URL = "/app/"
