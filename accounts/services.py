@@ -233,7 +233,13 @@ LAST_OWNER = "An organization needs at least one owner."
 def membership_change_role(*, membership: Membership, role: str, by: Membership) -> Membership:
     if role not in Role.values:
         raise ValidationError({"role": "Unknown role."})
+    if by.organization_id != membership.organization_id:
+        raise ValidationError("Unknown member.")
     owners = _owners_locked(membership.organization_id)
+    # Checked under the lock, as for a removal: an owner demoted or removed a moment ago
+    # (by another owner's request that committed while this one waited) changes no role.
+    if by.pk not in owners:
+        raise PermissionDenied("Only an owner can change roles.")
     if role != Role.OWNER and membership.pk in owners and len(owners) <= 1:
         raise ValidationError({"role": LAST_OWNER})
     membership.role = role

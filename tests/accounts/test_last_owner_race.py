@@ -7,7 +7,7 @@ real PostgreSQL, two threads with their own connections and transactions.
 import threading
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, connections, transaction
 
 from accounts.models import Membership, Role
@@ -52,7 +52,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(acme, alice):
             results["second"] = membership_change_role(
                 membership=alices, role=Role.MANAGER, by=doras
             )
-        except ValidationError as error:
+        except (PermissionDenied, ValidationError) as error:
             results["second"] = error
         finally:
             connections.close_all()
@@ -68,5 +68,18 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(acme, alice):
     one.join(timeout=30)
     two.join(timeout=30)
 
-    assert isinstance(results["second"], ValidationError)
+    # Dora is no longer an owner once the first change commits: she changes no role.
+    assert isinstance(results["second"], PermissionDenied)
     assert Membership.objects.filter(organization=acme, role=Role.OWNER).count() == 1
+
+
+def test_a_member_who_is_no_longer_an_owner_changes_no_role(acme, alice):
+    dora = UserFactory(email="dora@example.com")
+    doras = MembershipFactory(user=dora, organization=acme, role=Role.OWNER)
+    alices = Membership.objects.get(user=alice, organization=acme)
+    # Alice's request was let in as an owner; Dora demoted her before it reached the service.
+    membership_change_role(membership=alices, role=Role.MANAGER, by=doras)
+    alices.refresh_from_db()
+    with pytest.raises(PermissionDenied):
+        membership_change_role(membership=doras, role=Role.ANALYST, by=alices)
+    assert Membership.objects.get(pk=doras.pk).role == Role.OWNER
