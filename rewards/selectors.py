@@ -269,16 +269,23 @@ def payout_batch_preview(*, organization: Organization, method: str = "") -> Pay
 
 
 @dataclass(frozen=True)
-class Totals:
+class PayoutTotals:
+    """How many payouts a filtered list holds, what they pay (paid or on their way) and
+    what failed: a failed payout paid nothing, and a retry pays it under the same row."""
+
     count: int
     amount: Decimal
+    failed: Decimal
 
 
-def totals_of(queryset) -> Totals:
-    """How many rows a filtered list holds and what their amounts add up to (payouts;
-    rewards have ``reward_totals``)."""
-    result = queryset.order_by().aggregate(count=Count("pk"), amount=Sum("amount"))
-    return Totals(result["count"], cents(result["amount"]))
+def payout_totals(queryset: QuerySet[Payout]) -> PayoutTotals:
+    failed = Q(status=Payout.Status.FAILED)
+    result = queryset.order_by().aggregate(
+        payouts=Count("pk"),
+        paying=Sum("amount", filter=~failed),
+        not_paid=Sum("amount", filter=failed),
+    )
+    return PayoutTotals(result["payouts"], cents(result["paying"]), cents(result["not_paid"]))
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,7 @@ def payout_list(request):
                 organization=request.organization
             ).count(),
             "max_attempts": services.payout_max_attempts(),
-            "totals": selectors.totals_of(qs),
+            "totals": selectors.payout_totals(qs),
         },
     )
 

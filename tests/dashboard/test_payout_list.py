@@ -137,3 +137,28 @@ def test_staff_start_a_batch_for_every_source_owed(celery_worker, login, bob, ac
     assert response.status_code == 302
     wait_for(lambda: Payout.objects.filter(status="processing").count() == 2)
     assert sorted(Payout.objects.values_list("source__name", flat=True)) == ["Olga", "Sam Source"]
+
+
+def test_the_total_of_all_payouts_leaves_out_the_failed_ones(login, charlie, acme, alice, payout):
+    """A failed payout paid nothing (a retry pays it under the same row): "in all" is what the
+    payouts pay, the failed amount said beside it and alone on the failed tab."""
+    other = ReferralSourceFactory(organization=acme, name="Olga")
+    reward_grant_manual(
+        organization=acme,
+        source=other,
+        amount=Decimal("15"),
+        note="x",
+        actor=alice,
+        reward_kind="cash",
+    )
+    failed = payout_request(source=other, method="bank_transfer")
+    Payout.objects.filter(pk=failed.pk).update(status="failed", attempts=5, last_error="x")
+    client = login(charlie)
+    everything = client.get("/app/payouts/")
+    totals = everything.context["totals"]
+    assert (totals.count, totals.amount, totals.failed) == (2, Decimal("40.00"), Decimal("15.00"))
+    assert "2 payouts, €40.00 in all (€15.00 failed, not paid)." in everything.content.decode()
+    html = client.get("/app/payouts/", {"status": "failed"}).content.decode()
+    assert "1 payout failed, €15.00 not paid." in html
+    html = client.get("/app/payouts/", {"status": "requested"}).content.decode()
+    assert "1 payout requested, €40.00 in all." in html
