@@ -22,8 +22,9 @@ from accounts.models import Customer, Organization
 from referrals.models import Conversion, Purchase
 from referrals.selectors import event_ids_recorded
 from referrals.services import (
+    CodeWarning,
     StoredConversion,
-    code_from_cookie,
+    code_warnings,
     event_record,
     events_record_many,
 )
@@ -41,6 +42,8 @@ class EventResult:
     conversion: Conversion | StoredConversion | None
     rewards: list[Reward] = field(default_factory=list)
     rewards_pending: bool = False
+    # The code or cookie the event came with that could not be used: recorded without it.
+    warnings: list[CodeWarning] = field(default_factory=list)
 
     @property
     def referral(self) -> int | None:
@@ -94,7 +97,9 @@ def ingest(
     cookie: str = "",
     refund_of: str = "",
 ) -> EventResult:
-    """Record one event, once; say what was stored, where it was attributed, what it earned."""
+    """Record one event, once; say what was stored, where it was attributed, what it earned,
+    and which code or cookie it came with could not be used (``warnings``)."""
+    warnings: list[CodeWarning] = []
     conversion, created = event_record(
         organization=organization,
         kind=type,
@@ -106,8 +111,9 @@ def ingest(
         customer_external_id=customer_external_id,
         name=name,
         code=code,
-        cookie_code=code_from_cookie(cookie),
+        cookie_code=cookie,
         refund_of=refund_of,
+        warnings=warnings,
     )
     if conversion is None:  # stored (or known before), credited to no source
         return EventResult(
@@ -117,6 +123,7 @@ def ingest(
             duplicate=not created and (type != SIGNUP or bool(_recorded(organization, [id]))),
             customer=_customer_id(organization, external_id=customer_external_id, email=email),
             conversion=None,
+            warnings=warnings,
         )
     if created:
         # Queued with the conversion (``_apply_conversion``) when its referral is credited.
@@ -128,8 +135,10 @@ def ingest(
             customer=conversion.customer_id,
             conversion=conversion,
             rewards_pending=conversion.referral.is_credited,
+            warnings=warnings,
         )
-    return replace(already_recorded(organization=organization, ids=[id])[id.strip()], type=type)
+    known = already_recorded(organization=organization, ids=[id])[id.strip()]
+    return replace(known, type=type, warnings=warnings)
 
 
 def ingest_many(*, organization: Organization, events: list[dict]) -> list[EventResult | None]:
@@ -178,6 +187,19 @@ def ingest_many(*, organization: Organization, events: list[dict]) -> list[Event
         )
         for e, r in zip(events, recorded, strict=True)
     ]
+
+
+def known_warnings(*, organization: Organization, event: dict) -> list[CodeWarning]:
+    """The ``warnings`` of an event (``ingest``'s arguments) recorded before, as ``ingest``
+    answers them when it is sent again."""
+    return code_warnings(
+        organization=organization,
+        kind=event["type"],
+        email=event.get("email", ""),
+        customer_external_id=event.get("customer_external_id", ""),
+        code=event.get("code", ""),
+        cookie_code=event.get("cookie", ""),
+    )
 
 
 def already_recorded(*, organization: Organization, ids: list[str]) -> dict[str, EventResult]:

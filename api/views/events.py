@@ -90,6 +90,16 @@ class ConversionOut(serializers.Serializer):
     is_first_purchase = serializers.BooleanField()
 
 
+class WarningOut(serializers.Serializer):
+    param = serializers.CharField(help_text='The field it is about: "code" or "cookie".')
+    code = serializers.CharField(
+        help_text="code_not_live (unknown here, its program paused or ended, its source "
+        "inactive, or renamed), cookie_not_valid (not signed by Advocate, or past its "
+        "window), code_needs_email (a code makes a referral only for a friend with an email)."
+    )
+    message = serializers.CharField()
+
+
 class EventOut(serializers.Serializer):
     id = serializers.CharField()
     type = serializers.CharField()
@@ -113,6 +123,11 @@ class EventOut(serializers.Serializer):
         help_text="This request queued the issuing of the event's rewards: they follow within "
         "seconds, under GET /api/v1/rewards?event=<id> and as reward webhooks (none may be "
         "due, when no rule pays for the event)."
+    )
+    warnings = WarningOut(
+        many=True,
+        help_text="The referral code or cookie the event came with that could not be used: the "
+        "event was recorded (and attributed) as if it had not been given. Empty when all is well.",
     )
 
 
@@ -237,7 +252,11 @@ class EventBulk(ApiView):
         results = []
         for index, data in enumerate(checked):
             if isinstance(data, dict) and data["id"].strip() in known:
-                result = dataclasses.replace(known[data["id"].strip()], type=data["type"])
+                result = dataclasses.replace(
+                    known[data["id"].strip()],
+                    type=data["type"],
+                    warnings=events.known_warnings(organization=self.organization, event=data),
+                )
                 results.append(answers.item(index, 200, result=result))
                 continue
             if taken.get(index) is not None:
@@ -378,6 +397,10 @@ class Answers:
             },
             "rewards": [self._reward.to_representation(reward) for reward in result.rewards],
             "rewards_pending": bool(result.rewards_pending),
+            "warnings": [
+                {"param": str(w.param), "code": str(w.code), "message": str(w.message)}
+                for w in result.warnings
+            ],
         }
 
     def item(self, index: int, status: int, *, result=None, error=None) -> dict:

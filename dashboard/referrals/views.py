@@ -312,13 +312,19 @@ def event_create(request):
     referral (the API uses the same service)."""
     form = EventForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        warnings: list[services.CodeWarning] = []
         try:
             conversion, created = services.event_record(
-                organization=request.organization, actor=request.user, **form.cleaned_data
+                organization=request.organization,
+                actor=request.user,
+                warnings=warnings,
+                **form.cleaned_data,
             )
         except ValidationError as error:
             add_form_errors(form, error)
         else:
+            for warning in warnings:  # the code could not be used: recorded without it
+                messages.warning(request, warning.message)
             _event_message(request, conversion, created, form.cleaned_data["external_id"])
             if conversion is None:
                 return redirect("referrals:event_create")

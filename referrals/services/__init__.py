@@ -15,11 +15,11 @@ named ``rewards.issue_rewards_for_conversion``, sent after the transaction commi
 worker always sees the row and a rolled-back conversion never earns anything.
 """
 
-from .attribution import attribute, conversion_record, event_record
+from .attribution import attribute, code_warnings, conversion_record, event_record
 from .attribution_bulk import REWARDS_TASK, StoredConversion, events_record_many
 from .links import (
     CODE_PATTERN,
-    code_from_cookie,
+    CodeWarning,
     cookie_name,
     hash_ip,
     link_find_or_make,
@@ -45,10 +45,11 @@ __all__ = [
     "INTRODUCTION_TASK",
     "REWARD_TASK",
     "REWARDS_TASK",
+    "CodeWarning",
     "StoredConversion",
     "attribute",
+    "code_warnings",
     "conversion_record",
-    "code_from_cookie",
     "cookie_name",
     "event_record",
     "events_record_many",

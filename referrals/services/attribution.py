@@ -54,7 +54,14 @@ from ..models import (
     ReferralLink,
 )
 from ..selectors import event_ids_recorded
-from .links import link_resolve
+from .links import (
+    CODE_NEEDS_EMAIL,
+    CODE_NOT_LIVE,
+    NOT_LIVE_TEXT,
+    CodeWarning,
+    cookie_code_checked,
+    link_resolve,
+)
 from .referrals import (
     EMAIL_TOO_LONG,
     MAX_EMAIL_LENGTH,
@@ -109,12 +116,21 @@ def event_record(
     cookie_code: str = "",
     refund_of: str = "",
     actor: User | None = None,
+    warnings: list[CodeWarning] | None = None,
 ) -> tuple[Conversion | None, bool]:
     """Record an event from the business about one of its customers, credited to its source.
 
     The customer is named by email and/or the business's id (a refund may name only the
     order it refunds, ``refund_of``). ``code`` (given by the customer) wins over
-    ``cookie_code`` (the attribution cookie's), which wins over matching by customer.
+    ``cookie_code`` (the attribution cookie's value as the browser carried it, or a bare
+    code), which wins over matching by customer.
+
+    A code or cookie that cannot be used (unknown here, its program or source not live, a
+    cookie Advocate did not sign or past its window, a code for a friend without an email)
+    never refuses the event: it is recorded as if that code had not been given (the cookie
+    is tried after a dead code; then the customer is matched as without a code), and a
+    ``CodeWarning`` saying so is appended to ``warnings`` (when given). The same event sent
+    again is told the same.
 
     Returns ``(conversion, created)``: the conversion is the event's attribution, or None
     when no source is credited (the purchase is stored all the same); ``created`` is False
@@ -133,17 +149,34 @@ def event_record(
         refund_of=refund_of,
         actor=actor,
     )
-    return _once(
-        event,
-        lambda: _record(
+    customer_external_id = (customer_external_id or "").strip()
+    found: list[CodeWarning] = []  # whether the code is live: known before anything is written
+    link, param = None, ""
+    if event.kind != Conversion.Kind.REFUND:  # a refund follows its order, whatever the code
+        link, param = _usable_link(organization, code=code, cookie_code=cookie_code, found=found)
+    unused: list[CodeWarning] = []  # whether a live code could be used: decided with the event
+
+    def write():
+        unused.clear()  # a write undone by a race is answered as a replay
+        return _record(
             event,
             email=email,
-            customer_external_id=(customer_external_id or "").strip(),
+            customer_external_id=customer_external_id,
             name=(name or "").strip(),
-            code=code,
-            cookie_code=cookie_code,
-        ),
-    )
+            link=link,
+            param=param,
+            warnings=unused,
+        )
+
+    def replay():
+        unused[:] = _code_unused(
+            organization, link, param, email=email, customer_external_id=customer_external_id
+        )
+
+    result = _once(event, write, replay=replay)
+    if warnings is not None:
+        warnings.extend([*found, *unused])
+    return result
 
 
 def conversion_record(
@@ -185,17 +218,47 @@ def conversion_record(
     )
 
 
-def _once(event: "_Event", write) -> tuple[Conversion | None, bool]:
+def code_warnings(
+    *,
+    organization: Organization,
+    kind: str,
+    email: str = "",
+    customer_external_id: str = "",
+    code: str = "",
+    cookie_code: str = "",
+) -> list[CodeWarning]:
+    """What ``event_record`` tells an event recorded before about the code and cookie it
+    came with (``warnings``), read only: for answering a known event without recording."""
+    if kind == Conversion.Kind.REFUND or not ((code or "").strip() or (cookie_code or "").strip()):
+        return []
+    found: list[CodeWarning] = []
+    link, param = _usable_link(organization, code=code, cookie_code=cookie_code, found=found)
+    return [
+        *found,
+        *_code_unused(
+            organization,
+            link,
+            param,
+            email=(email or "").strip().lower(),
+            customer_external_id=(customer_external_id or "").strip(),
+        ),
+    ]
+
+
+def _once(event: "_Event", write, replay=None) -> tuple[Conversion | None, bool]:
     """Run ``write`` for an event not recorded before, in one transaction; a delivery that
-    loses a race to record the same event id answers what the winner recorded."""
+    loses a race to record the same event id answers what the winner recorded. ``replay``
+    (when given) is called when the event is answered as recorded before."""
     recorded, conversion = _already_recorded(event.organization, event.external_id)
-    if recorded:
-        return conversion, False
-    try:
-        with transaction.atomic():
-            return write()
-    except _AlreadyRecorded as race:
-        return _replayed(event.organization, event.external_id, race)
+    if not recorded:
+        try:
+            with transaction.atomic():
+                return write()
+        except _AlreadyRecorded as race:
+            conversion, _ = _replayed(event.organization, event.external_id, race)
+    if replay is not None:
+        replay()
+    return conversion, False
 
 
 # Checking an event before anything is written --------------------------------------------
@@ -313,11 +376,13 @@ def _record(
     email: str = "",
     customer_external_id: str = "",
     name: str = "",
-    code: str = "",
-    cookie_code: str = "",
+    link: ReferralLink | None = None,
+    param: str = "code",
+    warnings: list[CodeWarning] | None = None,
 ) -> tuple[Conversion | None, bool]:
     """Record one clean event inside the caller's transaction. Raises _AlreadyRecorded when a
-    concurrent delivery of the same event id got there first."""
+    concurrent delivery of the same event id got there first. ``link`` is the live link of
+    the code the event came with (in ``param``), if any."""
     if event.kind == Conversion.Kind.REFUND:
         return _record_refund(
             event, customer=customer, email=email, customer_external_id=customer_external_id
@@ -328,7 +393,7 @@ def _record(
     if named:
         if not email and not customer_external_id:
             raise ValidationError({"email": "Give the customer's email or id."})
-        if (code or cookie_code or "").strip():
+        if link is not None:
             # A code locks its source first (attribute): the customer after it, below.
             customer = customer_find(
                 organization=organization, email=email, external_id=customer_external_id
@@ -341,9 +406,10 @@ def _record(
         organization=organization,
         customer=customer,
         email=email,
-        code=code,
-        cookie_code=cookie_code,
+        link=link,
+        param=param,
         occurred_at=event.occurred_at,
+        warnings=warnings,
     )
     created = False
     if named:
@@ -621,14 +687,90 @@ def _friend_of(referral: Referral, *, customer: Customer | None, occurred_at) ->
 # Attribution ----------------------------------------------------------------------------
 
 
-def _live_link_in(organization: Organization, code: str, *, param: str = "code") -> ReferralLink:
-    """The live link of this code in the organization; a ValidationError on ``param`` (the
-    field the code came in: ``code``, or ``cookie`` for the cookie's) when there is none."""
+def _live_link_in(organization: Organization, code: str) -> ReferralLink | None:
+    """The live link of this code in the organization, or None. Another organization's code
+    is as unknown here as a code that never existed."""
     link = link_resolve(code)
     if link is None or link.organization_id != organization.id:
-        # Another organization's code is as unknown here as a code that never existed.
-        raise ValidationError({param: "Unknown or inactive referral code."})
+        return None
     return link
+
+
+def _usable_link(
+    organization: Organization, *, code: str, cookie_code: str, found: list[CodeWarning]
+) -> tuple[ReferralLink | None, str]:
+    """The live link of the code an event came with, and the field it came in ("code" or
+    "cookie"), or (None, ""). ``code`` wins over the cookie; a code that is not live here is
+    set aside with a warning in ``found`` and the cookie is tried next. The cookie is its
+    value as the browser carried it (its signature and age checked) or a bare code."""
+    code = (code or "").strip()
+    if code:
+        link = _live_link_in(organization, code)
+        if link is not None:
+            return link, "code"
+        found.append(CodeWarning("code", CODE_NOT_LIVE, NOT_LIVE_TEXT))
+    if (cookie_code or "").strip():
+        carried, warning = cookie_code_checked(cookie_code)
+        link = _live_link_in(organization, carried) if warning is None else None
+        if link is not None:
+            return link, "cookie"
+        found.append(warning or CodeWarning("cookie", CODE_NOT_LIVE, NOT_LIVE_TEXT))
+    return None, ""
+
+
+def _needs_email(param: str) -> CodeWarning:
+    return CodeWarning(
+        param,
+        CODE_NEEDS_EMAIL,
+        "A referral by code needs the friend's email: the event was recorded without the code.",
+    )
+
+
+def _candidates(organization: Organization):
+    return Referral.objects.filter(organization=organization).exclude(
+        status=Referral.Status.REJECTED
+    )
+
+
+def _who(email: str, customer: Customer | None) -> Q:
+    who = Q()
+    if email:
+        who |= Q(friend_email__iexact=email)
+    if customer is not None:
+        who |= Q(friend=customer)
+    return who
+
+
+def _source_referral(organization: Organization, who: Q, link: ReferralLink) -> Referral | None:
+    """The latest referral of the link's source and program of this friend (``who``)."""
+    if not who:
+        return None
+    return (
+        _candidates(organization)
+        .filter(who, program=link.program, source=link.source)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _code_unused(
+    organization: Organization,
+    link: ReferralLink | None,
+    param: str,
+    *,
+    email: str,
+    customer_external_id: str,
+) -> list[CodeWarning]:
+    """For an event answered as recorded before: whether its live code could not be used for
+    want of the friend's email (``attribute`` decides it so when the event is recorded)."""
+    if link is None or email:
+        return []
+    customer = customer_find(organization=organization, email="", external_id=customer_external_id)
+    if customer is not None and customer.email:
+        return []
+    if _source_referral(organization, _who(customer.email if customer else "", customer), link):
+        return []
+    return [_needs_email(param)]
 
 
 def _in_window(referral: Referral, occurred_at) -> bool:
@@ -641,16 +783,20 @@ def attribute(
     organization: Organization,
     customer: Customer | None,
     email: str = "",
-    code: str = "",
-    cookie_code: str = "",
+    link: ReferralLink | None = None,
+    param: str = "code",
     occurred_at=None,
+    warnings: list[CodeWarning] | None = None,
 ) -> Referral | None:
     """The referral that explains an event of this customer (its touch), or None.
 
-    A code given explicitly wins over the attribution cookie's: it is a touch at the event
-    itself, so the source's referral of the customer is found, whatever its age, or made
-    (dated at the event).
-    Without either, the customer is matched by email or customer to the referrals (not
+    ``link`` is the live link of a code the event came with (``param`` says whether it was
+    given by the customer, "code", or read from the attribution cookie, "cookie"). A code
+    is a touch at the event itself, so the source's referral of the customer is found,
+    whatever its age, or made (dated at the event). It cannot make one for a friend without
+    an email: then it is set aside (a warning appended to ``warnings``) and the event goes
+    on as without it.
+    Without a code, the customer is matched by email or customer to the referrals (not
     rejected) whose program window covers the event, taking the latest (last touch) or the
     earliest of the latest's program (first touch), as the program says.
 
@@ -659,52 +805,40 @@ def attribute(
     """
     occurred_at = occurred_at or timezone.now()
     email = (email or (customer.email if customer else "")).strip().lower()
-    given = (code or cookie_code or "").strip()
-    candidates = Referral.objects.filter(organization=organization).exclude(
-        status=Referral.Status.REJECTED
-    )
-    who = Q()
-    if email:
-        who |= Q(friend_email__iexact=email)
-    if customer is not None:
-        who |= Q(friend=customer)
-    if given:
-        link = _live_link_in(
-            organization, given, param="code" if (code or "").strip() else "cookie"
-        )
+    who = _who(email, customer)
+    if link is not None:
         # One referral per source and friend however many deliveries race: the source's
         # row lock (which referral_create takes too) serializes them, and the lookup
         # after it sees the referral a concurrent delivery committed.
         ReferralSource.objects.select_for_update().filter(pk=link.source_id).first()
-        if who:
-            existing = (
-                candidates.filter(who, program=link.program, source=link.source)
-                .order_by("-created_at", "-id")
-                .first()
+        existing = _source_referral(organization, who, link)
+        if existing is not None:
+            return existing
+        if email:
+            referral = referral_create(
+                program=link.program,
+                source=link.source,
+                link=link,
+                channel=Channel.API if param == "code" else Channel.LINK,
+                friend_email=email,
+                friend_name=customer.name if customer else "",
+                actor_label="referral code",
             )
-            if existing is not None:
-                return existing
-        if not email:
-            raise ValidationError({"email": "A referral by code needs the friend's email."})
-        referral = referral_create(
-            program=link.program,
-            source=link.source,
-            link=link,
-            channel=Channel.API if code else Channel.LINK,
-            friend_email=email,
-            friend_name=customer.name if customer else "",
-            actor_label="referral code",
-        )
-        if occurred_at < referral.created_at:
-            # The code was given at the event: that is when the source touched the friend.
-            referral.created_at = occurred_at
-            referral.save(update_fields=["created_at"])
-        return referral
+            if occurred_at < referral.created_at:
+                # The code was given at the event: that is when the source touched the friend.
+                referral.created_at = occurred_at
+                referral.save(update_fields=["created_at"])
+            return referral
+        if warnings is not None:
+            warnings.append(_needs_email(param))
     if not who:
         return None
     matches = [
         r
-        for r in candidates.filter(who).select_related("program").order_by("created_at", "id")
+        for r in _candidates(organization)
+        .filter(who)
+        .select_related("program")
+        .order_by("created_at", "id")
         if _in_window(r, occurred_at)
     ]
     if not matches:

@@ -2,6 +2,7 @@
 
 import io
 import re
+from dataclasses import dataclass
 
 import segno
 from django.conf import settings
@@ -131,20 +132,42 @@ def cookie_name(program_id: int) -> str:
     return f"{settings.REFERRAL_COOKIE_PREFIX}{program_id}"
 
 
-def code_from_cookie(value: str) -> str:
-    """The referral code an attribution cookie's value carries.
+@dataclass(frozen=True)
+class CodeWarning:
+    """A referral code or attribution cookie an event came with that could not be used: the
+    event is recorded as if it had not been given, and its answer says so."""
+
+    param: str  # the field it came in: "code", or "cookie"
+    code: str  # CODE_NOT_LIVE, COOKIE_NOT_VALID or CODE_NEEDS_EMAIL
+    message: str
+
+
+CODE_NOT_LIVE = "code_not_live"
+COOKIE_NOT_VALID = "cookie_not_valid"
+CODE_NEEDS_EMAIL = "code_needs_email"
+NOT_LIVE_TEXT = (
+    "Unknown or inactive referral code (its program is paused or ended, its source "
+    "inactive, or it was renamed): the event was recorded without it."
+)
+NOT_SIGNED_TEXT = (
+    "This is not an attribution cookie Advocate set, or its window has ended: the event "
+    "was recorded without it."
+)
+
+
+def cookie_code_checked(value: str) -> tuple[str, CodeWarning | None]:
+    """The referral code an attribution cookie's value carries, or ("", why not).
 
     /r/<code> sets the cookie with ``set_signed_cookie`` ("code:timestamp:signature", salted
     with the cookie's name): its signature and age are checked against the link's program
     and window, as the browser would have dropped it after. A bare code (kept by the shop
-    itself) is taken as it is. Raises a ValidationError on "cookie" for a value Advocate did
-    not sign, or one older than its window."""
+    itself) is taken as it is (whether it is live is the caller's to check)."""
     value = (value or "").strip()
     if ":" not in value:
-        return value
+        return value, None
     link = link_resolve(value.split(":", 1)[0])
     if link is None:
-        raise ValidationError({"cookie": "Unknown or inactive referral code."})
+        return "", CodeWarning("cookie", CODE_NOT_LIVE, NOT_LIVE_TEXT)
     # Read as Django reads a signed cookie (its salt scheme included), from the value alone.
     carried = HttpRequest()
     name = cookie_name(link.program_id)
@@ -152,10 +175,8 @@ def code_from_cookie(value: str) -> str:
     try:
         code = carried.get_signed_cookie(name, max_age=link.program.attribution_window_days * 86400)
     except signing.BadSignature:  # a forged or altered value, or one past its window
-        raise ValidationError(
-            {"cookie": "This is not an attribution cookie Advocate set, or its window has ended."}
-        ) from None
-    return code or ""
+        return "", CodeWarning("cookie", COOKIE_NOT_VALID, NOT_SIGNED_TEXT)
+    return code or "", None
 
 
 # The hot path of /r/<code> lives in referrals/linkcache.py (the link, in process memory)

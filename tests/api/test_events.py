@@ -98,7 +98,8 @@ def test_a_code_or_cookie_attributes_a_friend(api, program, source, link):
     response = api.post(
         "/api/v1/events", purchase(n="o-3", email="x@example.com", code="nope-nope")
     )
-    assert response.status_code == 400 and error_of(response)["param"] == "code"
+    assert response.status_code == 201 and response.json()["referral"] is None
+    assert [w["code"] for w in response.json()["warnings"]] == ["code_not_live"]
 
 
 def test_a_refund_voids_what_its_purchase_earned(api, program, source, link, fixed_rule):
@@ -314,8 +315,8 @@ def test_the_attribution_cookie_is_taken_as_the_browser_carried_it(
     api, client, program, source, link, monkeypatch
 ):
     """The cookie's value is "code:timestamp:signature": its code attributes the event; a
-    value Advocate did not sign, or one past the program's window, is a 400 on "cookie" and
-    stores nothing; a bare code is still taken."""
+    value Advocate did not sign, or one past the program's window, is set aside (the event
+    stored as without it, and a warning on "cookie"); a bare code is still taken."""
     from django.core import signing
     from django.http import HttpResponse
 
@@ -329,7 +330,10 @@ def test_the_attribution_cookie_is_taken_as_the_browser_carried_it(
 
     forged = value.rsplit(":", 1)[0] + ":" + "A" * 43
     refused = api.post("/api/v1/events", purchase(n="o-2", email="b@x.test", cookie=forged))
-    assert refused.status_code == 400 and error_of(refused)["param"] == "cookie"
+    assert refused.status_code == 201 and refused.json()["source"] is None
+    assert [(w["param"], w["code"]) for w in refused.json()["warnings"]] == [
+        ("cookie", "cookie_not_valid")
+    ]
 
     # The same cookie as /r/<code> sets, signed a window and a minute ago.
     too_old = timezone.now() - timedelta(days=program.attribution_window_days, minutes=1)
@@ -340,27 +344,36 @@ def test_the_attribution_cookie_is_taken_as_the_browser_carried_it(
     old = stale.cookies[f"adv_ref_{link.program_id}"].value
     assert old.split(":")[0] == link.code and old != value
     refused = api.post("/api/v1/events", purchase(n="o-3", email="c@x.test", cookie=old))
-    assert refused.status_code == 400 and error_of(refused)["param"] == "cookie"
-    assert not Purchase.objects.filter(external_id__in=["o-2", "o-3"]).exists()
+    assert refused.status_code == 201 and refused.json()["source"] is None
+    assert [(w["param"], w["code"]) for w in refused.json()["warnings"]] == [
+        ("cookie", "cookie_not_valid")
+    ]
+    assert Purchase.objects.filter(external_id__in=["o-2", "o-3"]).count() == 2
+    assert not Referral.objects.filter(friend_email__in=["b@x.test", "c@x.test"]).exists()
 
     bare = api.post("/api/v1/events", purchase(n="o-4", email="d@x.test", cookie=link.code))
     assert bare.status_code == 201 and bare.json()["source"] == source.pk
 
 
-def test_an_unknown_code_in_the_cookie_is_a_400_on_cookie(api, program, source, link):
-    """The partner who sent only ``cookie`` was told its bare code was unknown on ``code``,
-    a field it never sent (a signed value was already a 400 on ``cookie``)."""
-    for cookie in ["nosuchcode", "nosuchcode:1xaeyn:sig"]:
+def test_an_unknown_code_in_the_cookie_is_a_warning_on_cookie(api, program, source, link):
+    """The event is recorded without it, and the warning names ``cookie``, the field the
+    partner sent (not ``code``, a field it never sent)."""
+    for n, cookie in enumerate(["nosuchcode", "nosuchcode:1xaeyn:sig"]):
         for event in [
-            purchase(n="o-1", email="a@x.test", cookie=cookie),
-            {"id": "s-1", "type": "signup", "email": "a@x.test", "cookie": cookie},
+            purchase(n=f"o-{n}", email="a@x.test", cookie=cookie),
+            {"id": f"s-{n}", "type": "signup", "email": "a@x.test", "cookie": cookie},
         ]:
             response = api.post("/api/v1/events", event)
-            assert response.status_code == 400 and error_of(response)["param"] == "cookie"
+            assert response.status_code in (200, 201), response.json()
+            warned = [("cookie", "code_not_live")]
+            assert [(w["param"], w["code"]) for w in response.json()["warnings"]] == warned
             [item] = api.post("/api/v1/events/bulk", {"events": [event]}).json()["results"]
-            assert item["error"]["param"] == "cookie"
-    response = api.post("/api/v1/events", purchase(n="o-2", email="b@x.test", code="nosuchcode"))
-    assert response.status_code == 400 and error_of(response)["param"] == "code"
+            assert [(w["param"], w["code"]) for w in item["result"]["warnings"]] == warned
+    response = api.post("/api/v1/events", purchase(n="o-9", email="b@x.test", code="nosuchcode"))
+    assert [(w["param"], w["code"]) for w in response.json()["warnings"]] == [
+        ("code", "code_not_live")
+    ]
+    assert not Referral.objects.exists()
 
 
 def test_a_vanity_codes_cookie_is_longer_than_a_code_and_still_taken(
@@ -384,6 +397,66 @@ def test_in_a_bulk_a_bad_cookie_answers_for_its_own_event_only(api, client, sour
         purchase(n="b-3", email="g@x.test"),
     ]
     results = api.post("/api/v1/events/bulk", {"events": events}).json()["results"]
-    assert [r["status"] for r in results] == [201, 400, 201]
+    assert [r["status"] for r in results] == [201, 201, 201]
     assert results[0]["result"]["source"] == source.pk
-    assert results[1]["error"]["param"] == "cookie"
+    assert results[1]["result"]["source"] is None
+    assert [w["param"] for w in results[1]["result"]["warnings"]] == ["cookie"]
+    assert results[0]["result"]["warnings"] == results[2]["result"]["warnings"] == []
+
+
+def test_a_dead_code_keeps_the_purchase_and_says_so_the_same_on_every_path(
+    api, program, source, link, fixed_rule
+):
+    """One event, single and in a bulk, sent again by id and by Idempotency-Key: the purchase
+    is stored once, the code set aside with the same warning every time, and no referral or
+    reward is made from it."""
+    from referrals.models import Purchase
+    from referrals.services import program_update
+
+    program_update(program=program, status="paused")
+    event = purchase(n="o-1", email="a@x.test", code=link.code)
+    headers = {"Idempotency-Key": "k-1"}
+    first = api.post("/api/v1/events", event, headers=headers)
+    assert first.status_code == 201
+    body = first.json()
+    assert (body["stored"], body["referral"], body["conversion"]) == (True, None, None)
+    [warning] = body["warnings"]
+    assert (warning["param"], warning["code"]) == ("code", "code_not_live")
+    assert warning["message"]
+    replayed = api.post("/api/v1/events", event, headers=headers)
+    assert (replayed.status_code, replayed.json()) == (201, body)
+    again = api.post("/api/v1/events", event).json()
+    assert (again["duplicate"], again["warnings"]) == (True, body["warnings"])
+    [item] = api.post("/api/v1/events/bulk", {"events": [event]}).json()["results"]
+    assert item["status"] == 200 and item["result"]["warnings"] == body["warnings"]
+    # A new event in a bulk is answered as the single endpoint answers it.
+    [fresh] = api.post(
+        "/api/v1/events/bulk", {"events": [purchase(n="o-2", email="b@x.test", code=link.code)]}
+    ).json()["results"]
+    assert fresh["status"] == 201 and fresh["result"]["warnings"] == body["warnings"]
+    assert Purchase.objects.count() == 2
+    assert not Referral.objects.exists() and not Conversion.objects.exists()
+    assert run_reward_tasks() == 0 and not Reward.objects.exists()
+
+
+def test_a_code_for_a_customer_without_an_email_keeps_the_purchase(api, program, source, link):
+    event = {
+        "id": "o-1",
+        "type": "purchase",
+        "customer_external_id": "c-1",
+        "amount": "10.00",
+        "code": link.code,
+    }
+    response = api.post("/api/v1/events", event)
+    assert response.status_code == 201 and response.json()["customer"] is not None
+    warned = [("code", "code_needs_email")]
+    assert [(w["param"], w["code"]) for w in response.json()["warnings"]] == warned
+    again = api.post("/api/v1/events", event).json()
+    assert [(w["param"], w["code"]) for w in again["warnings"]] == warned
+    assert not Referral.objects.exists()
+
+
+def test_a_malformed_code_is_still_a_400(api, program, source, link):
+    for code in ["c" * 65, 7, "a\x01b"]:
+        response = api.post("/api/v1/events", purchase(code=code))
+        assert response.status_code == 400 and error_of(response)["param"] == "code"

@@ -11,7 +11,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import Customer, ReferralSource
@@ -113,23 +112,109 @@ def test_the_cookie_code_attributes_when_no_code_is_given(acme, program, agent):
     assert conversion.referral.source == agent and conversion.referral.channel == "link"
 
 
-def test_a_code_of_another_organization_is_unknown(acme, globex, program):
+def purchase_warned(org, event_id, email="", **kwargs):
+    warnings: list = []
+    conversion, created = purchase(org, event_id, email, warnings=warnings, **kwargs)
+    return conversion, created, [(w.param, w.code) for w in warnings]
+
+
+def test_a_code_of_another_organization_is_unknown_and_the_purchase_kept(acme, globex, program):
     foreign_program = program_create(organization=globex, name="Globex friends")
     foreign_source = ReferralSource.objects.create(organization=globex, name="G", kind="customer")
     foreign_link = link_get_or_create(program=foreign_program, source=foreign_source)
-    with pytest.raises(ValidationError) as error:
-        purchase(acme, "o-1", "fay@example.com", code=foreign_link.code)
-    assert "code" in error.value.message_dict
-    assert not Referral.objects.filter(organization=acme).exists()
-    assert not Customer.objects.filter(organization=acme).exists()  # nothing half-done
+    conversion, created, warned = purchase_warned(
+        acme, "o-1", "fay@example.com", code=foreign_link.code
+    )
+    assert (conversion, created, warned) == (None, True, [("code", "code_not_live")])
+    assert Purchase.objects.get(external_id="o-1").customer.email == "fay@example.com"
+    assert not Referral.objects.exists()  # neither here nor at Globex
 
 
-def test_a_code_of_a_paused_program_is_refused(acme, program, source):
-    link = link_get_or_create(program=program, source=source)
+def _dead_codes(acme, program, source):
+    """A code of each kind that no longer works, and what made it so."""
+    from referrals.services import link_set_vanity_code
+
+    paused = program_create(organization=acme, name="Paused")
+    ended = program_create(organization=acme, name="Ended")
+    gone = ReferralSource.objects.create(organization=acme, name="Gone", kind="customer")
+    paused_link = link_get_or_create(program=paused, source=source)
+    ended_link = link_get_or_create(program=ended, source=source)
+    gone_link = link_get_or_create(program=program, source=gone)
+    renamed = link_get_or_create(program=program, source=source)
+    link_set_vanity_code(link=renamed, vanity_code="summer-sale")
+    link_set_vanity_code(link=renamed, vanity_code="winter-sale")
+    program_update(program=paused, status="paused")
+    program_update(program=ended, status="ended")
+    gone.active = False
+    gone.save(update_fields=["active"])
+    return [paused_link.code, ended_link.code, gone_link.code, "summer-sale", "nosuchcode"]
+
+
+def test_a_code_that_no_longer_works_is_set_aside_and_the_purchase_kept(
+    acme, program, source, fixed_rule
+):
+    """Unknown, paused or ended program, inactive source, renamed vanity code: the purchase
+    is stored all the same, credited as without a code, and no referral is made from it."""
+    from rewards.models import Reward
+
+    for n, code in enumerate(_dead_codes(acme, program, source)):
+        conversion, created, warned = purchase_warned(
+            acme, f"o-{n}", f"f{n}@example.com", code=code
+        )
+        assert (conversion, created, warned) == (None, True, [("code", "code_not_live")]), code
+        # The same event again: the same warning, nothing changes.
+        again = purchase_warned(acme, f"o-{n}", f"f{n}@example.com", code=code)
+        assert again == (None, False, [("code", "code_not_live")])
+    assert Purchase.objects.filter(organization=acme).count() == 5
+    assert not Referral.objects.exists() and not Conversion.objects.exists()
+    assert not Reward.objects.exists()
+
+
+def test_a_dead_code_still_lets_the_friend_be_matched_by_email(acme, program, source):
+    referral = refer(program, source, "fay@example.com", days_ago=3)
     program_update(program=program, status="paused")
-    with pytest.raises(ValidationError) as error:
-        purchase(acme, "o-1", "fay@example.com", code=link.code)
-    assert "code" in error.value.message_dict
+    code = link_get_or_create(program=program, source=source).code
+    conversion, created, warned = purchase_warned(acme, "o-1", "fay@example.com", code=code)
+    assert conversion.referral == referral and created
+    assert warned == [("code", "code_not_live")]
+
+
+def test_after_a_dead_code_the_cookie_is_taken(acme, program, agent):
+    agent_link = link_get_or_create(program=program, source=agent)
+    conversion, _, warned = purchase_warned(
+        acme, "o-1", "new@example.com", code="nosuchcode", cookie_code=agent_link.code
+    )
+    assert conversion.referral.source == agent and warned == [("code", "code_not_live")]
+
+
+def test_a_code_for_a_customer_without_an_email_is_set_aside(acme, program, source):
+    link = link_get_or_create(program=program, source=source)
+    warnings: list = []
+    conversion, created = event_record(
+        organization=acme,
+        kind="purchase",
+        external_id="o-1",
+        amount=Decimal("10"),
+        customer_external_id="C-1",
+        code=link.code,
+        warnings=warnings,
+    )
+    assert (conversion, created) == (None, True)
+    assert [(w.param, w.code) for w in warnings] == [("code", "code_needs_email")]
+    assert Purchase.objects.get(external_id="o-1").customer.external_id == "C-1"
+    assert not Referral.objects.exists()
+    warnings.clear()
+    again = event_record(
+        organization=acme,
+        kind="purchase",
+        external_id="o-1",
+        amount=Decimal("10"),
+        customer_external_id="C-1",
+        code=link.code,
+        warnings=warnings,
+    )
+    assert again == (None, False)
+    assert [(w.param, w.code) for w in warnings] == [("code", "code_needs_email")]
 
 
 def test_a_friend_who_was_already_a_customer_counts_as_advocacy(acme, program, source, fixed_rule):
@@ -200,10 +285,11 @@ def test_staff_record_an_event_from_the_dashboard(login, bob, program, source):
             "email": "x@example.com",
         },
     )
-    assert (
-        response.status_code == 400
-        and "Unknown or inactive referral code." in response.content.decode()
-    )
+    # A code that does not work does not lose the purchase: recorded without it, and said.
+    assert response.status_code == 302 and response["Location"] == "/app/events/new/"
+    page = client.get(response["Location"]).content.decode()
+    assert "Unknown or inactive referral code" in page and "no source is credited" in page
+    assert Purchase.objects.filter(external_id="o-10").exists()
     response = client.post(
         "/app/events/new/",
         {
