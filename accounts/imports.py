@@ -246,12 +246,44 @@ def _customers_by_external_id(
     return found
 
 
+def _customers_known_by_email_only(
+    organization: Organization, emails: Iterable[str], *, lock: bool
+) -> dict[str, Customer]:
+    """The customers without an id yet (one per email), by their lower-cased email."""
+    found: dict[str, Customer] = {}
+    for chunk in _chunks(sorted(set(emails))):
+        qs = (
+            Customer.objects.for_organization(organization)
+            .annotate(_email=Lower("email"))
+            .filter(external_id="", _email__in=chunk)
+            .order_by("first_seen_at", "pk")
+        )
+        if lock:
+            qs = qs.select_for_update()
+        for customer in qs:
+            found.setdefault(customer.email.lower(), customer)
+    return found
+
+
 def check_customers(organization: Organization, rows: list[ImportRow], *, lock: bool) -> None:
+    """Each row updates the customer with its id; else the customer known so far only by its
+    email, who takes the id (as ``selectors.customer_find`` finds them); else it creates one.
+    A customer with another id is someone else, even with the same email."""
     existing = _customers_by_external_id(
         organization,
         [row.values["external_id"] for row in rows if row.values["external_id"]],
         lock=lock,
     )
+    by_email = _customers_known_by_email_only(
+        organization,
+        [
+            row.values["email"].lower()
+            for row in rows
+            if row.values["email"] and row.values["external_id"] not in existing
+        ],
+        lock=lock,
+    )
+    adopted: set[int] = set()  # each email-only customer takes the id of one row only
     seen: dict[str, int] = {}
     for row in rows:
         external_id = row.values["external_id"]
@@ -272,7 +304,15 @@ def check_customers(organization: Organization, rows: list[ImportRow], *, lock: 
             )
             if value
         }
-        _decide(row, existing.get(external_id), wanted)
+        instance = existing.get(external_id)
+        if instance is None and email and external_id:
+            instance = by_email.get(email)
+            if instance is not None and instance.pk not in adopted:
+                adopted.add(instance.pk)
+                wanted = {"external_id": external_id, **wanted}
+            else:
+                instance = None
+        _decide(row, instance, wanted)
 
 
 def apply_customers(organization: Organization, rows: list[ImportRow]) -> tuple[int, int]:

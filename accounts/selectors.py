@@ -41,14 +41,25 @@ def source_list(
 
 
 def customer_find(
-    *, organization: Organization, email: str = "", external_id: str = ""
+    *, organization: Organization, email: str = "", external_id: str = "", lock: bool = False
 ) -> Customer | None:
-    """The customer the business's id names, else the first seen with this email, or None."""
+    """The customer the business's id names; else, by email, the first seen with it.
+
+    With an id, the email finds only a customer the business has not given an id yet (known
+    only by email), whom the caller then gives this id: a customer with another id is
+    someone else (a joint account, a family address, an unverified email), never merged
+    into this one, who is then new. Without an id, the email names the first seen with it.
+    ``lock`` locks the row found (``select_for_update``)."""
     qs = Customer.objects.for_organization(organization)
+    if lock:
+        qs = qs.select_for_update()
     email, external_id = (email or "").strip(), (external_id or "").strip()
     customer = qs.filter(external_id=external_id).first() if external_id else None
     if customer is None and email:
-        customer = qs.filter(email__iexact=email).order_by("first_seen_at", "pk").first()
+        by_email = qs.filter(email__iexact=email)
+        if external_id:
+            by_email = by_email.filter(external_id="")
+        customer = by_email.order_by("first_seen_at", "pk").first()
     return customer
 
 

@@ -356,6 +356,8 @@ def customer_upsert(
 ) -> tuple[Customer, bool]:
     """Create the customer with this external id, or bring its details up to date.
 
+    A customer known so far only by this email (from an event, without an id) is that
+    customer, and takes the id (``customer_find``); one with another id is someone else.
     Only the details given are written (an empty value leaves the stored one alone).
     Returns (customer, created); two requests racing on one new id create it once.
     """
@@ -364,9 +366,23 @@ def customer_upsert(
         raise ValidationError({"external_id": "An upsert needs the customer's external id."})
     fields = {"email": (email or "").strip().lower(), "name": name or "", "phone": phone or ""}
     fields = {key: value for key, value in fields.items() if value}
-    for _ in range(2):
-        qs = Customer.objects.for_organization(organization)
-        customer = qs.filter(external_id=external_id).first()
+    for _ in range(3):
+        customer = customer_find(
+            organization=organization, email=fields.get("email", ""), external_id=external_id
+        )
+        if customer is not None and customer.external_id != external_id:
+            # Known only by email until now: it takes the id, unless a concurrent request
+            # gave it one, or gave this id to another customer, meanwhile (then look again).
+            try:
+                with transaction.atomic():
+                    taken = Customer.objects.filter(pk=customer.pk, external_id="").update(
+                        external_id=external_id
+                    )
+            except IntegrityError:
+                continue
+            if not taken:
+                continue
+            customer.external_id = external_id
         if customer is not None:
             changed = [key for key, value in fields.items() if getattr(customer, key) != value]
             for key in changed:

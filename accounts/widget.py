@@ -29,7 +29,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from .models import Customer, Organization
-from .selectors import customer_find
 from .services import customer_get_or_create
 
 log = logging.getLogger(__name__)
@@ -124,22 +123,15 @@ def customer_for_token(token: str) -> Customer | None:
     """The customer a token names (made on first sight), or None with the reason logged."""
     try:
         claims = read_token(token)
-        found = customer_find(
-            organization=claims.organization,
-            email=claims.email,
-            external_id=claims.customer_external_id,
-        )
         # The token's id is who the visitor is; its email is only what the business was
-        # told. A customer found by that email under another id is someone else: showing
-        # them would show anyone who gave a stranger's address that stranger's credit.
-        if found is not None and found.external_id not in ("", claims.customer_external_id):
-            found = None
+        # told. A customer found by that email under another id is someone else (showing
+        # them would show anyone who gave a stranger's address that stranger's credit):
+        # ``customer_find`` finds by email only a customer known by no id yet.
         customer, _ = customer_get_or_create(
             organization=claims.organization,
             external_id=claims.customer_external_id,
             email=claims.email,
             name=claims.name,
-            found=found,
         )
     except InvalidToken as error:
         log.warning("Widget token refused: %s", error)

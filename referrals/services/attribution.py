@@ -647,11 +647,7 @@ def _lock_customer(customer: Customer) -> Customer:
 
 def _find_locked(organization: Organization, *, email: str, external_id: str) -> Customer | None:
     """``customer_find``, with the customer's row locked (and read after the lock)."""
-    qs = Customer.objects.for_organization(organization).select_for_update()
-    customer = qs.filter(external_id=external_id).first() if external_id else None
-    if customer is None and email:
-        customer = qs.filter(email__iexact=email).order_by("first_seen_at", "pk").first()
-    return customer
+    return customer_find(organization=organization, email=email, external_id=external_id, lock=True)
 
 
 def _friend_of(referral: Referral, *, customer: Customer | None, occurred_at) -> Customer:

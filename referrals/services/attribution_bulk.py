@@ -212,6 +212,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
         .order_by("pk")
     }
     by_email: dict[str, Customer] = {}
+    by_email_only: dict[str, Customer] = {}  # the customers known by no id yet
     with _no_bitmap_scans():
         for c in (
             Customer.objects.select_for_update()
@@ -221,6 +222,9 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
             .order_by("first_seen_at", "pk")
         ):
             by_email.setdefault(c.email.lower(), c)
+            if not c.external_id:
+                by_email_only.setdefault(c.email.lower(), c)
+    emailed = _Emailed(by_email, by_email_only)
 
     # Group the events by the customer they name; mark the groups left to event_record.
     keys = _Keys()
@@ -234,7 +238,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
         nodes += [("x", external_id)] if external_id else []
         found = by_external.get(external_id) if external_id else None
         if found is None and email:
-            found = by_email.get(email)
+            found = emailed.find(email, external_id)
         if found is not None:
             nodes.append(("c", found.pk))
         if event_id in known:
@@ -286,7 +290,9 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
     slow_roots = {keys.find(node) for node in slow_nodes if node in keys.parent}
     for root, group in groups.items():
         group.slow = root in slow_roots
-    found_customers = {c.pk: c for c in [*by_external.values(), *by_email.values()]}
+    found_customers = {
+        c.pk: c for c in [*by_external.values(), *by_email.values(), *by_email_only.values()]
+    }
     customers_in = defaultdict(set)
     for node in list(keys.parent):
         if node[0] == "c":
@@ -299,7 +305,7 @@ def _record_many(organization: Organization, events: list[dict]) -> dict[int, Re
             group.customer_id = next(iter(found_ids))
             customer = found_customers[group.customer_id]
             group.slow = group.slow or not _finds_without_filling(
-                group.items, customer, by_external, by_email
+                group.items, customer, by_external, emailed
             )
         else:
             group.slow = group.slow or not _one_new_customer(group.items)
@@ -337,13 +343,27 @@ def _no_bitmap_scans():
             cursor.execute("SET LOCAL enable_bitmapscan = on")
 
 
-def _finds_without_filling(items: list[_Item], customer: Customer, by_external, by_email) -> bool:
+class _Emailed:
+    """The batch's customers by email, found as ``customer_find`` finds them: with an id,
+    only a customer known by no id yet; without one, the first seen with the email."""
+
+    def __init__(self, by_email: dict[str, Customer], by_email_only: dict[str, Customer]):
+        self.by_email = by_email
+        self.by_email_only = by_email_only
+
+    def find(self, email: str, external_id: str) -> Customer | None:
+        return (self.by_email_only if external_id else self.by_email).get(email)
+
+
+def _finds_without_filling(
+    items: list[_Item], customer: Customer, by_external, emailed: _Emailed
+) -> bool:
     """Every event finds this customer (as ``customer_find`` would) and fills in neither
     its email nor its id (which would change whom later events find)."""
     for item in items:
         found = by_external.get(item.external_id) if item.external_id else None
         if found is None and item.email:
-            found = by_email.get(item.email)
+            found = emailed.find(item.email, item.external_id)
         if found is None or found.pk != customer.pk:
             return False
         if (item.external_id and not customer.external_id) or (item.email and not customer.email):
