@@ -586,6 +586,9 @@ class PayoutBalanceEntry(models.Model):
         return f"{self.kind} {self.amount}"
 
 
+MAX_PAYOUT_KEY_LENGTH = 255
+
+
 class Payout(models.Model):
     """Money paid to a source: requested -> processing -> paid | failed.
 
@@ -611,7 +614,8 @@ class Payout(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCIES)
     method = models.CharField(max_length=16, choices=Method.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
-    idempotency_key = models.CharField(max_length=200)
+    # The whole Idempotency-Key the API takes (api.idempotency.MAX_KEY_LENGTH).
+    idempotency_key = models.CharField(max_length=MAX_PAYOUT_KEY_LENGTH)
     provider_reference = models.CharField(max_length=200, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True, default="")

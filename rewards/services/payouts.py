@@ -20,6 +20,7 @@ from core.tasks import enqueue_on_commit
 
 from .. import webhooks
 from ..models import (
+    MAX_PAYOUT_KEY_LENGTH,
     PAID_OUT_KINDS,
     Payout,
     PayoutBalanceEntry,
@@ -153,7 +154,12 @@ def payout_request(
             {"method": "A gift card is sent by email, and this source has no email address."}
         )
     bank = details if details is not None and details.has_bank_account else None
-    key = (idempotency_key or "").strip()[:200] or f"payout:{uuid.uuid4().hex}"
+    # The whole key: cut short, two keys sharing their beginning would be one payout.
+    key = (idempotency_key or "").strip() or f"payout:{uuid.uuid4().hex}"
+    if len(key) > MAX_PAYOUT_KEY_LENGTH:
+        raise ValidationError(
+            {"idempotency_key": f"Use a key of up to {MAX_PAYOUT_KEY_LENGTH} characters."}
+        )
     existing = Payout.objects.filter(
         organization_id=source.organization_id, idempotency_key=key
     ).first()

@@ -281,3 +281,53 @@ def test_a_payout_key_used_again_after_a_day_never_answers_another_sources_payou
     a_day_later()
     again = api.post("/api/v1/payouts", {"source": source.pk, "amount": "10"}, headers=headers)
     assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
+
+
+def test_two_long_payout_keys_sharing_their_first_200_characters_are_two_payouts(api, acme, source):
+    """The API takes keys of up to 255 characters; the payout kept only the first 200, so a
+    second payout whose key differed after them answered as the first (nothing paid)."""
+    reward_grant_manual(
+        organization=acme,
+        source=source,
+        amount=Decimal("40"),
+        note="x",
+        actor=None,
+        reward_kind="cash",
+    )
+    first_key, second_key = "k" * 200 + "-first" + "x" * 49, "k" * 200 + "-second" + "x" * 48
+    assert len(first_key) == len(second_key) == 255
+    first = api.post(
+        "/api/v1/payouts",
+        {"source": source.pk, "amount": "10"},
+        headers={"Idempotency-Key": first_key},
+    )
+    second = api.post(
+        "/api/v1/payouts",
+        {"source": source.pk, "amount": "15"},
+        headers={"Idempotency-Key": second_key},
+    )
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["id"] != second.json()["id"]
+    assert sorted(Payout.objects.values_list("idempotency_key", "amount")) == [
+        (first_key, Decimal("10")),
+        (second_key, Decimal("15")),
+    ]
+
+
+def test_a_payout_key_longer_than_the_api_takes_is_refused_on_the_key(acme, source):
+    from django.core.exceptions import ValidationError
+
+    from rewards.services import payout_request
+
+    reward_grant_manual(
+        organization=acme,
+        source=source,
+        amount=Decimal("40"),
+        note="x",
+        actor=None,
+        reward_kind="cash",
+    )
+    with pytest.raises(ValidationError) as error:
+        payout_request(source=source, idempotency_key="k" * 256)
+    assert "idempotency_key" in error.value.message_dict
+    assert not Payout.objects.exists()
