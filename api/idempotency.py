@@ -1,6 +1,8 @@
 """
 Idempotency keys on every POST: the same key with the same request gets the first answer
-(status and body, byte for byte); the same key with another request is a 409.
+(status and body, byte for byte); the same key with another request is a 409. The same
+request is the same method, path and JSON (parsed: its whitespace and the order of an
+object's keys do not matter), or the same bytes for a body that is not JSON.
 
 Race-safe by the database rather than by a lock of our own: the record is inserted in the
 transaction that does the work. A second request with the key blocks on the unique index
@@ -11,6 +13,7 @@ nothing, and sending it again gives the same error.
 """
 
 import hashlib
+import json
 from collections.abc import Callable
 
 from django.db import IntegrityError, OperationalError, transaction
@@ -42,13 +45,52 @@ def key_from(request) -> str:
 
 
 def fingerprint(request) -> str:
+    """What makes two requests with one key the same request: the method, the path and the
+    body's JSON in a canonical form (the raw bytes of a body that is not JSON)."""
+    return _digest(request, _canonical_body(request.body))
+
+
+def raw_fingerprint(request) -> str:
+    """The fingerprint over the raw body, as keys stored before canonical JSON have it."""
+    return _digest(request, request.body)
+
+
+def _digest(request, body: bytes) -> str:
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(b"\0")
     digest.update(request.path.encode())
     digest.update(b"\0")
-    digest.update(request.body)
+    digest.update(body)
     return digest.hexdigest()
+
+
+class _Number(str):
+    """A JSON number as it was written: 10.5, 10.50 and "10.50" stay three values (one
+    parsed as a float would lose digits, or be taken for the string)."""
+
+
+def _canonical_body(body: bytes) -> bytes:
+    """The JSON of the body with sorted keys and no whitespace; the body itself when it is
+    not JSON (or too deeply nested to walk)."""
+    if not body:
+        return body
+    try:
+        value = json.loads(body, parse_int=_Number, parse_float=_Number, parse_constant=_Number)
+        return b"json\0" + _canonical(value).encode()
+    except (ValueError, RecursionError):
+        return body
+
+
+def _canonical(value) -> str:
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return "{" + ",".join(f"{json.dumps(k)}:{_canonical(v)}" for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_canonical(v) for v in value) + "]"
+    if isinstance(value, _Number):
+        return str.__str__(value)
+    return json.dumps(value)  # a string (escaped to ASCII), true, false or null
 
 
 class _Undo(Exception):
@@ -73,17 +115,30 @@ def _is_deadlock(error: OperationalError) -> bool:
 
 
 def run(
-    *, organization: Organization, key: str, fingerprint: str, call: Callable[[], Response]
+    *,
+    organization: Organization,
+    key: str,
+    fingerprint: str,
+    call: Callable[[], Response],
+    also: tuple[str, ...] = (),
 ) -> HttpResponse:
     """Answer with ``call()`` once per key; replay its answer after that.
 
     The work runs in one transaction with the record. A bulk of events holds the rows it
     locks until it commits, so two such transactions may deadlock; PostgreSQL then aborts
-    one, whose work is rolled back whole, and it is simply run again.
+    one, whose work is rolled back whole, and it is simply run again. A record stored with
+    one of the fingerprints ``also`` (an older form of the same request's) is the same
+    request too.
     """
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return _run_once(organization=organization, key=key, fingerprint=fingerprint, call=call)
+            return _run_once(
+                organization=organization,
+                key=key,
+                fingerprint=fingerprint,
+                call=call,
+                also=also,
+            )
         except OperationalError as error:
             if attempt == ATTEMPTS or not _is_deadlock(error):
                 raise
@@ -91,7 +146,12 @@ def run(
 
 
 def _run_once(
-    *, organization: Organization, key: str, fingerprint: str, call: Callable[[], Response]
+    *,
+    organization: Organization,
+    key: str,
+    fingerprint: str,
+    call: Callable[[], Response],
+    also: tuple[str, ...] = (),
 ) -> HttpResponse:
     try:
         with transaction.atomic():
@@ -102,7 +162,7 @@ def _run_once(
                     )
             except IntegrityError:
                 record = IdempotencyRecord.objects.get(organization=organization, key=key)
-                if record.fingerprint != fingerprint:
+                if record.fingerprint != fingerprint and record.fingerprint not in also:
                     raise IdempotencyConflict() from None
                 return _replay(record)
             try:

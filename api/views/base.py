@@ -69,6 +69,8 @@ class ApiView(generics.GenericAPIView):
                     key=key,
                     fingerprint=idempotency.fingerprint(request),
                     call=lambda: self._answer(handler, request, *args, **kwargs),
+                    # Keys stored within a day before fingerprints took the parsed JSON.
+                    also=(idempotency.raw_fingerprint(request),),
                 )
             else:
                 response = handler(request, *args, **kwargs)

@@ -161,3 +161,70 @@ def test_a_deadlocked_request_is_run_again_and_answered_once(api, monkeypatch):
     response = api.post("/api/v1/customers", {"external_id": "c-1"}, headers=KEY)
     assert response.status_code == 201 and len(calls) == 2
     assert Customer.objects.count() == 1 and IdempotencyRecord.objects.count() == 1
+
+
+def test_the_same_json_reformatted_replays_the_first_answer(api):
+    """The fingerprint compared the raw bytes: the same request re-sent by a client that
+    formats its JSON otherwise (another library, a retry through a proxy) was a 409."""
+    first = api.post(
+        "/api/v1/sources", raw='{"name": "Sam", "kind": "agent", "tags": [1, 2.50]}', headers=KEY
+    )
+    assert first.status_code == 201
+    again = api.post(
+        "/api/v1/sources",
+        raw='{\n  "tags" : [ 1,2.50 ],\n  "kind":"agent",\n\t"name":"Sam"\n}',
+        headers=KEY,
+    )
+    assert again.status_code == 201 and again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert ReferralSource.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        '{"name": "Sam", "kind": "customer", "tags": [1, 2.50]}',  # another value
+        '{"name": "Sam", "kind": "agent", "tags": [2.50, 1]}',  # a list in another order
+        '{"name": "Sam", "kind": "agent", "tags": [1, 2.5]}',  # a number written otherwise
+        '{"name": "Sam", "kind": "agent", "tags": [1, "2.50"]}',  # a string, not a number
+        '{"name": "Sam", "kind": "agent"}',  # a key left out
+    ],
+)
+def test_the_same_key_with_a_different_json_value_is_a_409(api, other):
+    body = '{"name": "Sam", "kind": "agent", "tags": [1, 2.50]}'
+    assert api.post("/api/v1/sources", raw=body, headers=KEY).status_code == 201
+    response = api.post("/api/v1/sources", raw=other, headers=KEY)
+    assert response.status_code == 409
+    assert ReferralSource.objects.count() == 1
+
+
+def test_a_body_that_is_not_json_is_compared_byte_for_byte():
+    from django.test import RequestFactory
+
+    from api.idempotency import fingerprint
+
+    factory = RequestFactory()
+
+    def of(body: bytes) -> str:
+        return fingerprint(factory.post("/api/v1/sources", body, content_type="text/plain"))
+
+    assert of(b"name=Sam") == of(b"name=Sam") != of(b"name=Sam ")
+    assert of(b'{"a": 1}') == of(b'{ "a":1 }') != of(b"{'a': 1}")
+
+
+def test_a_key_stored_before_json_was_compared_parsed_is_still_replayed(api):
+    """A record stored with the raw body's fingerprint (within the day before the change)
+    still answers the same request sent again."""
+    from django.test import RequestFactory
+
+    from api.idempotency import raw_fingerprint
+
+    body = '{"name": "Sam", "kind": "agent"}'
+    first = api.post("/api/v1/sources", raw=body, headers=KEY)
+    legacy = raw_fingerprint(
+        RequestFactory().post("/api/v1/sources", body, content_type="application/json")
+    )
+    IdempotencyRecord.objects.update(fingerprint=legacy)
+    again = api.post("/api/v1/sources", raw=body, headers=KEY)
+    assert again.status_code == 201 and again.content == first.content
+    assert ReferralSource.objects.count() == 1
