@@ -4,6 +4,7 @@ from datetime import UTC
 
 import django_filters as df
 from django import forms
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 
@@ -11,13 +12,24 @@ from accounts.models import Customer, ReferralSource, SourceKind
 from referrals.models import Referral, ReferralLink
 from rewards.models import Payout, Reward
 
+from .serializers import DIGITS
+
 MAX_ID = 2**63 - 1
+
+
+class WholeNumberField(forms.IntegerField):
+    """Digits only: Django's IntegerField takes "1.0" (and "١") for 1."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not DIGITS.fullmatch(str(value).strip()):
+            raise DjangoValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
 
 
 class IdFilter(df.NumberFilter):
     """An object id: a whole number in the database's range (anything else is a 400)."""
 
-    field_class = forms.IntegerField
+    field_class = WholeNumberField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)

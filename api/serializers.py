@@ -1,6 +1,7 @@
 """How the API shows each object. Ids are integers, times ISO 8601 in UTC, money a decimal
 string beside its currency code. Input serializers live next to the view that takes them."""
 
+import re
 from datetime import UTC
 
 from django.conf import settings
@@ -55,13 +56,54 @@ class UtcDateTime(serializers.DateTimeField):
             self.fail("invalid", format="ISO 8601")
 
 
+# A plain decimal as a person writes it: no exponent, no NaN or Infinity, ASCII digits.
+# (as the schema's pattern for a decimal has it: "25", "25.50", ".5", "25.")
+PLAIN_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+DIGITS = re.compile(r"[0-9]+", re.ASCII)
+MAX_ID = 2**63 - 1  # PostgreSQL's bigint
+
+
 class Money(serializers.DecimalField):
-    """An amount as a decimal string with two places ("25.00"); never a float."""
+    """An amount as a decimal string with two places ("25.00"); never a float.
+
+    Taken as a plain decimal only ("25", "25.5", "25.00", or a JSON number written so): an
+    exponent ("1e3"), "NaN", "Infinity", true, or digits of other scripts are a 400."""
+
+    default_error_messages = {
+        "invalid": 'Give the amount as a plain decimal number, such as "25.00".',
+    }
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_digits", 14)
         kwargs.setdefault("decimal_places", 2)
         super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int | float):
+            self.fail("invalid")
+        # A JSON number reaches here parsed: a float whose shortest form needs an exponent
+        # (1e-07, 1e+16) was not written as a plain decimal.
+        text = data.strip() if isinstance(data, str) else repr(data)
+        if not PLAIN_DECIMAL.fullmatch(text):
+            self.fail("invalid")
+        return super().to_internal_value(text)
+
+
+class Id(serializers.IntegerField):
+    """An object's id: a whole number (a JSON integer, or a string of digits) from 1. A
+    fraction (1.0, "1.5"), true or false is a 400, not rounded or taken for 1."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int):
+            self.fail("invalid")
+        if isinstance(data, str) and not DIGITS.fullmatch(data.strip()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class CustomerOut(serializers.ModelSerializer):

@@ -12,10 +12,8 @@ from rewards.selectors import programs_with_rules
 
 from ..errors import MissingReference
 from ..filters import LinkFilter, StrictOrdering
-from ..serializers import LinkOut, ProgramOut
+from ..serializers import Id, LinkOut, ProgramOut
 from .base import ApiView, ListView
-
-MAX_ID = 2**63 - 1
 
 
 class ProgramList(ListView):
@@ -37,8 +35,8 @@ class ProgramDetail(ApiView):
 
 
 class LinkIn(serializers.Serializer):
-    source = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    program = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    source = Id()
+    program = Id()
 
 
 def program_and_source(view, data: dict) -> tuple[Program, ReferralSource]:

@@ -10,16 +10,16 @@ from referrals import services as referral_services
 from referrals.models import Channel, Referral
 
 from ..filters import ReferralFilter, StrictOrdering
-from ..serializers import Email, ReferralOut, Text
+from ..serializers import Email, Id, ReferralOut, Text
 from .base import ApiView, ListView
-from .programs import MAX_ID, program_and_source
+from .programs import program_and_source
 
 INTRODUCTION_CHANNELS = [Channel.EMAIL, Channel.PHONE, Channel.IN_PERSON, Channel.API]
 
 
 class ReferralIn(serializers.Serializer):
-    source = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    program = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    source = Id()
+    program = Id()
     channel = serializers.ChoiceField(
         choices=[(c.value, c.label) for c in INTRODUCTION_CHANNELS], default=Channel.API
     )

@@ -14,9 +14,8 @@ from rewards.models import Payout, Reward
 
 from ..errors import MissingReference
 from ..filters import PayoutFilter, RewardFilter, StrictOrdering
-from ..serializers import LotOut, Money, PayoutOut, RewardOut, Text
+from ..serializers import Id, LotOut, Money, PayoutOut, RewardOut, Text
 from .base import ApiView, ListView
-from .programs import MAX_ID
 from .sources import source_of
 
 
@@ -162,11 +161,10 @@ class SourceRedeem(ApiView):
 
 
 class PayoutIn(serializers.Serializer):
-    source = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    source = Id()
     method = serializers.ChoiceField(choices=Payout.Method.choices, required=False)
-    amount = serializers.DecimalField(
+    amount = Money(
         max_digits=12,
-        decimal_places=2,
         required=False,
         help_text="Part of the payout balance to pay (more than zero, at most the balance). "
         "Omitted: all of it.",

@@ -10,7 +10,7 @@ from accounts.models import Customer, ReferralSource, SourceKind
 
 from ..errors import MissingReference
 from ..filters import SourceFilter, StrictOrdering
-from ..serializers import Email, PortalOut, SourceOut, Text
+from ..serializers import Email, Id, PortalOut, SourceOut, Text
 from .base import ApiView, ListView
 
 
@@ -19,9 +19,7 @@ class SourceIn(serializers.Serializer):
     name = Text(max_length=200)
     email = Email(required=False, allow_blank=True, max_length=254)
     company = Text(required=False, allow_blank=True, max_length=200)
-    customer = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=2**63 - 1
-    )
+    customer = Id(required=False, allow_null=True)
 
 
 class SourceUpdateIn(SourceIn):
