@@ -14,7 +14,7 @@ from http.cookies import Morsel
 from urllib.parse import urlencode, urlparse, urlunparse
 
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -43,10 +43,15 @@ def _with_code(url: str, code: str) -> str:
 
 
 _CLICKS = LocalLimiter("link")
+_READ_METHODS = frozenset({"GET", "HEAD"})
+_ALLOWED_METHODS = ["GET", "HEAD", "POST"]  # POST: the landing page's form
 
 
 def referral_link(request, code: str):
     """/r/<code>: record the click, remember the referrer, show the offer (or redirect).
+
+    Only a GET is a click; a HEAD gets the same answer without one, the landing page's
+    form is a POST, and any other method is a 405 that names these three.
 
     Rate limits: the friend's form (POST) and codes that do not exist count against the
     shared cache per address; clicks count in this process's memory, so the hot path
@@ -54,6 +59,8 @@ def referral_link(request, code: str):
     """
     if request.method == "POST":
         return refused(request, "landing_write") or _leave_lead(request, code)
+    if request.method not in _READ_METHODS:
+        return HttpResponseNotAllowed(_ALLOWED_METHODS)
     too_many = _CLICKS.refused(request)
     if too_many is not None:
         return too_many

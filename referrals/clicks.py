@@ -207,10 +207,11 @@ _NOT_A_PERSON = re.compile(
 
 
 def is_click(method: str, user_agent: str) -> bool:
-    """Whether a request for a link is a person's click: not a HEAD (a link checker), not a
-    crawler or a link preview, which fetch a link once per share and per chat before any
-    friend clicked (counted, they inflated clicks and deflated every conversion rate)."""
-    return method != "HEAD" and _NOT_A_PERSON.search(user_agent) is None
+    """Whether a request for a link is a person's click: a GET (not a HEAD from a link
+    checker, an OPTIONS preflight or a scanner's PUT or DELETE), and not from a crawler or
+    a link preview, which fetch a link once per share and per chat before any friend
+    clicked (counted, they inflated clicks and deflated every conversion rate)."""
+    return method == "GET" and _NOT_A_PERSON.search(user_agent) is None
 
 
 def hash_ip(ip: str) -> str:

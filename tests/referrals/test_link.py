@@ -153,3 +153,22 @@ def test_a_phone_whose_name_ends_in_bot_still_clicks(client, link):
     ua = "Mozilla/5.0 (Linux; Android 10; CUBOT X30 Build/QP1A) Chrome/120.0 Mobile Safari/537.36"
     client.get(f"/r/{link.code}", HTTP_USER_AGENT=ua)
     assert Click.objects.filter(link=link).count() == 1
+
+
+@pytest.mark.parametrize("method", ["options", "put", "delete", "patch"])
+def test_other_methods_are_no_click_and_not_allowed(client, link, method):
+    """A CORS preflight, a scanner's PUT or DELETE counted as a click like a person's GET:
+    clicks inflated, conversion rates deflated. Only GET is a click; the link answers GET,
+    HEAD and the landing page's form (POST), anything else is a 405 naming those."""
+    response = getattr(client, method)(f"/r/{link.code}", HTTP_USER_AGENT="UA/1")
+    assert response.status_code == 405
+    assert {m.strip() for m in response["Allow"].split(",")} == {"GET", "HEAD", "POST"}
+    assert not Click.objects.filter(link=link).exists()
+
+
+def test_only_a_get_is_a_click():
+    from referrals.clicks import is_click
+
+    assert is_click("GET", "UA/1")
+    for method in ("HEAD", "OPTIONS", "PUT", "DELETE", "PATCH", "POST", "TRACE"):
+        assert not is_click(method, "UA/1")
