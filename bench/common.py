@@ -47,6 +47,7 @@ def app_env(database: str, *, var_dir: Path = SCRATCH, **extra) -> dict:
         "REDIS_URL": "redis://127.0.0.1:6379/13",
         "SECRET_KEY": "bench-secret-key-not-for-production",
         "ALLOWED_HOSTS": "127.0.0.1",
+        "SITE_URL": "http://127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "DJANGO_DEBUG": "0",
         "LOG_LEVEL": "WARNING",

@@ -20,8 +20,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Shared helpers"
 
     def ready(self):
-        # Connects the worker's signal handlers that mark outbox rows done, retried or failed.
-        from . import lookups, tasks  # noqa: F401
+        # Connects the worker's signal handlers that mark outbox rows done, retried or failed,
+        # and registers the system checks of core/checks.py.
+        from . import checks, lookups, tasks  # noqa: F401
 
         lookups.register()  # field__any=[...] (core/lookups.py)
 

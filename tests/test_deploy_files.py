@@ -58,3 +58,15 @@ def test_every_copy_of_chart_js_brings_its_source_map():
     for path in ("bin/setup", "Dockerfile"):
         text = (ROOT / path).read_text()
         assert "chart.js/dist/chart.umd.js.map" in text, path
+
+
+def test_every_run_of_the_production_settings_names_its_site_url():
+    # check --deploy fails on a SITE_URL left at localhost (core/checks.py): CI names one.
+    ci = (ROOT / ".ci" / "run").read_text()
+    deploy_check = ci.split("manage.py check --deploy", 1)[0].rsplit("echo", 1)[1]
+    assert "SITE_URL=https://" in deploy_check
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("web", "clicks", "worker", "beat"):
+        assert "SITE_URL" in services[name]["environment"], name
+    for path in ("bin/prodcheck", "bench/common.py"):
+        assert '"SITE_URL"' in (ROOT / path).read_text(), path
