@@ -107,7 +107,7 @@ def _render_portal(request, source, *, details_form=None, status=200):
             {
                 "link": link,
                 "program": program,
-                "url": request.build_absolute_uri(f"/r/{link.public_code}"),
+                "url": referral_services.link_url(link, request),
                 "earn": [rule_in_words_for_source(r) for r in rules if r.beneficiary == referrer],
                 "friend_gets": [
                     rule_in_words_for_source(r) for r in rules if r.beneficiary != referrer
@@ -244,6 +244,6 @@ def qr(request, token: str, link_id: int):
     source = _source(token)
     link = get_object_or_404(ReferralLink, pk=link_id, source=source)
     body, content_type = referral_services.qr_image(
-        request.build_absolute_uri(f"/r/{link.public_code}"), "svg"
+        referral_services.link_url(link, request), "svg"
     )
     return HttpResponse(body, content_type=content_type)

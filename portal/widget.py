@@ -9,6 +9,7 @@ goes to the log, never to the page.
 """
 
 from functools import lru_cache
+from urllib.parse import urljoin
 
 from django.contrib.staticfiles import finders
 from django.http import HttpResponse, JsonResponse
@@ -22,6 +23,7 @@ from accounts.tenancy import org_member_required
 from accounts.widget import customer_for_token, make_token
 from core.money import ZERO, format_money
 from core.ratelimit import refused
+from core.site import base_url
 from referrals import selectors as referral_selectors
 from referrals import services as referral_services
 from rewards import selectors as reward_selectors
@@ -39,7 +41,8 @@ def _script_source() -> str:
 @require_GET
 def widget_js(request):
     """The script, with the address of its stylesheet filled in (hashed in production)."""
-    stylesheet = request.build_absolute_uri(static("widget/widget.css"))
+    # On SITE_URL (unless STATIC_URL names another host), like the links it shows.
+    stylesheet = urljoin(base_url(request) + "/", static("widget/widget.css"))
     body = _script_source().replace("__ADVOCATE_STYLESHEET__", stylesheet)
     response = HttpResponse(body, content_type="application/javascript; charset=utf-8")
     response["Cache-Control"] = "public, max-age=300"
@@ -87,7 +90,7 @@ def widget_state(request, customer: Customer) -> dict:
         "organization": organization.name,
         "program": program.name if program else None,
         "offer": program.friend_offer if program else "",
-        "url": request.build_absolute_uri(f"/r/{link.public_code}") if link else None,
+        "url": referral_services.link_url(link, request) if link else None,
         "code": link.public_code if link else None,
         "credit": {
             "amount": f"{available:.2f}",

@@ -145,7 +145,7 @@ def _link_for(request, pk: int) -> ReferralLink:
 
 
 def _public_url(request, link: ReferralLink) -> str:
-    return request.build_absolute_uri(f"/r/{link.public_code}")
+    return services.link_url(link, request)
 
 
 @org_member_required()

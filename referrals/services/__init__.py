@@ -26,6 +26,7 @@ from .links import (
     link_get_or_create,
     link_resolve,
     link_set_vanity_code,
+    link_url,
     links_for_source,
     qr_image,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "links_for_source",
     "link_resolve",
     "link_set_vanity_code",
+    "link_url",
     "program_create",
     "program_update",
     "qr_image",

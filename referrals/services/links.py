@@ -14,6 +14,7 @@ from django.http import HttpRequest
 
 from accounts.models import ReferralSource
 from core.signing import digest
+from core.site import absolute_url
 
 from ..models import Program, ReferralLink, generate_code, vanity_code_validator
 
@@ -114,6 +115,12 @@ def link_resolve(code: str) -> ReferralLink | None:
     if link is None or not link.is_live:
         return None
     return link
+
+
+def link_url(link: ReferralLink, request: HttpRequest | None = None, *, base: str = "") -> str:
+    """The link's public address, ``<SITE_URL>/r/<code>`` (``core.site``: the request's
+    host only in development), never a ``Host`` header a client or a proxy chose."""
+    return absolute_url(f"/r/{link.public_code}", request, base=base)
 
 
 def qr_image(url: str, fmt: str) -> tuple[bytes, str]:

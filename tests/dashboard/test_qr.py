@@ -24,7 +24,7 @@ def test_the_qr_code_encodes_the_public_link(login, charlie, link):
 
     response = login(charlie).get(f"/app/links/{link.pk}/qr.png")
     expected = io.BytesIO()
-    segno.make(f"http://testserver/r/{link.code}", error="m").save(
+    segno.make(f"http://localhost:8000/r/{link.code}", error="m").save(  # on SITE_URL
         expected, kind="png", scale=10, border=2
     )
     assert response.content == expected.getvalue()

@@ -1,5 +1,6 @@
 """/me/<token>: a source's own portal, reachable only with its secret token."""
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -34,11 +35,30 @@ def test_it_shows_links_qr_referrals_and_credit(client, program, source, link):
         idempotency_key="g1",
     )
     html = client.get(url(source)).content.decode()
-    assert f"http://testserver/r/{link.code}" in html
+    assert f"http://localhost:8000/r/{link.code}" in html  # on SITE_URL
     assert "Fay" in html and "Lead" in html
     assert "€25.00" in html
     qr = client.get(url(source, f"qr/{link.pk}.svg"))
     assert qr.status_code == 200 and qr["Content-Type"] == "image/svg+xml"
+
+
+def test_the_share_links_and_qr_codes_are_on_site_url_not_the_requests_host(
+    client, settings, source, link
+):
+    """Behind a proxy the Host is the proxy's upstream name (or whatever a client sent):
+    the portal handed sources share links and QR codes nobody else could open."""
+    import segno
+
+    settings.SITE_URL = "https://refer.acme.example"
+    html = client.get(url(source), HTTP_HOST="app-internal:8000").content.decode()
+    assert f"https://refer.acme.example/r/{link.code}" in html
+    assert f"app-internal:8000/r/{link.code}" not in html
+    qr = client.get(url(source, f"qr/{link.pk}.svg"), HTTP_HOST="app-internal:8000")
+    expected = io.BytesIO()
+    segno.make(f"https://refer.acme.example/r/{link.code}", error="m").save(
+        expected, kind="svg", scale=8, border=2, xmldecl=False
+    )
+    assert qr.content == expected.getvalue()
 
 
 def test_credit_past_its_date_is_not_in_the_balance_before_the_expiry_task_runs(client, source):

@@ -108,7 +108,7 @@ def test_the_widget_shows_the_customers_link_and_credit(client, acme, program):
     data = response.json()
     source = ReferralSource.objects.get(customer=customer)
     link = source.links.get(program=program)
-    assert data["url"] == f"http://testserver/r/{link.public_code}"
+    assert data["url"] == f"http://localhost:8000/r/{link.public_code}"  # on SITE_URL
     assert data["code"] == link.public_code and data["program"] == program.name
     assert data["credit"] == {"amount": "0.00", "currency": "EUR", "display": "€0.00"}
 
@@ -205,7 +205,23 @@ def test_widget_js_is_served_to_any_site_with_its_stylesheet(client):
     assert response["Cache-Control"] == "public, max-age=300"
     body = response.content.decode()
     assert "__ADVOCATE_STYLESHEET__" not in body
-    assert "http://testserver/static/widget/widget.css" in body
+    assert "http://localhost:8000/static/widget/widget.css" in body  # on SITE_URL
+
+
+def test_the_widget_builds_its_addresses_on_site_url_not_the_requests_host(
+    client, settings, acme, program
+):
+    """Behind a proxy the Host is the proxy's upstream name (or whatever a client sent):
+    a widget built on it handed customers share links nobody else could open."""
+    settings.SITE_URL = "https://refer.acme.example"
+    CustomerFactory(organization=acme, external_id="C-1")
+    data = client.get(
+        "/widget/data", {"token": token_for(acme, "C-1")}, HTTP_HOST="app-internal:8000"
+    ).json()
+    assert data["url"] == f"https://refer.acme.example/r/{data['code']}"
+    body = client.get("/widget.js", HTTP_HOST="app-internal:8000").content.decode()
+    assert "https://refer.acme.example/static/widget/widget.css" in body
+    assert "app-internal" not in body
 
 
 # The demo page ---------------------------------------------------------------------------
@@ -235,11 +251,14 @@ def test_the_demo_page_requires_sign_in(client):
 
 
 @pytest.mark.e2e
-def test_the_widget_renders_on_its_demo_page(browser, live_server, transactional_db, tmp_path):
+def test_the_widget_renders_on_its_demo_page(
+    browser, live_server, transactional_db, tmp_path, settings
+):
     from accounts.models import Membership
     from tests.conftest import PASSWORD, make_user
     from tests.factories import OrganizationFactory, ProgramFactory
 
+    settings.SITE_URL = live_server.url  # the widget's links and stylesheet are on it
     org = OrganizationFactory(slug="harbour", currency="EUR")
     ProgramFactory(organization=org, friend_offer="A month free")
     CustomerFactory(organization=org, external_id="H-1", email="hal@example.com")
