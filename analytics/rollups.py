@@ -18,8 +18,8 @@ day.
 What changes what happened before the cut (a reward voided weeks or minutes later, an event
 recorded late for an earlier instant) reaches the rollups when that day is built again: the
 beat task rebuilds today and the ``REFRESH_DAYS`` days before it every ``REFRESH_SECONDS``
-(and the days of the rewards voided or refunded and of the referrals reviewed since its
-last build, however old),
+(and the days of the rewards voided or refunded, of the referrals reviewed and of the credit
+the expiry task closed late since its last build, however old),
 and ``manage.py rebuild_analytics`` rebuilds everything. The pages say how fresh that is.
 
 Figures that tie two dates together have rows of their own. New business and the value of the
@@ -46,7 +46,14 @@ from django.utils import timezone
 
 from accounts.models import InsiderContribution, Organization, ReferralSource
 from referrals.models import Channel, Click, Purchase, Referral, signed_amount
-from rewards.models import CreditAccount, LedgerEntry, Payout, PayoutBalanceEntry, Reward
+from rewards.models import (
+    CreditAccount,
+    CreditLot,
+    LedgerEntry,
+    Payout,
+    PayoutBalanceEntry,
+    Reward,
+)
 
 from .db import DB, code_point_collation
 from .models import (
@@ -800,6 +807,7 @@ def refresh(*, organization: Organization, now=None) -> None:
     changed = {
         *_changed_reward_days(organization, state),
         *_changed_referral_days(organization, state),
+        *_changed_expiry_days(organization, state),
     }
     for first, last in day_runs(sorted(d for d in changed if d < start)):
         build(organization=organization, start=first, end=last)
@@ -842,6 +850,16 @@ def _changed_referral_days(organization: Organization, state: RollupState) -> li
     )
     for field in ("signed_up_at", "converted_at"):
         days |= _local_days(organization, Referral.objects.filter(pk__in=referrals), field)
+    return [day for day in days if day <= state.built_through]
+
+
+def _changed_expiry_days(organization: Organization, state: RollupState) -> list[date]:
+    """The local days, already rolled up, of the credit the expiry task closed since the
+    last build: its breakage is dated when the lot expired, days earlier when the task ran
+    late (an outage)."""
+    since = _last_build(organization, state)
+    lots = CreditLot.objects.filter(organization=organization, expired_at__gte=since)
+    days = _local_days(organization, lots, "expires_at")
     return [day for day in days if day <= state.built_through]
 
 

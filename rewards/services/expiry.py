@@ -22,6 +22,11 @@ REMINDER_DAYS = (7, 1)  # expiry reminders, in days before a lot expires
 def expire_credit_lots(*, now=None, batch_size: int = 100_000) -> int:
     """Expire every lot past its date, set-based, one statement per batch. Returns how many.
 
+    The ``expire`` entry is dated when the lot expired (its ``expires_at``: the credit could
+    not be spent from then on), so a run late after an outage puts the breakage on the day
+    it happened; the lot's ``expired_at`` says when this task closed it (the analytics
+    refresh builds those days again, ``analytics.rollups``).
+
     On PostgreSQL each batch is a single statement: it picks the batch (skipping lots a
     redemption holds right now: the next run takes them), closes the lots and writes their
     expiry entries, so a lot is either expired with its entry or not at all. Each batch
@@ -37,14 +42,14 @@ def expire_credit_lots(*, now=None, batch_size: int = 100_000) -> int:
 
 _EXPIRE_SQL = """
 WITH batch AS (
-    SELECT id, organization_id, account_id, remaining FROM {lot}
+    SELECT id, organization_id, account_id, remaining, expires_at FROM {lot}
     WHERE expired_at IS NULL AND remaining > 0 AND expires_at <= %(now)s
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), entries AS (
     INSERT INTO {entry}
         (organization_id, account_id, lot_id, kind, amount, idempotency_key, reference, at)
-    SELECT organization_id, account_id, id, %(kind)s, -remaining, %(kind)s, '', %(now)s
+    SELECT organization_id, account_id, id, %(kind)s, -remaining, %(kind)s, '', expires_at
     FROM batch
 )
 UPDATE {lot} SET remaining = 0, expired_at = %(now)s
@@ -96,10 +101,10 @@ def _expire_portable(now, batch_size: int) -> int:
                     f"INSERT INTO {entry_table} "  # noqa: S608 - table names are our own
                     "(organization_id, account_id, lot_id, kind, amount, idempotency_key, "
                     "reference, at) "
-                    "SELECT organization_id, account_id, id, %s, -remaining, %s, '', %s "
-                    f"FROM {lot_table} WHERE id IN ({placeholders}) AND expired_at IS NULL "
-                    "AND remaining > 0",
-                    [LedgerEntry.Kind.EXPIRE, LedgerEntry.Kind.EXPIRE, now, *ids],
+                    "SELECT organization_id, account_id, id, %s, -remaining, %s, '', "
+                    f"expires_at FROM {lot_table} WHERE id IN ({placeholders}) "
+                    "AND expired_at IS NULL AND remaining > 0",
+                    [LedgerEntry.Kind.EXPIRE, LedgerEntry.Kind.EXPIRE, *ids],
                 )
                 cursor.execute(
                     f"UPDATE {lot_table} SET remaining = 0, expired_at = %s "  # noqa: S608

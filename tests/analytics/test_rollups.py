@@ -824,3 +824,46 @@ def test_a_referral_approved_weeks_after_its_purchase_reaches_the_rollups_at_the
         raw.other_revenue,
         raw.converted,
     )
+
+
+def test_credit_expired_by_a_late_run_reaches_its_day_in_the_rollups_at_the_refresh(
+    acme, book, settings
+):
+    """After an outage the expiry task closes lots days late and dates their breakage on
+    the day they expired, often before the days the refresh builds again: it builds the
+    days of the lots closed since its last build, so the rollups say what the rows say."""
+    from unittest import mock
+
+    from analytics.tasks import refresh_rollups
+    from rewards.models import CreditAccount, CreditLot, LedgerEntry
+    from rewards.services import expire_credit_lots
+
+    account = CreditAccount.objects.get(organization=acme, source=book["sam"])
+    lot = CreditLot.objects.create(
+        organization=acme,
+        account=account,
+        amount=Decimal("6.00"),
+        remaining=Decimal("6.00"),
+        granted_at=at(3, 20),
+        expires_at=at(3, 28),
+    )
+    LedgerEntry.objects.create(
+        organization=acme,
+        account=account,
+        lot=lot,
+        kind="grant",
+        amount=Decimal("6.00"),
+        idempotency_key="grant:late",
+        at=at(3, 20),
+    )
+    rollups.rebuild(organization=acme, now=NOW)  # the task was down: the lot is still open
+    later = NOW + timedelta(hours=1)
+    assert expire_credit_lots(now=later) == 1
+    with mock.patch("django.utils.timezone.now", return_value=later + timedelta(minutes=5)):
+        refresh_rollups()
+        settings.ANALYTICS_ROLLUPS = False
+        raw = report.reward_cost(organization=fresh(acme), period=MARCH)[None]
+        settings.ANALYTICS_ROLLUPS = True
+        rolled = report.reward_cost(organization=fresh(acme), period=MARCH)[None]
+    assert raw.breakage == Decimal("16.00")  # the book's 10.00 and this lot's 6.00
+    assert rolled.breakage == raw.breakage

@@ -5,6 +5,7 @@ set-based batches: one SQL statement per batch, never a loop over rows in Python
 
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -27,9 +28,32 @@ def test_it_expires_what_is_left_of_a_lot_past_its_date(account, grant):
         Decimal("-17.50"),
         lot.pk,
         account.pk,
-        later,
+        lot.expires_at,  # when the credit expired, not when the task got to it
     )
     assert credit_balance(account=account) == Decimal("0")
+
+
+def test_a_late_run_dates_the_breakage_on_the_day_the_credit_expired(account, grant):
+    """After an outage the hourly task runs days late: the breakage it writes belongs to the
+    day the credit expired (the analytics read it by the entry's date), not the day of the
+    run. The lot says when it was closed."""
+    from analytics.period import Period
+    from analytics.report import reward_cost
+
+    lot = grant("30.00", days=1)
+    run = lot.expires_at + timedelta(days=5)
+    assert expire_credit_lots(now=run) == 1
+    lot.refresh_from_db()
+    assert lot.expired_at == run
+    assert LedgerEntry.objects.get(kind="expire").at == lot.expires_at
+    tz = lot.organization.timezone
+    expiry_day = timezone.localtime(lot.expires_at, ZoneInfo(tz)).date()
+    run_day = timezone.localtime(run, ZoneInfo(tz)).date()
+    on = {}
+    for day in (expiry_day, run_day):
+        period = Period(start=day, end=day, tz=tz)
+        on[day] = reward_cost(organization=lot.organization, period=period)[None].breakage
+    assert on == {expiry_day: Decimal("30.00"), run_day: Decimal("0")}
 
 
 def test_it_leaves_lots_that_have_not_expired(account, grant):
