@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Customer, ReferralSource, User
@@ -25,6 +26,17 @@ def mailbox(email: str) -> str:
     if not at:
         return domain
     return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
+def same_mailbox(email: str, field: str = "friend_email") -> Q:
+    """Rows whose ``field`` is delivered to ``email``'s mailbox (``mailbox``): the address
+    itself in any case, or the same local part with any "+tag" on the same domain."""
+    box = mailbox(email)
+    local, at, domain = box.rpartition("@")
+    matches = Q(**{f"{field}__iexact": box})
+    if at and local:
+        matches |= Q(**{f"{field}__istartswith": f"{local}+", f"{field}__iendswith": f"@{domain}"})
+    return matches
 
 
 def own_mailboxes(source: ReferralSource) -> set[str]:
@@ -60,8 +72,9 @@ def fraud_checks(
         # most likely the source inventing friends.
         if own_clicks.exclude(friend_email__iexact=email).exists():
             reasons.append("same_device")
+    # The same friend in any spelling of her address (ann+1@ is ann@'s mailbox).
     if email and (
-        Referral.objects.filter(program=program, friend_email__iexact=email)
+        Referral.objects.filter(same_mailbox(email), program=program)
         .exclude(status=Referral.Status.REJECTED)
         .exists()
     ):

@@ -108,6 +108,31 @@ def test_it_holds_a_duplicate_friend(program, source, acme):
     assert lead(program, other, "FAY@example.com").flag_reasons == ["duplicate_friend"]
 
 
+@pytest.mark.parametrize(
+    "first,again",
+    [
+        ("ann@example.com", "ann+1@example.com"),
+        ("ann+1@example.com", "ann@example.com"),
+        ("ann+news@example.com", "Ann+shop@Example.com"),
+    ],
+)
+def test_a_plus_address_of_a_friend_already_referred_is_a_duplicate(
+    program, source, acme, first, again
+):
+    """ann+1@ reaches ann@'s mailbox: the same friend, whoever introduces her (the source
+    itself, a day later, or another source), not a new customer to earn a reward on."""
+    lead(program, source, first)
+    assert lead(program, source, again).flag_reasons == ["duplicate_friend"]
+    other = ReferralSourceFactory(organization=acme, name="Other", kind="customer")
+    assert lead(program, other, again).flag_reasons == ["duplicate_friend"]
+
+
+@pytest.mark.parametrize("other", ["anna@example.com", "ann@example.org", "ann1@example.com"])
+def test_another_mailbox_is_not_a_duplicate(program, source, other):
+    lead(program, source, "ann+1@example.com")
+    assert not lead(program, source, other).flagged
+
+
 def test_a_rejected_referral_is_not_a_duplicate(program, source, acme):
     first = lead(program, source, "fay@example.com")
     referral_reject(referral=first, reason="Wrong person", actor=None)
