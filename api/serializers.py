@@ -233,6 +233,9 @@ class ReferralOut(serializers.ModelSerializer):
 
 class RewardOut(serializers.ModelSerializer):
     amount = Money()
+    # What partial refunds of its purchase took back, and what the reward is worth now.
+    taken_back = Money(read_only=True)
+    value = Money(read_only=True)
 
     class Meta:
         model = Reward
@@ -240,6 +243,8 @@ class RewardOut(serializers.ModelSerializer):
             "id",
             "status",
             "amount",
+            "taken_back",
+            "value",
             "currency",
             "reward_kind",
             "source",

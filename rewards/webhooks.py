@@ -4,10 +4,17 @@ Payloads show a reward or payout as the API does (``GET /api/v1/rewards/<id>``);
 services call these at the moment the change is written, inside its transaction.
 """
 
+from decimal import Decimal
+
 from accounts.models import WebhookEventType
 from accounts.webhooks import emit
 
 from .models import CreditAccount, CreditLot, Payout, Reward
+
+
+def _money(amount: Decimal) -> str:
+    """An amount as the API writes it: two places ("25.00"), whatever the row in memory."""
+    return f"{Decimal(amount):.2f}"
 
 
 def reward_payload(reward: Reward) -> dict:
@@ -15,7 +22,10 @@ def reward_payload(reward: Reward) -> dict:
         "id": reward.pk,
         "object": "reward",
         "status": reward.status,
-        "amount": str(reward.amount),
+        "amount": _money(reward.amount),
+        # What partial refunds took back of it, and what it is worth now (amount less that).
+        "taken_back": _money(reward.taken_back),
+        "value": _money(reward.value),
         "currency": reward.currency,
         "reward_kind": reward.reward_kind,
         "source": reward.source_id,

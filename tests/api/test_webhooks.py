@@ -463,3 +463,53 @@ def test_deliveries_whose_task_was_lost_are_resumed(acme, endpoint):
         created_at=timezone.now() - timedelta(minutes=10)
     )
     assert deliveries_to_resume() == [lost.pk]
+
+
+def test_a_reward_event_says_what_a_partial_refund_took_back_as_the_api_does(
+    api, endpoint, program, source, link
+):
+    """A refund of part of the order takes that share of the reward back: the reward.*
+    events carried the full amount only, so a business paying or booking from them paid
+    or booked too much. They carry ``taken_back`` and ``value``, as GET /rewards/<id> does."""
+    from referrals.services import conversion_record, referral_create
+    from rewards.services import (
+        issue_rewards_for_conversion,
+        reward_approve,
+        reward_take_back,
+        rule_create,
+    )
+
+    rule_create(program=program, trigger="first_purchase", amount=Decimal("30"), hold_days=30)
+    referral = referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="f@example.com"
+    )
+    conversion, _ = conversion_record(
+        referral=referral, kind="purchase", external_id="o-1", amount=Decimal("100")
+    )
+    [reward] = issue_rewards_for_conversion(conversion_id=conversion.pk)
+    reward_take_back(reward=reward, share=Decimal("0.4"), reason="Refund r-1")
+    reward_approve(reward=reward, actor=None)
+    read = api.get(f"/api/v1/rewards/{reward.pk}").json()
+    assert (read["amount"], read["taken_back"], read["value"]) == ("30.00", "12.00", "18.00")
+    for event_type in ("reward.approved", "reward.fulfilled"):
+        body = WebhookDelivery.objects.get(event_type=event_type).body
+        sent = json.loads(body)["data"]["object"]
+        assert (sent["amount"], sent["taken_back"], sent["value"]) == ("30.00", "12.00", "18.00")
+    # The same fields as the API's reward, and nothing but the object's name besides.
+    assert set(sent) - {"object"} == set(read)
+
+
+def test_a_reward_event_writes_its_amounts_with_two_places(acme, endpoint, source):
+    from rewards.services import reward_grant_manual
+
+    reward_grant_manual(
+        organization=acme,
+        source=source,
+        amount=Decimal("9"),
+        note="x",
+        actor=None,
+        reward_kind="cash",
+    )
+    sent = json.loads(WebhookDelivery.objects.filter(event_type__startswith="reward.").first().body)
+    reward = sent["data"]["object"]
+    assert (reward["amount"], reward["taken_back"], reward["value"]) == ("9.00", "0.00", "9.00")
