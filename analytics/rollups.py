@@ -841,7 +841,11 @@ def _changed_referral_days(organization: Organization, state: RollupState) -> li
     source or no longer, and its signup and win, replayed on their own days at approval."""
     since = _last_build(organization, state)
     referrals = Referral.objects.filter(
-        organization=organization, created_at__lt=since, events__at__gte=since
+        organization=organization,
+        created_at__lt=since,
+        # The event's own organization too: the index (organization, at) finds them.
+        events__organization=organization,
+        events__at__gte=since,
     )
     days = _local_days(
         organization,

@@ -413,6 +413,13 @@ class ReferralEvent(StatusEvent):
 
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="events")
 
+    class Meta(StatusEvent.Meta):
+        indexes = [
+            # The analytics refreshes (customer facts, rollups) look for the referrals
+            # reviewed since their last run, per organization, every few minutes.
+            models.Index(fields=["organization", "at"], name="referralevent_org_at"),
+        ]
+
 
 def signed_amount(prefix: str = ""):
     """A purchase's amount, negative for a refund: the one expression every revenue total sums.
