@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0012_search_trigram_indexes'),
-        ('referrals', '0011_referral_analytics_date_indexes'),
+        ('referrals', '0012_velocity_limit_at_least_one'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
