@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Case, Count, F, Q, Sum, When
+from django.db.models import Case, CharField, Count, F, Func, Q, Sum, When
 from django.db.models.functions import Upper
 from django.utils import timezone
 
@@ -296,6 +296,16 @@ def credited_referral(prefix: str = "") -> Q:
     return Q(**{f"{prefix}flagged": False}) & ~Q(**{f"{prefix}status": Referral.Status.REJECTED})
 
 
+class Mailbox(Func):
+    """The mailbox an address is delivered to, in SQL: lower case and without a "+tag"
+    (ann+shop@example.com is ann@example.com), as ``referrals.services.referrals.mailbox``
+    says it in Python (a test holds the two together). The pattern is written into the SQL,
+    not bound, so the index of this expression (``referral_friend_mailbox``) answers it."""
+
+    template = "REGEXP_REPLACE(LOWER(%(expressions)s), '^([^+@]+)[+][^@]*(@[^@]*)$', '\\1\\2')"
+    output_field = CharField()
+
+
 class ReferralQuerySet(TenantQuerySet):
     def open(self):
         return self.filter(status__in=[Referral.Status.LEAD, Referral.Status.SIGNED_UP])
@@ -384,6 +394,10 @@ class Referral(models.Model):
             models.Index(fields=["organization", "friend_email"]),
             # friend_email__iexact (the fraud guards, attribution) compares UPPER(email).
             models.Index(F("organization"), Upper("friend_email"), name="referral_friend_upper"),
+            # The duplicate-friend guard: the same friend in any spelling of her address.
+            models.Index(
+                F("organization"), Mailbox("friend_email"), name="referral_friend_mailbox"
+            ),
             # A source's referrals newest first; with status, its counts by status read
             # the index alone (COUNT(*), not COUNT(id)).
             models.Index(

@@ -5,14 +5,21 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Customer, ReferralSource, User
 from core.tasks import enqueue_on_commit
 
 from .. import webhooks
-from ..models import Channel, Conversion, Program, Referral, ReferralEvent, ReferralLink
+from ..models import (
+    Channel,
+    Conversion,
+    Mailbox,
+    Program,
+    Referral,
+    ReferralEvent,
+    ReferralLink,
+)
 
 REWARD_TASK = "rewards.issue_rewards_for_conversion"
 INTRODUCTION_TASK = "referrals.send_introduction_email"
@@ -26,17 +33,6 @@ def mailbox(email: str) -> str:
     if not at:
         return domain
     return f"{local.split('+', 1)[0] or local}@{domain}"
-
-
-def same_mailbox(email: str, field: str = "friend_email") -> Q:
-    """Rows whose ``field`` is delivered to ``email``'s mailbox (``mailbox``): the address
-    itself in any case, or the same local part with any "+tag" on the same domain."""
-    box = mailbox(email)
-    local, at, domain = box.rpartition("@")
-    matches = Q(**{f"{field}__iexact": box})
-    if at and local:
-        matches |= Q(**{f"{field}__istartswith": f"{local}+", f"{field}__iendswith": f"@{domain}"})
-    return matches
 
 
 def own_mailboxes(source: ReferralSource) -> set[str]:
@@ -74,7 +70,8 @@ def fraud_checks(
             reasons.append("same_device")
     # The same friend in any spelling of her address (ann+1@ is ann@'s mailbox).
     if email and (
-        Referral.objects.filter(same_mailbox(email), program=program)
+        Referral.objects.alias(box=Mailbox("friend_email"))
+        .filter(organization_id=program.organization_id, box=mailbox(email), program=program)
         .exclude(status=Referral.Status.REJECTED)
         .exists()
     ):

@@ -6,8 +6,9 @@ earns nothing until approved. Each rule is tested on its own.
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
-from referrals.models import Referral
+from referrals.models import Mailbox, Referral
 from referrals.services import (
     conversion_record,
     hash_ip,
@@ -16,6 +17,7 @@ from referrals.services import (
     referral_create,
     referral_reject,
 )
+from referrals.services.referrals import mailbox
 from tests.factories import CustomerFactory, ReferralSourceFactory
 
 
@@ -187,3 +189,56 @@ def test_rejecting_needs_a_reason(program, source, reason):
     with pytest.raises(ValidationError) as caught:
         referral_reject(referral=referral, reason=reason, actor=None)
     assert sorted(caught.value.message_dict) == ["reason"]
+
+
+ADDRESSES = [
+    "ann@example.com",
+    "Ann+Shop@Example.com",
+    "ann+a+b@example.com",
+    "+tag@example.com",
+    "ann+@example.com",
+    "o'brien+x@sub.example.co.uk",
+    "a.b-c_d+e.f@example.com",
+    "ANN@EXAMPLE.COM",
+]
+
+
+@pytest.mark.parametrize("address", ADDRESSES)
+def test_the_sql_mailbox_is_the_python_one(program, source, address):
+    """The duplicate-friend guard asks PostgreSQL for the mailbox (``Mailbox``, which its
+    index holds) and Python for the new address's (``mailbox``): they must agree."""
+    referral = Referral.objects.create(
+        organization=program.organization,
+        program=program,
+        source=source,
+        channel="link",
+        friend_email=address,
+    )
+    in_sql = Referral.objects.annotate(box=Mailbox("friend_email")).get(pk=referral.pk).box
+    assert in_sql == mailbox(address)
+
+
+def test_the_duplicate_friend_guard_reads_the_mailbox_index(program, source, acme):
+    """The guard runs at every new referral: it finds the friend through the organization's
+    mailbox index, not by reading every referral of the program."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO referrals_referral (organization_id, program_id, source_id, "
+            "friend_email, friend_name, friend_phone, channel, status, rejection_reason, "
+            "flagged, flag_reasons, ip_hash, user_agent, created_at) "
+            "SELECT %s, %s, %s, 'f' || g || '+t@example.com', '', '', 'link', 'lead', '', "
+            "false, '[]', '', '', now() FROM generate_series(1, 20000) g",
+            [acme.pk, program.pk, source.pk],
+        )
+        cursor.execute("ANALYZE referrals_referral")
+    query = (
+        Referral.objects.alias(box=Mailbox("friend_email"))
+        .filter(organization_id=acme.pk, box=mailbox("F77@example.com"), program=program)
+        .exclude(status=Referral.Status.REJECTED)
+    )
+    plan = query.explain()
+    assert "referral_friend_mailbox" in plan, plan
+    assert query.count() == 1
+    assert lead(
+        program, ReferralSourceFactory(organization=acme), "f77@example.com"
+    ).flag_reasons == ["duplicate_friend"]
