@@ -305,6 +305,21 @@ class Mailbox(Func):
     template = "REGEXP_REPLACE(LOWER(%(expressions)s), '^([^+@]+)[+][^@]*(@[^@]*)$', '\\1\\2')"
     output_field = CharField()
 
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # SQLite (the embedded development database) has no REGEXP_REPLACE.
+        return super().as_sql(compiler, connection, template=MAILBOX_SQLITE, **extra_context)
+
+
+#: ``Mailbox`` in SQLite's built-in functions: the part before a "+" that is not first and
+#: comes before the "@", then the domain; else the address, lower case.
+MAILBOX_SQLITE = (
+    "CASE WHEN INSTR(LOWER(%(expressions)s), '+') > 1"
+    " AND INSTR(LOWER(%(expressions)s), '+') < INSTR(LOWER(%(expressions)s), '@')"
+    " THEN SUBSTR(LOWER(%(expressions)s), 1, INSTR(LOWER(%(expressions)s), '+') - 1)"
+    " || SUBSTR(LOWER(%(expressions)s), INSTR(LOWER(%(expressions)s), '@'))"
+    " ELSE LOWER(%(expressions)s) END"
+)
+
 
 class ReferralQuerySet(TenantQuerySet):
     def open(self):

@@ -3,12 +3,13 @@ Fraud guards: a suspicious referral is held for staff review instead of converti
 earns nothing until approved. Each rule is tested on its own.
 """
 
+import sqlite3
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 
-from referrals.models import Mailbox, Referral
+from referrals.models import MAILBOX_SQLITE, Mailbox, Referral
 from referrals.services import (
     conversion_record,
     hash_ip,
@@ -216,6 +217,16 @@ def test_the_sql_mailbox_is_the_python_one(program, source, address):
     )
     in_sql = Referral.objects.annotate(box=Mailbox("friend_email")).get(pk=referral.pk).box
     assert in_sql == mailbox(address)
+
+
+@pytest.mark.parametrize("address", ADDRESSES)
+def test_the_sqlite_mailbox_is_the_python_one(address):
+    """The embedded development database (SQLite) computes the mailbox with its own
+    built-in functions (``MAILBOX_SQLITE``), for the same index."""
+    with sqlite3.connect(":memory:") as db:
+        sql = MAILBOX_SQLITE % {"expressions": "?"}
+        (box,) = db.execute(f"SELECT {sql}", [address] * sql.count("?")).fetchone()
+    assert box == mailbox(address)
 
 
 def test_the_duplicate_friend_guard_reads_the_mailbox_index(program, source, acme):
