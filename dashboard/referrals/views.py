@@ -306,12 +306,45 @@ def _event_message(request, conversion, created: bool, external_id: str) -> None
         messages.success(request, f"{conversion.get_kind_display()} credited to {name}.")
 
 
+_CODE_UNUSABLE = {
+    services.CODE_NEEDS_EMAIL: "A referral by code needs the customer's email: add it, or "
+    "leave the code empty to record the event without it.",
+}
+
+
+def _code_usable(request, form: EventForm) -> bool:
+    """Staff type the code by hand: one that would be set aside (unknown, not live, or for a
+    customer without an email) is a form error they can correct, and nothing is recorded.
+    The API, fed by machines, records such an event without the code and says so."""
+    data = form.cleaned_data
+    if not data.get("code"):
+        return True
+    problems = services.code_warnings(
+        organization=request.organization,
+        kind=data["kind"],
+        email=data.get("email", ""),
+        customer_external_id=data.get("customer_external_id", ""),
+        code=data["code"],
+    )
+    for problem in problems:
+        form.add_error(
+            "code",
+            _CODE_UNUSABLE.get(
+                problem.code,
+                "Unknown or inactive referral code (its program paused or ended, its source "
+                "inactive, or renamed): correct it, or leave it empty to record the event "
+                "without it.",
+            ),
+        )
+    return not problems
+
+
 @org_member_required(Role.MANAGER)
 def event_create(request):
     """Record a signup, purchase, refund or advocacy for a customer; attribution finds the
     referral (the API uses the same service)."""
     form = EventForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and _code_usable(request, form):
         warnings: list[services.CodeWarning] = []
         try:
             conversion, created = services.event_record(
@@ -323,7 +356,7 @@ def event_create(request):
         except ValidationError as error:
             add_form_errors(form, error)
         else:
-            for warning in warnings:  # the code could not be used: recorded without it
+            for warning in warnings:  # the code died since it was checked: recorded without it
                 messages.warning(request, warning.message)
             _event_message(request, conversion, created, form.cleaned_data["external_id"])
             if conversion is None:

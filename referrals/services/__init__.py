@@ -18,6 +18,7 @@ worker always sees the row and a rolled-back conversion never earns anything.
 from .attribution import attribute, code_warnings, conversion_record, event_record
 from .attribution_bulk import REWARDS_TASK, StoredConversion, events_record_many
 from .links import (
+    CODE_NEEDS_EMAIL,
     CODE_PATTERN,
     CodeWarning,
     cookie_name,
@@ -42,6 +43,7 @@ from .referrals import (
 )
 
 __all__ = [
+    "CODE_NEEDS_EMAIL",
     "CODE_PATTERN",
     "INTRODUCTION_TASK",
     "REWARD_TASK",
