@@ -8,10 +8,12 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 
-def add_form_errors(form, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form, field by field where it names fields."""
+def add_form_errors(form, error: ValidationError, fields: dict[str, str] | None = None) -> None:
+    """Put a service's ValidationError on the form, field by field where it names fields;
+    ``fields`` maps the service's names to the form's where they differ."""
     if hasattr(error, "error_dict"):
         for field, errs in error.message_dict.items():
+            field = (fields or {}).get(field, field)
             form.add_error(field if field in form.fields else None, errs)
     else:
         form.add_error(None, error.messages)

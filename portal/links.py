@@ -238,7 +238,7 @@ def _leave_lead(request, code: str):
                 actor_label="landing page",
             )
         except ValidationError as error:
-            add_form_errors(form, error)
+            add_form_errors(form, error, {"friend_name": "name", "friend_email": "email"})
         else:
             # Once per lead: sending the form again is the same referral, and the task
             # sends its email at most once per referral.

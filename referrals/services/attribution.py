@@ -66,6 +66,7 @@ from .referrals import (
     EMAIL_TOO_LONG,
     MAX_EMAIL_LENGTH,
     _apply_conversion,
+    friend_name_problem,
     mailbox,
     own_mailboxes,
     referral_create,
@@ -73,6 +74,11 @@ from .referrals import (
 
 CLOCK_SKEW = timedelta(minutes=5)  # an event may be stamped a little before its referral
 MAX_AMOUNT = Decimal("999999999999.99")  # 14 digits, 2 places
+
+
+def _friend_name_of(customer: Customer | None) -> str:
+    name = (customer.name if customer else "").strip()
+    return "" if friend_name_problem(name) else name
 
 
 class _AlreadyRecorded(Exception):
@@ -817,7 +823,10 @@ def attribute(
                 link=link,
                 channel=Channel.API if param == "code" else Channel.LINK,
                 friend_email=email,
-                friend_name=customer.name if customer else "",
+                # The business's own customer record: a name it keeps that is no friend's
+                # name by our rules (a company's "shop.example") leaves the referral nameless
+                # rather than refusing the event.
+                friend_name=_friend_name_of(customer),
                 actor_label="referral code",
             )
             if occurred_at < referral.created_at:

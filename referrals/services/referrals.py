@@ -1,6 +1,8 @@
 """Referrals: introductions from every channel, the fraud guards, staff review, and the
 referral's progress (lead -> signed up -> converted) as conversions arrive."""
 
+import re
+import unicodedata
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -90,6 +92,34 @@ EMAIL_TOO_LONG = f"An email address has at most {MAX_EMAIL_LENGTH} characters."
 
 RESUBMISSION_WINDOW = timedelta(days=1)  # the same friend from the same source: one lead
 
+#: What a referral keeps of a friend's name.
+FRIEND_NAME_MAX_LENGTH: int = Referral._meta.get_field("friend_name").max_length or 200
+#: A web address in any of its forms: a scheme ("https://"), "www." or a dotted domain
+#: ("example.com", "spam.io", an IDN's "xn--" labels), which mail clients turn into links.
+_WEB_ADDRESS = re.compile(
+    r"://|\bwww\.|[\w-]\.(?:[^\W\d_]{2,63}|xn--[\w-]+)(?![\w-])", re.IGNORECASE
+)
+#: Bidirectional embeddings, overrides and isolates: they make text read other than it is.
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def friend_name_problem(name: str) -> str:
+    """Why ``name`` (stripped) is not a person's name, or "" when it is one. A friend's
+    name goes, as typed, into emails from the business to an address the typer chose (an
+    introduction, a landing page's welcome): it is a name, not a message, a link or an
+    address."""
+    if len(name) > FRIEND_NAME_MAX_LENGTH:
+        return f"A name has at most {FRIEND_NAME_MAX_LENGTH} characters."
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI_CONTROLS for c in name):
+        return "A name is one line, without line breaks, tabs or control characters."
+    # Fullwidth dots and letters are read as their plain forms by mail clients too.
+    plain = unicodedata.normalize("NFKC", name)
+    if "@" in plain:
+        return "A name cannot contain an email address (or an @)."
+    if _WEB_ADDRESS.search(plain):
+        return "A name cannot contain a web address (such as example.com or a link)."
+    return ""
+
 
 def referral_create(**fields) -> Referral:
     """Record a new lead from any channel (``referral_introduce``'s referral)."""
@@ -117,6 +147,9 @@ def referral_introduce(
     friend_email = (friend_email or "").strip().lower()
     if len(friend_email) > MAX_EMAIL_LENGTH:
         raise ValidationError({"friend_email": EMAIL_TOO_LONG})
+    friend_name = (friend_name or "").strip()
+    if problem := friend_name_problem(friend_name):
+        raise ValidationError({"friend_name": problem})
     if channel not in Channel.values:
         raise ValidationError({"channel": "Unknown channel."})
     if not friend_email and not friend_phone:
@@ -172,7 +205,7 @@ def referral_introduce(
         link=link,
         channel=channel,
         friend_email=friend_email,
-        friend_name=friend_name.strip(),
+        friend_name=friend_name,
         friend_phone=friend_phone.strip(),
         ip_hash=ip_hash,
         user_agent=(user_agent or "")[:400],

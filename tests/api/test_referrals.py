@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from accounts.models import ReferralSource
@@ -128,3 +129,23 @@ def test_the_same_introduction_committed_by_a_racing_request_is_answered_200(api
     )
     assert response.status_code == 200 and response.json()["id"] == first.pk
     assert Referral.objects.count() == 1
+
+
+# A friend's name is a name (tests/referrals/test_friend_names.py has the rest).
+@pytest.mark.parametrize(
+    "name", ["Fran https://spam.example", "Fran fran@spam.example", "Fran\nline", "F" * 201]
+)
+def test_the_api_refuses_a_name_that_is_not_a_name(api, program, source, name):
+    response = api.post(
+        "/api/v1/referrals",
+        {
+            "source": source.pk,
+            "program": program.pk,
+            "channel": "email",
+            "friend_name": name,
+            "friend_email": "fran@example.org",
+        },
+    )
+    assert response.status_code == 400
+    assert error_of(response)["param"] == "friend_name"
+    assert not Referral.objects.exists()
