@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from core.email import send_organization_email
-from core.tasks import enqueue_on_commit
+from core.tasks import enqueue_many_on_commit, enqueue_on_commit
 
 from . import imports, keycache
 from .models import (
@@ -484,10 +484,30 @@ def source_portal_link_send(*, source: ReferralSource, base_url: str = "") -> No
         raise ValidationError({"email": "The source has no email address to send it to."})
     if not source_portal_link_is_live(source):
         raise ValidationError("The portal link has expired: make a new one, then send that.")
+    enqueue_on_commit(PORTAL_LINK_TASK, source.pk, source.portal_token, *_base_arg(base_url))
+
+
+PORTAL_LINK_TASK = "accounts.send_portal_link"
+
+
+def _base_arg(base_url: str) -> list[str]:
     # The base travels with the task only when it is not the default (development on
     # another host or port), so production's tasks carry no address a client chose.
-    extra = [base_url] if base_url and base_url.rstrip("/") != settings.SITE_URL else []
-    enqueue_on_commit("accounts.send_portal_link", source.pk, source.portal_token, *extra)
+    return [base_url] if base_url and base_url.rstrip("/") != settings.SITE_URL else []
+
+
+def source_portal_links_send_many(*, sources: list[ReferralSource], base_url: str = "") -> int:
+    """``source_portal_link_send`` for many sources in one insert, skipping (rather than
+    refusing) those without an email, inactive or with an expired link: how many are
+    on their way. Each source needs its pk, email, active, portal_token and expiry."""
+    extra = _base_arg(base_url)
+    arguments = [
+        [source.pk, source.portal_token, *extra]
+        for source in sources
+        if source.active and source.email and source_portal_link_is_live(source)
+    ]
+    enqueue_many_on_commit(PORTAL_LINK_TASK, arguments)
+    return len(arguments)
 
 
 # Insider contributions ------------------------------------------------------------------

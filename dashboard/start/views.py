@@ -177,20 +177,9 @@ def links_create(request, pk: int):
     """Give every active source the program accepts its link, and those with an email their
     portal invitation, as typed sources get them (after a CSV import)."""
     program = _program_for(request, pk)
-    sources = (
-        ReferralSource.objects.for_organization(request.organization)
-        .active()
-        .filter(kind__in=program.allowed_source_kinds or [])
-        .exclude(links__program=program)
+    made, invited = referral_services.program_links_create(
+        program=program, base_url=base_url(request)
     )
-    made = invited = 0
-    with transaction.atomic():
-        for source in sources[:1000]:
-            referral_services.link_get_or_create(program=program, source=source)
-            made += 1
-            if source.email and account_services.source_portal_link_is_live(source):
-                account_services.source_portal_link_send(source=source, base_url=base_url(request))
-                invited += 1
     messages.success(
         request, f"{made} link(s) created; {invited} portal invitation(s) on their way."
     )

@@ -29,6 +29,7 @@ from .links import (
     link_set_vanity_code,
     link_url,
     links_for_source,
+    program_links_create,
     qr_image,
 )
 from .programs import program_create, program_update
@@ -61,6 +62,7 @@ __all__ = [
     "link_find_or_make",
     "link_get_or_create",
     "links_for_source",
+    "program_links_create",
     "link_resolve",
     "link_set_vanity_code",
     "link_url",

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 
+from accounts import services as account_services
 from accounts.models import ReferralSource
 from core.signing import digest
 from core.site import absolute_url
@@ -59,6 +60,75 @@ def link_find_or_make(*, program: Program, source: ReferralSource) -> tuple[Refe
             if existing is not None:
                 return existing, False
     raise RuntimeError("Could not find a free referral code after 5 tries.")
+
+
+#: Sources linked per transaction by ``program_links_create``.
+LINK_BATCH = 1000
+
+
+def program_links_create(*, program: Program, base_url: str = "") -> tuple[int, int]:
+    """Give every active source of a kind the program accepts its link into the program,
+    and those with an email and a live portal link their portal invitation (on
+    ``base_url``): returns (links made, invitations sent).
+
+    However many sources there are: ``LINK_BATCH`` at a time, in pk order, each batch in a
+    transaction of its own with a few queries (one insert of its links, one of its
+    invitations), so neither memory nor the query count grows with the sources, and a
+    batch done stays done if a later one fails (the next run takes the rest)."""
+    sources = (
+        ReferralSource.objects.filter(
+            organization_id=program.organization_id,
+            active=True,
+            kind__in=program.allowed_source_kinds or [],
+        )
+        .exclude(links__program=program)
+        .order_by("pk")
+        .only("pk", "email", "active", "portal_token", "portal_token_expires_at")
+    )
+    made = invited = 0
+    after = 0
+    while True:
+        with transaction.atomic():
+            # Locked, so a second click racing this one waits and then finds them linked.
+            batch = list(sources.filter(pk__gt=after).select_for_update(of=("self",))[:LINK_BATCH])
+            if not batch:
+                break
+            after = batch[-1].pk
+            new = _links_insert(program, [s.pk for s in batch])
+            made += len(new)
+            invited += account_services.source_portal_links_send_many(
+                sources=[s for s in batch if s.pk in new], base_url=base_url
+            )
+    return made, invited
+
+
+def _links_insert(program: Program, source_ids: list[int]) -> set[int]:
+    """Insert the sources' links into the program; the ids of the sources this made one
+    for (not those that had one, made meanwhile by a visit to the portal)."""
+    links = ReferralLink.objects.filter(program=program)
+    todo = set(source_ids) - set(
+        links.filter(source_id__in=source_ids).values_list("source_id", flat=True)
+    )
+    new: set[int] = set()
+    for _ in range(5):  # a code taken (by another link) leaves its source for another try
+        ReferralLink.objects.bulk_create(
+            [
+                ReferralLink(
+                    organization_id=program.organization_id,
+                    program=program,
+                    source_id=pk,
+                    code=generate_code(),
+                )
+                for pk in todo
+            ],
+            ignore_conflicts=True,
+        )
+        linked = set(links.filter(source_id__in=todo).values_list("source_id", flat=True))
+        new |= linked
+        todo -= linked
+        if not todo:
+            return new
+    raise RuntimeError("Could not find free referral codes after 5 tries.")
 
 
 def links_for_source(*, source: ReferralSource) -> list[ReferralLink]:

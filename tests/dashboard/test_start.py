@@ -211,3 +211,59 @@ def test_the_checklist_goes_once_a_referred_purchase_is_recorded(
 def test_a_new_organization_sees_the_checklist_pointing_to_the_wizard(login, alice):
     page = login(alice).get("/app/").content.decode()
     assert 'data-testid="checklist"' in page and 'href="/app/start/"' in page
+
+
+def test_making_links_covers_every_source_in_batches_with_bounded_queries(
+    login, alice, program, django_assert_max_num_queries
+):
+    """More sources than a batch: every active source of a kind the program accepts gets
+    its link (and, with an email, its portal invitation) in one click, in a number of
+    queries that grows with the batches, not the sources; others get nothing."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    organization = program.organization
+    assert "customer" in program.allowed_source_kinds
+    ReferralSource.objects.bulk_create(
+        [
+            ReferralSource(
+                organization=organization,
+                kind="customer",
+                name=f"Source {n}",
+                email=f"s{n}@example.com" if n % 2 else "",
+            )
+            for n in range(2_345)
+        ]
+    )
+    inactive = ReferralSource.objects.create(
+        organization=organization, kind="customer", name="Stopped", active=False
+    )
+    expired = ReferralSource.objects.create(
+        organization=organization,
+        kind="customer",
+        name="Expired portal",
+        email="old@example.com",
+        portal_token_expires_at=timezone.now() - timedelta(days=1),
+    )
+    client = login(alice)
+    # About 7 queries a batch of 1,000 (3 here) and the request's own: not one per source.
+    with django_assert_max_num_queries(35):
+        client.post(f"/app/start/{program.pk}/links/create/")
+    response = client.get(f"/app/start/{program.pk}/links/")
+    assert "2346 link(s) created; 1172 portal invitation(s)" in response.content.decode()
+    wanted = ReferralSource.objects.filter(organization=organization, active=True)
+    assert wanted.count() == 2_346
+    assert not wanted.exclude(links__program=program).exists()
+    assert not ReferralLink.objects.filter(source=inactive).exists()
+    codes = ReferralLink.objects.filter(program=program).values_list("code", flat=True)
+    assert len(set(codes)) == 2_346 and all(codes)
+    invitations = OutboxMessage.objects.filter(task="accounts.send_portal_link")
+    invited = {m.args[0] for m in invitations}
+    assert len(invited) == invitations.count() == 1_172
+    assert expired.pk not in invited
+    assert invited == set(
+        wanted.exclude(email="").exclude(pk=expired.pk).values_list("pk", flat=True)
+    )
+    tokens = dict(wanted.values_list("pk", "portal_token"))
+    assert all(m.args[1] == tokens[m.args[0]] for m in invitations)
