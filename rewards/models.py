@@ -587,6 +587,9 @@ class PayoutBalanceEntry(models.Model):
 
 
 MAX_PAYOUT_KEY_LENGTH = 255
+#: A provider's reference for a payout: room for a whole key with a provider's prefix
+#: (the manual bank transfer's "manual:<key>"), so two keys never show one reference.
+MAX_PROVIDER_REFERENCE_LENGTH = 300
 
 
 class Payout(models.Model):
@@ -616,7 +619,9 @@ class Payout(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
     # The whole Idempotency-Key the API takes (api.idempotency.MAX_KEY_LENGTH).
     idempotency_key = models.CharField(max_length=MAX_PAYOUT_KEY_LENGTH)
-    provider_reference = models.CharField(max_length=200, blank=True, default="")
+    provider_reference = models.CharField(
+        max_length=MAX_PROVIDER_REFERENCE_LENGTH, blank=True, default=""
+    )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True, default="")
     requested_by = models.ForeignKey(

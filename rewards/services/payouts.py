@@ -21,6 +21,7 @@ from core.tasks import enqueue_on_commit
 from .. import webhooks
 from ..models import (
     MAX_PAYOUT_KEY_LENGTH,
+    MAX_PROVIDER_REFERENCE_LENGTH,
     PAID_OUT_KINDS,
     Payout,
     PayoutBalanceEntry,
@@ -344,7 +345,7 @@ def payout_process(*, payout_id: int) -> Payout:
         payout = _lock_payout(payout_id)
         if payout.status == Payout.Status.PAID:
             return payout
-        payout.provider_reference = result.reference[:200]
+        payout.provider_reference = result.reference[:MAX_PROVIDER_REFERENCE_LENGTH]
         payout.last_error = ""
         payout.updated_at = timezone.now()
         payout.save(update_fields=["provider_reference", "last_error", "updated_at"])
@@ -400,7 +401,7 @@ def payout_mark_paid(*, payout: Payout, actor: User | None, reference: str = "")
     if payout.method != Payout.Method.BANK_TRANSFER or payout.status != Payout.Status.PROCESSING:
         raise ValidationError("Only a bank transfer being processed can be marked paid.")
     if reference.strip():
-        payout.provider_reference = reference.strip()[:200]
+        payout.provider_reference = reference.strip()[:MAX_PROVIDER_REFERENCE_LENGTH]
         payout.save(update_fields=["provider_reference"])
     _payout_paid(payout, actor=actor, label="")
     return payout

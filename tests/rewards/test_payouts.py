@@ -116,6 +116,24 @@ def test_a_batch_pays_every_source_owed_once(acme, source, owe):
     assert again == [] and Payout.objects.count() == 2
 
 
+def test_a_bank_transfer_with_the_longest_key_keeps_its_whole_reference(acme, owe):
+    """Keys of up to 255 characters: the manual reference ("manual:" and the key) was cut
+    to 200, so two long keys sharing their first 193 characters showed one reference."""
+    from rewards.models import MAX_PAYOUT_KEY_LENGTH
+
+    references = []
+    for n, name in enumerate(["Una", "Vic"]):
+        source = ReferralSourceFactory(organization=acme, name=name, kind="customer")
+        owe(source, "10.00")
+        key = "k" * (MAX_PAYOUT_KEY_LENGTH - 1) + str(n)
+        payout = payout_request(source=source, method="bank_transfer", idempotency_key=key)
+        payout_process(payout_id=payout.pk)
+        payout.refresh_from_db()
+        assert payout.provider_reference == f"manual:{key}"
+        references.append(payout.provider_reference)
+    assert references[0] != references[1]
+
+
 def test_a_batch_leaves_other_organizations_alone(acme, globex, source, owe):
     owe(source, "40.00")
     assert payout_batch(organization=globex, batch_key="b") == []
