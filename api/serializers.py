@@ -3,6 +3,7 @@ string beside its currency code. Input serializers live next to the view that ta
 
 import re
 from datetime import UTC
+from decimal import Decimal
 
 from django.conf import settings
 from django.urls import reverse
@@ -12,6 +13,8 @@ from accounts.models import Customer, ReferralSource
 from core.middleware import CONTROL_IN_TEXT
 from referrals.models import Program, Referral, ReferralLink
 from rewards.models import CreditLot, Payout, Reward, RewardRule
+
+from .parsers import JsonNumber
 
 
 def refuse_control_characters(value: str) -> None:
@@ -67,7 +70,8 @@ class Money(serializers.DecimalField):
     """An amount as a decimal string with two places ("25.00"); never a float.
 
     Taken as a plain decimal only ("25", "25.5", "25.00", or a JSON number written so): an
-    exponent ("1e3"), "NaN", "Infinity", true, or digits of other scripts are a 400."""
+    exponent ("1e3", or the JSON number 1e3), "NaN", "Infinity", true, or digits of other
+    scripts are a 400."""
 
     default_error_messages = {
         "invalid": 'Give the amount as a plain decimal number, such as "25.00".',
@@ -79,11 +83,20 @@ class Money(serializers.DecimalField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, str | int | float):
+        if isinstance(data, bool) or not isinstance(data, str | int | float | Decimal):
             self.fail("invalid")
-        # A JSON number reaches here parsed: a float whose shortest form needs an exponent
-        # (1e-07, 1e+16) was not written as a plain decimal.
-        text = data.strip() if isinstance(data, str) else repr(data)
+        if isinstance(data, JsonNumber):
+            # A JSON number with a fraction or an exponent, as the client wrote it: 1e3 is
+            # refused as the string "1e3" is, 12.50000 read as "12.50000" (api.parsers).
+            text = data.text
+        elif isinstance(data, str):
+            text = data.strip()
+        elif isinstance(data, Decimal):
+            text = format(data, "f")  # from code, not a body: NaN and Infinity stay refused
+        else:
+            # A float from code: one whose shortest form needs an exponent (1e-07, 1e+16)
+            # is no plain decimal.
+            text = repr(data)
         if not PLAIN_DECIMAL.fullmatch(text):
             self.fail("invalid")
         return super().to_internal_value(text)

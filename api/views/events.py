@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import validate_email
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -21,6 +22,7 @@ from referrals.models import Conversion
 
 from .. import events
 from ..errors import validation_error_body
+from ..parsers import JsonNumber
 from ..serializers import Email, Money, RewardOut, Text, UtcDateTime
 from .base import ApiView
 
@@ -142,7 +144,8 @@ class ErrorDetailOut(serializers.Serializer):
 class BulkIn(serializers.Serializer):
     # Each event is checked on its own below, so one bad event answers for itself alone.
     events = serializers.ListField(
-        child=serializers.JSONField(),
+        # JSON's numbers arrive as decimals (api.parsers), which this encoder can write.
+        child=serializers.JSONField(encoder=DjangoJSONEncoder),
         min_length=1,
         max_length=getattr(settings, "API_BULK_MAX_EVENTS", 1000),
     )
@@ -341,6 +344,8 @@ def _quick(item: dict, checker: "EventIn") -> dict | None:
             if not isinstance(value, str) or value not in _CURRENCY_CODES:
                 return None
         elif name == "amount":
+            if isinstance(value, JsonNumber):  # 12.5 as a JSON number: as "12.5" is
+                value = value.text
             plain = (isinstance(value, str) and _AMOUNT.fullmatch(value)) or (
                 type(value) is int and 0 <= value <= MAX_AMOUNT
             )

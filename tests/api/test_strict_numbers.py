@@ -78,3 +78,62 @@ def test_a_plain_decimal_amount_is_taken(api, value):
     response = api.post("/api/v1/events", event)
     assert response.status_code == 201, response.content
     assert Purchase.objects.get().amount == Decimal(str(value).strip())
+
+
+# An amount written as a JSON number is read as written (an exact decimal, never a float):
+# 1e3 was parsed to the float 1000.0 before any check and taken as a thousand, and 12.50000
+# as 12.5, while the strings "1e3" and "12.50000" were refused.
+EXPONENT_NUMBERS = ["1e3", "1E3", "1e+3", "1.5e2", "10e-1", "0e0", "-1e2"]
+
+
+def _amount_bodies(owed) -> list[tuple[str, str]]:
+    """(path, raw body with AMOUNT where the amount goes) for each endpoint taking one."""
+    return [
+        ("/api/v1/events", '{"id": "o1", "type": "purchase", "email": "a@x.io", "amount": AMOUNT}'),
+        ("/api/v1/payouts", '{"source": ' + str(owed.pk) + ', "amount": AMOUNT}'),
+        (f"/api/v1/sources/{owed.pk}/credit/redeem", '{"amount": AMOUNT, "order_id": "o-9"}'),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("number", EXPONENT_NUMBERS)
+def test_an_amount_in_exponent_form_as_a_json_number_is_a_400_on_amount(api, owed, number):
+    for path, body in _amount_bodies(owed):
+        response = api.post(path, raw=body.replace("AMOUNT", number))
+        assert response.status_code == 400, (path, number, response.content)
+        assert error_of(response)["param"] == "amount"
+    bulk = '{"events": [{"id": "o-1", "type": "purchase", "email": "a@x.test", "amount": AMOUNT}]}'
+    [item] = api.post("/api/v1/events/bulk", raw=bulk.replace("AMOUNT", number)).json()["results"]
+    assert item["status"] == 400 and item["error"]["param"] == "amount"
+    assert not Purchase.objects.exists() and not Payout.objects.exists()
+
+
+@pytest.mark.parametrize("number", ["12", "12.5", "12.50", "0.5", "12.50000", "12.345"])
+def test_a_json_number_amount_is_answered_as_the_same_decimal_string(api, number):
+    """The number 12.50000 and the string "12.50000" are one amount, answered alike."""
+    answers = []
+    for amount in (number, f'"{number}"'):
+        event = f'"id": "o-{len(answers)}", "type": "purchase", "email": "a@x.test"'
+        raw = f'{{{event}, "amount": {amount}}}'
+        response = api.post("/api/v1/events", raw=raw)
+        body = response.json()
+        answers.append(
+            (response.status_code, body.get("error", {}).get("param"), body.get("amount"))
+        )
+    assert answers[0][:2] == answers[1][:2], answers
+    if answers[0][0] == 201:
+        assert {p.amount for p in Purchase.objects.all()} == {Decimal(number)}
+
+
+def test_a_bulk_of_json_number_amounts_is_taken_exactly(api):
+    raw = (
+        '{"events": [{"id": "o-1", "type": "purchase", "email": "a@x.test", "amount": 12.5},'
+        ' {"id": "o-2", "type": "purchase", "email": "b@x.test", "amount": 999999999.99},'
+        ' {"id": "o-3", "type": "purchase", "email": "c@x.test", "amount": 1e1}]}'
+    )
+    results = api.post("/api/v1/events/bulk", raw=raw).json()["results"]
+    assert [r["status"] for r in results] == [201, 201, 400]
+    assert results[2]["error"]["param"] == "amount"
+    assert sorted(Purchase.objects.values_list("amount", flat=True)) == [
+        Decimal("12.50"),
+        Decimal("999999999.99"),
+    ]
