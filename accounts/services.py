@@ -167,7 +167,7 @@ def invitation_create(
 
 @transaction.atomic
 def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    invitation = _invitation_locked(invitation)
     if invitation.revoked_at is not None:
         raise ValidationError(INVITATION_REVOKED)
     if invitation.accepted_at is not None:
@@ -187,12 +187,21 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     return membership
 
 
+def _invitation_locked(invitation: Invitation) -> Invitation:
+    """The invitation, locked; refused if it was deleted since it was read (an expired one
+    gives way when its address is invited again)."""
+    locked = Invitation.objects.select_for_update().filter(pk=invitation.pk).first()
+    if locked is None:
+        raise ValidationError(INVITATION_REVOKED)
+    return locked
+
+
 @transaction.atomic
 def invitation_revoke(*, invitation: Invitation, by: User) -> Invitation:
     """Withdraw an open invitation: its link no longer lets anyone join, and the address can
     be invited again. Revoking a revoked one changes nothing; an accepted one is refused
     (remove the member instead)."""
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    invitation = _invitation_locked(invitation)
     if invitation.revoked_at is not None:
         return invitation
     if invitation.accepted_at is not None:
@@ -242,8 +251,10 @@ def membership_change_role(*, membership: Membership, role: str, by: Membership)
         raise PermissionDenied("Only an owner can change roles.")
     if role != Role.OWNER and membership.pk in owners and len(owners) <= 1:
         raise ValidationError({"role": LAST_OWNER})
+    # Removed by another owner while this request waited: nothing to change.
+    if not Membership.objects.filter(pk=membership.pk).update(role=role):
+        raise ValidationError("This person is no longer a member.")
     membership.role = role
-    membership.save(update_fields=["role"])
     return membership
 
 
@@ -254,7 +265,8 @@ def membership_remove(*, membership: Membership, by: Membership) -> None:
     Only an owner may, and never the last owner (an owner may leave while another owner
     remains). The person loses access at their next request (``accounts.tenancy`` reads
     their memberships on every request); what they made (API keys, sources, rewards
-    granted) stays with the organization. Removing someone already removed changes nothing.
+    granted) stays with the organization, except the open invitations they sent, which are
+    revoked. Removing someone already removed changes nothing.
     """
     if by.organization_id != membership.organization_id:
         raise ValidationError("Unknown member.")
@@ -270,6 +282,14 @@ def membership_remove(*, membership: Membership, by: Membership) -> None:
     Membership.objects.filter(
         user_id=membership.user_id, organization__test_of_id=membership.organization_id
     ).delete()
+    # What they sent and nobody accepted yet goes with them: a removed owner must not come
+    # back through an invitation they sent to an address of their own.
+    Invitation.objects.filter(
+        organization_id=membership.organization_id,
+        invited_by_id=membership.user_id,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+    ).update(revoked_at=timezone.now(), revoked_by_id=by.user_id)
     log.info(
         "member %s removed from organization %s by %s",
         membership.user_id,
