@@ -95,9 +95,10 @@ class ConversionOut(serializers.Serializer):
 class WarningOut(serializers.Serializer):
     param = serializers.CharField(help_text='The field it is about: "code" or "cookie".')
     code = serializers.CharField(
-        help_text="code_not_live (unknown here, its program paused or ended, its source "
-        "inactive, or renamed), cookie_not_valid (not signed by Advocate, or past its "
-        "window), code_needs_email (a code makes a referral only for a friend with an email)."
+        help_text="code_not_live (unknown here, its program paused or ended or no longer "
+        "accepting its source's kind, its source inactive, or renamed), cookie_not_valid "
+        "(not signed by Advocate, or past its window), code_needs_email (a code makes a "
+        "referral only for a friend with an email)."
     )
     message = serializers.CharField()
 

@@ -691,9 +691,13 @@ def _friend_of(referral: Referral, *, customer: Customer | None, occurred_at) ->
 
 def _live_link_in(organization: Organization, code: str) -> ReferralLink | None:
     """The live link of this code in the organization, or None. Another organization's code
-    is as unknown here as a code that never existed."""
+    is as unknown here as a code that never existed; so is the code of a source whose kind
+    its program no longer accepts (``referral_create`` would refuse its referral, and the
+    purchase must not be refused with it)."""
     link = link_resolve(code)
     if link is None or link.organization_id != organization.id:
+        return None
+    if link.source.kind not in (link.program.allowed_source_kinds or []):
         return None
     return link
 

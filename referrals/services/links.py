@@ -223,8 +223,9 @@ CODE_NOT_LIVE = "code_not_live"
 COOKIE_NOT_VALID = "cookie_not_valid"
 CODE_NEEDS_EMAIL = "code_needs_email"
 NOT_LIVE_TEXT = (
-    "Unknown or inactive referral code (its program is paused or ended, its source "
-    "inactive, or it was renamed): the event was recorded without it."
+    "Unknown or inactive referral code (its program is paused or ended or no longer "
+    "accepts its source's kind, its source inactive, or it was renamed): the event was "
+    "recorded without it."
 )
 NOT_SIGNED_TEXT = (
     "This is not an attribution cookie Advocate set, or its window has ended: the event "
