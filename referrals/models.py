@@ -311,10 +311,13 @@ class Mailbox(Func):
 
 
 #: ``Mailbox`` in SQLite's built-in functions: the part before a "+" that is not first and
-#: comes before the "@", then the domain; else the address, lower case.
+#: comes before the "@", then the domain, when the address has a single "@" (as the
+#: pattern's ``[^@]``); else the address, lower case.
 MAILBOX_SQLITE = (
     "CASE WHEN INSTR(LOWER(%(expressions)s), '+') > 1"
     " AND INSTR(LOWER(%(expressions)s), '+') < INSTR(LOWER(%(expressions)s), '@')"
+    " AND INSTR(SUBSTR(LOWER(%(expressions)s), INSTR(LOWER(%(expressions)s), '@') + 1),"
+    " '@') = 0"
     " THEN SUBSTR(LOWER(%(expressions)s), 1, INSTR(LOWER(%(expressions)s), '+') - 1)"
     " || SUBSTR(LOWER(%(expressions)s), INSTR(LOWER(%(expressions)s), '@'))"
     " ELSE LOWER(%(expressions)s) END"

@@ -27,14 +27,20 @@ REWARD_TASK = "rewards.issue_rewards_for_conversion"
 INTRODUCTION_TASK = "referrals.send_introduction_email"
 
 
+#: What ``Mailbox`` (the SQL of the duplicate-friend guard's index) removes: a "+tag" after
+#: a local part without "@" or "+", in an address with a single "@".
+_TAGGED = re.compile(r"([^+@]+)[+][^@]*(@[^@]*)")
+
+
 def mailbox(email: str) -> str:
     """The mailbox an address is delivered to: case and spaces aside, and without a
     "+tag" (sam+friend@example.com reaches sam@example.com), so a source's own address
-    in another spelling is still its own."""
-    local, at, domain = (email or "").strip().lower().rpartition("@")
-    if not at:
-        return domain
-    return f"{local.split('+', 1)[0] or local}@{domain}"
+    in another spelling is still its own. Exactly what ``referrals.models.Mailbox``
+    computes in the database (an address with a quoted "@" in its local part, such as
+    ``"a+b@c"@example.com``, is kept whole by both)."""
+    address = (email or "").strip().lower()
+    tagged = _TAGGED.fullmatch(address)
+    return tagged.group(1) + tagged.group(2) if tagged else address
 
 
 def own_mailboxes(source: ReferralSource) -> set[str]:
