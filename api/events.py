@@ -189,10 +189,13 @@ def ingest_many(*, organization: Organization, events: list[dict]) -> list[Event
     ]
 
 
-def known_warnings(*, organization: Organization, event: dict) -> list[CodeWarning]:
-    """The ``warnings`` of an event (``ingest``'s arguments) recorded before, as ``ingest``
-    answers them when it is sent again."""
+def known_warnings(
+    *, organization: Organization, event: dict, known: EventResult
+) -> list[CodeWarning]:
+    """The ``warnings`` of an event (``ingest``'s arguments) recorded before (``known``:
+    what it recorded), as ``ingest`` answers them when it is sent again."""
     return code_warnings(
+        conversion=known.conversion,
         organization=organization,
         kind=event["type"],
         email=event.get("email", ""),

@@ -259,7 +259,11 @@ class EventBulk(ApiView):
                 result = dataclasses.replace(
                     known[data["id"].strip()],
                     type=data["type"],
-                    warnings=events.known_warnings(organization=self.organization, event=data),
+                    warnings=events.known_warnings(
+                        organization=self.organization,
+                        event=data,
+                        known=known[data["id"].strip()],
+                    ),
                 )
                 results.append(answers.item(index, 200, result=result))
                 continue

@@ -33,6 +33,7 @@ leave one customer, one referral, one purchase, one conversion and one reward ta
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -57,6 +58,7 @@ from ..selectors import event_ids_recorded
 from .links import (
     CODE_NEEDS_EMAIL,
     CODE_NOT_LIVE,
+    CODE_PATTERN,
     NOT_LIVE_TEXT,
     CodeWarning,
     cookie_code_checked,
@@ -71,6 +73,9 @@ from .referrals import (
     own_mailboxes,
     referral_create,
 )
+
+if TYPE_CHECKING:
+    from .attribution_bulk import StoredConversion
 
 CLOCK_SKEW = timedelta(minutes=5)  # an event may be stamped a little before its referral
 MAX_AMOUNT = Decimal("999999999999.99")  # 14 digits, 2 places
@@ -174,7 +179,11 @@ def event_record(
             warnings=unused,
         )
 
-    def replay():
+    def replay(conversion: Conversion | None):
+        if event.kind != Conversion.Kind.REFUND and _code_credited(organization, code, conversion):
+            found.clear()  # the code was used when recorded, whatever became of it since
+            unused.clear()
+            return
         unused[:] = _code_unused(
             organization, link, param, email=email, customer_external_id=customer_external_id
         )
@@ -232,10 +241,15 @@ def code_warnings(
     customer_external_id: str = "",
     code: str = "",
     cookie_code: str = "",
+    conversion: "Conversion | StoredConversion | None" = None,
 ) -> list[CodeWarning]:
     """What ``event_record`` tells an event recorded before about the code and cookie it
-    came with (``warnings``), read only: for answering a known event without recording."""
+    came with (``warnings``), read only: for answering a known event without recording.
+    ``conversion`` is what the event recorded: a code it was credited through was used,
+    even if it no longer works now."""
     if kind == Conversion.Kind.REFUND or not ((code or "").strip() or (cookie_code or "").strip()):
+        return []
+    if _code_credited(organization, code, conversion):
         return []
     found: list[CodeWarning] = []
     link, param = _usable_link(organization, code=code, cookie_code=cookie_code, found=found)
@@ -251,10 +265,26 @@ def code_warnings(
     ]
 
 
+def _code_credited(organization: Organization, code: str, conversion) -> bool:
+    """Whether the event was credited (``conversion``, a recorded one) to the source and
+    program of this code, live or not now: then the code was used when it was recorded."""
+    referral = getattr(conversion, "referral", None) if conversion is not None else None
+    code = (code or "").strip().lower()
+    if referral is None or not code or not CODE_PATTERN.fullmatch(code):
+        return False
+    return ReferralLink.objects.filter(
+        Q(code=code) | Q(vanity_code=code),
+        organization=organization,
+        source_id=referral.source_id,
+        program_id=referral.program_id,
+    ).exists()
+
+
 def _once(event: "_Event", write, replay=None) -> tuple[Conversion | None, bool]:
     """Run ``write`` for an event not recorded before, in one transaction; a delivery that
     loses a race to record the same event id answers what the winner recorded. ``replay``
-    (when given) is called when the event is answered as recorded before."""
+    (when given) is called with what was recorded when the event is answered as recorded
+    before."""
     recorded, conversion = _already_recorded(event.organization, event.external_id)
     if not recorded:
         try:
@@ -263,7 +293,7 @@ def _once(event: "_Event", write, replay=None) -> tuple[Conversion | None, bool]
         except _AlreadyRecorded as race:
             conversion, _ = _replayed(event.organization, event.external_id, race)
     if replay is not None:
-        replay()
+        replay(conversion)
     return conversion, False
 
 
