@@ -142,11 +142,13 @@ def invitation_create(
         raise ValidationError({"role": "Unknown role."})
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise ValidationError({"email": "This person is already a member."})
-    # An expired invitation to the address gives way to the new one.
+    # An expired invitation to the address gives way to the new one; a revoked one stays
+    # (it is the record of who withdrew it, and no longer blocks the address).
     Invitation.objects.filter(
         organization=organization,
         email__iexact=email,
         accepted_at__isnull=True,
+        revoked_at__isnull=True,
         created_at__lt=timezone.now() - INVITATION_LIFETIME,
     ).delete()
     try:

@@ -69,3 +69,32 @@ def test_an_invitation_deleted_meanwhile_is_refused_not_a_500(acme, alice, actio
             services.invitation_revoke(invitation=invitation, by=alice)
         else:
             services.invitation_accept(invitation=invitation, user=make_user("dora@example.com"))
+
+
+def test_inviting_an_address_again_keeps_the_record_of_a_revoked_invitation(acme, alice):
+    """The invitation is the only record of who revoked it and when: inviting the address
+    again, weeks later, must not delete it with the expired open ones."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = services.invitation_create(
+        organization=acme, email="dora@example.com", role=Role.ANALYST, invited_by=alice
+    )
+    services.invitation_revoke(invitation=old, by=alice)
+    Invitation.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=30))
+    expired = services.invitation_create(
+        organization=acme, email="eli@example.com", role=Role.ANALYST, invited_by=alice
+    )
+    Invitation.objects.filter(pk=expired.pk).update(created_at=timezone.now() - timedelta(days=30))
+
+    services.invitation_create(
+        organization=acme, email="dora@example.com", role=Role.ANALYST, invited_by=alice
+    )
+    services.invitation_create(
+        organization=acme, email="eli@example.com", role=Role.ANALYST, invited_by=alice
+    )
+
+    old.refresh_from_db()
+    assert old.revoked_by == alice and old.revoked_at is not None
+    assert not Invitation.objects.filter(pk=expired.pk).exists()  # an expired open one goes
