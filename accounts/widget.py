@@ -37,6 +37,10 @@ MAX_LIFETIME = 24 * 3600  # seconds a token may live, whatever its exp says
 MAX_TOKEN_LENGTH = 2048
 
 
+#: A customer's id as the business keeps it (``Customer.external_id``).
+MAX_CUSTOMER_ID_LENGTH = Customer._meta.get_field("external_id").max_length or 120
+
+
 class InvalidToken(Exception):
     """Why a token was refused: logged, never shown to the visitor."""
 
@@ -97,6 +101,9 @@ def read_token(token: str, *, now: float | None = None) -> WidgetClaims:
     slug, customer, exp = claims.get("org"), claims.get("customer"), claims.get("exp")
     if not isinstance(slug, str) or not isinstance(customer, str) or not customer.strip():
         raise InvalidToken("org and customer must be non-empty strings")
+    if len(customer.strip()) > MAX_CUSTOMER_ID_LENGTH:
+        # Cut short, two customers whose ids share their beginning would be one.
+        raise InvalidToken(f"customer is longer than {MAX_CUSTOMER_ID_LENGTH} characters")
     if not isinstance(exp, int) or isinstance(exp, bool):
         raise InvalidToken("exp must be a unix time in seconds")
     organization = Organization.objects.filter(slug=slug).first()
@@ -116,7 +123,7 @@ def read_token(token: str, *, now: float | None = None) -> WidgetClaims:
             validate_email(email)
         except ValidationError:
             raise InvalidToken("email is not an email address") from None
-    return WidgetClaims(organization, customer.strip()[:120], email[:254], name[:200], exp)
+    return WidgetClaims(organization, customer.strip(), email[:254], name[:200], exp)
 
 
 def customer_for_token(token: str) -> Customer | None:
