@@ -180,7 +180,9 @@ def event_record(
         )
 
     def replay(conversion: Conversion | None):
-        if event.kind != Conversion.Kind.REFUND and _code_credited(organization, code, conversion):
+        if event.kind != Conversion.Kind.REFUND and _code_credited(
+            organization, code, cookie_code, conversion
+        ):
             found.clear()  # the code was used when recorded, whatever became of it since
             unused.clear()
             return
@@ -249,7 +251,7 @@ def code_warnings(
     even if it no longer works now."""
     if kind == Conversion.Kind.REFUND or not ((code or "").strip() or (cookie_code or "").strip()):
         return []
-    if _code_credited(organization, code, conversion):
+    if _code_credited(organization, code, cookie_code, conversion):
         return []
     found: list[CodeWarning] = []
     link, param = _usable_link(organization, code=code, cookie_code=cookie_code, found=found)
@@ -265,15 +267,19 @@ def code_warnings(
     ]
 
 
-def _code_credited(organization: Organization, code: str, conversion) -> bool:
+def _code_credited(organization: Organization, code: str, cookie_code: str, conversion) -> bool:
     """Whether the event was credited (``conversion``, a recorded one) to the source and
-    program of this code, live or not now: then the code was used when it was recorded."""
+    program of its code or cookie's code, live or not now: then it was used when the event
+    was recorded (a cookie's window may have ended since, its program been paused)."""
     referral = getattr(conversion, "referral", None) if conversion is not None else None
-    code = (code or "").strip().lower()
-    if referral is None or not code or not CODE_PATTERN.fullmatch(code):
+    if referral is None:
+        return False
+    codes = {(code or "").strip().lower(), (cookie_code or "").strip().split(":", 1)[0].lower()}
+    codes = {c for c in codes if c and CODE_PATTERN.fullmatch(c)}
+    if not codes:
         return False
     return ReferralLink.objects.filter(
-        Q(code=code) | Q(vanity_code=code),
+        Q(code__in=codes) | Q(vanity_code__in=codes),
         organization=organization,
         source_id=referral.source_id,
         program_id=referral.program_id,

@@ -54,3 +54,20 @@ def test_a_new_event_with_the_dead_code_is_still_warned(api, program, source, li
     program_update(program=program, status="paused")
     body = api.post("/api/v1/events", purchase(n="o-2", email="b@x.test", code=link.code)).json()
     assert [w["code"] for w in body["warnings"]] == ["code_not_live"]
+
+
+def test_a_replay_of_an_event_credited_through_its_cookie_keeps_its_answer(
+    api, program, source, link, client
+):
+    from referrals.services import cookie_name
+
+    client.get(f"/r/{link.code}")
+    cookie = client.cookies[cookie_name(program.pk)].value
+    event = purchase(n="o-1", email="a@x.test", cookie=cookie)
+    first = api.post("/api/v1/events", event).json()
+    assert first["referral"] is not None and first["warnings"] == []
+
+    program_update(program=program, status="paused")
+
+    again = api.post("/api/v1/events", event).json()
+    assert (again["referral"], again["warnings"]) == (first["referral"], [])
