@@ -15,10 +15,14 @@ def check_site_url(app_configs=None, **kwargs) -> list[Error]:
     host: left unset it is ``http://localhost:8000`` and every such link is dead."""
     if settings.DEBUG:
         return []
-    parts = urlsplit(settings.SITE_URL or "")
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(settings.SITE_URL or "")
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:  # "http://[::1" or "https://host:port": not an address at all
+        parts, host = None, ""
     local = host in _LOCAL_HOSTS or host.endswith(".localhost")
-    if parts.scheme in ("http", "https") and host and not local:
+    if parts is not None and parts.scheme in ("http", "https") and host and not local:
         return []
     return [
         Error(

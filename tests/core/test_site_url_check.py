@@ -26,6 +26,8 @@ def site_url_errors() -> list[Error]:
         "http://0.0.0.0",
         "localhost:8000",
         "advocate.example",  # no scheme: every emailed link would be relative
+        "http://[::1",  # not an address at all: an error, not a crash of the check
+        "https://advocate.example:port",
     ],
 )
 def test_production_settings_with_a_local_or_missing_site_url_fail_the_deploy_check(site_url):
