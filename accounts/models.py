@@ -527,6 +527,7 @@ class WebhookEventType(models.TextChoices):
     REWARD_APPROVED = "reward.approved", "A reward was approved"
     REWARD_FULFILLED = "reward.fulfilled", "A reward was fulfilled"
     REWARD_VOIDED = "reward.voided", "A reward was voided"
+    REWARD_TAKEN_BACK = "reward.taken_back", "Part of a reward was taken back (a partial refund)"
     CREDIT_EXPIRING = "credit.expiring", "Credit expires soon"
     PAYOUT_PAID = "payout.paid", "A payout was paid"
     PAYOUT_FAILED = "payout.failed", "A payout failed"

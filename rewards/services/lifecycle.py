@@ -417,6 +417,10 @@ def reward_take_back(
     RewardEvent.record(
         reward, from_status=reward.status, actor=actor, label=label or "refund", note=note
     )
+    if reward.status != Reward.Status.PENDING:
+        # Announced already (approved, fulfilled): its value changed. A held reward is
+        # announced at its approval, with what is left of it.
+        webhooks.reward_event(reward, "reward.taken_back")
     return reward
 
 

@@ -513,3 +513,38 @@ def test_a_reward_event_writes_its_amounts_with_two_places(acme, endpoint, sourc
     sent = json.loads(WebhookDelivery.objects.filter(event_type__startswith="reward.").first().body)
     reward = sent["data"]["object"]
     assert (reward["amount"], reward["taken_back"], reward["value"]) == ("9.00", "0.00", "9.00")
+
+
+def test_a_partial_refund_after_approval_is_told_by_reward_taken_back(
+    acme, endpoint, program, source, link
+):
+    """A business that books rewards from the webhooks heard nothing when a partial refund
+    took a share of an approved reward back: the value it booked stayed too high until some
+    later event. reward.taken_back says so once per change; a held reward waits for its
+    approval, which carries what is left."""
+    from referrals.services import conversion_record, referral_create
+    from rewards.services import (
+        issue_rewards_for_conversion,
+        reward_approve,
+        reward_take_back,
+        rule_create,
+    )
+
+    rule_create(program=program, trigger="first_purchase", amount=Decimal("30"), hold_days=30)
+    referral = referral_create(
+        program=program, source=source, link=link, channel="link", friend_email="f@example.com"
+    )
+    conversion, _ = conversion_record(
+        referral=referral, kind="purchase", external_id="o-1", amount=Decimal("100")
+    )
+    [reward] = issue_rewards_for_conversion(conversion_id=conversion.pk)
+    reward_take_back(reward=reward, share=Decimal("0.1"), reason="Refund r-0")
+    assert not WebhookDelivery.objects.filter(event_type="reward.taken_back").exists()
+    reward_approve(reward=reward, actor=None)
+    reward_take_back(reward=reward, share=Decimal("0.4"), reason="Refund r-1")
+    reward_take_back(reward=reward, share=Decimal("0.4"), reason="Refund r-1")  # again: nothing
+    [told] = WebhookDelivery.objects.filter(event_type="reward.taken_back")
+    sent = json.loads(told.body)["data"]["object"]
+    reward.refresh_from_db()
+    assert (sent["id"], sent["status"]) == (reward.pk, reward.status) == (reward.pk, "fulfilled")
+    assert (sent["amount"], sent["taken_back"], sent["value"]) == ("30.00", "12.00", "18.00")
