@@ -255,14 +255,13 @@ class EventBulk(ApiView):
         answers = Answers()
         results = []
         for index, data in enumerate(checked):
-            if isinstance(data, dict) and data["id"].strip() in known:
+            recorded = known.get(data["id"].strip()) if isinstance(data, dict) else None
+            if recorded is not None:
                 result = dataclasses.replace(
-                    known[data["id"].strip()],
+                    recorded,
                     type=data["type"],
                     warnings=events.known_warnings(
-                        organization=self.organization,
-                        event=data,
-                        known=known[data["id"].strip()],
+                        organization=self.organization, event=data, known=recorded
                     ),
                 )
                 results.append(answers.item(index, 200, result=result))

@@ -180,15 +180,17 @@ def event_record(
         )
 
     def replay(conversion: Conversion | None):
-        if event.kind != Conversion.Kind.REFUND and _code_credited(
-            organization, code, cookie_code, conversion
-        ):
-            found.clear()  # the code was used when recorded, whatever became of it since
-            unused.clear()
-            return
-        unused[:] = _code_unused(
-            organization, link, param, email=email, customer_external_id=customer_external_id
+        # Recorded before: told what any replay of it is told (``code_warnings``).
+        found[:] = code_warnings(
+            organization=organization,
+            kind=event.kind,
+            email=email,
+            customer_external_id=customer_external_id,
+            code=code,
+            cookie_code=cookie_code,
+            conversion=conversion,
         )
+        unused.clear()
 
     result = _once(event, write, replay=replay)
     if warnings is not None:
