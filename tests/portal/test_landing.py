@@ -185,8 +185,13 @@ def test_the_link_not_found_page_fits_a_phone(client, db):
 
 
 def test_the_landing_page_and_the_form_are_a_bounded_number_of_queries(
-    client, program, link, django_assert_max_num_queries
+    client, program, link, django_assert_max_num_queries, monkeypatch
 ):
+    # The link cache reads the links' version once a second (LINK_VERSION_CHECK_SECONDS):
+    # one query more whenever the first visit took a second, as on a loaded machine. Its
+    # clock stands still here, so the count is the page's own.
+    now = linkcache._clock()
+    monkeypatch.setattr(linkcache, "_clock", lambda: now)
     with django_assert_max_num_queries(15):  # first visit: the link read and the page rendered
         landing(client, link)
     with django_assert_max_num_queries(7):  # cached page; 7 measured (not yet looked into)
